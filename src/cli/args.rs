@@ -1,0 +1,85 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::model::ReleaseId;
+
+/// Ship releases to plain Linux hosts over SSH, from a console or a script.
+#[derive(Debug, Parser)]
+#[command(name = "shipdeck", version, about, long_about = None)]
+pub struct Cli {
+    /// The config file.
+    #[arg(long, short, global = true, default_value = "shipdeck.toml", env = "SHIPDECK_CONFIG")]
+    pub config: PathBuf,
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Answer yes to every question.
+    #[arg(long, short, global = true)]
+    pub yes: bool,
+    /// Trust and record the host keys of hosts not yet in known_hosts (never a changed key).
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Preflight: config, reachability, host keys, deploy_to writable, free disk, locks.
+    Check { env: Option<String> },
+    /// Package app.artifact (after running app.build) into the local release store.
+    Build {
+        #[arg(long)]
+        id: Option<ReleaseId>,
+        /// A note kept in the release's manifest.
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Local releases, and where each one runs.
+    Releases,
+    /// Per environment and host: current, previous, health, lock.
+    Status { env: Option<String> },
+    /// Dry run: the batches and steps `deploy` would run.
+    Plan { env: String, release: ReleaseId },
+    /// Deploy a release with the environment's strategy.
+    Deploy { env: String, release: ReleaseId },
+    /// Deploy a release that passed the environment this one requires.
+    Promote {
+        release: ReleaseId,
+        #[arg(long)]
+        to: String,
+    },
+    /// Switch back to the previous release (by history), or to --to.
+    Rollback {
+        env: String,
+        #[arg(long)]
+        to: Option<ReleaseId>,
+    },
+    /// Follow logs from every host of an environment, prefixed with the host.
+    Logs {
+        env: String,
+        #[arg(long)]
+        host: Option<String>,
+        /// Lines of history to show first, per host.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        lines: usize,
+    },
+    /// What was done, by whom, when, with what outcome.
+    History { env: Option<String> },
+    /// Hold an environment: no change starts until it is unlocked.
+    Lock {
+        env: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release an environment's lock.
+    Unlock {
+        env: String,
+        /// Break a lock held by someone else or by a change whose operator is gone.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}

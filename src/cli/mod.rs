@@ -1,0 +1,244 @@
+//! The command line: parse, run one command headless (or open the console),
+//! print tables or JSON, and exit with the code DESIGN §4 promises.
+
+mod args;
+pub mod logging;
+mod logs;
+mod progress;
+mod table;
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use clap::Parser;
+
+pub use args::{Cli, Command};
+use crate::config::Config;
+use crate::engine::{CancelToken, ChangeReport, Engine, EngineError, EventSink};
+
+/// Exit codes (DESIGN §4).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILED: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const LOCKED: i32 = 3;
+    pub const REFUSED: i32 = 4;
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    logging::init();
+    tracing::info!(command = ?cli.command, "start");
+    let flags = cli_flags(&cli);
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return exit::OK;
+    };
+    let config = match Config::load(&cli.config) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    match run(&flags, config, command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+struct Flags {
+    json: bool,
+    yes: bool,
+    accept_new_host_keys: bool,
+}
+
+fn cli_flags(cli: &Cli) -> Flags {
+    Flags {
+        json: cli.json,
+        yes: cli.yes,
+        accept_new_host_keys: cli.accept_new_host_keys,
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, value);
+    let _ = writeln!(out);
+}
+
+/// Ctrl-C stops a change between steps (switched hosts go back); a second
+/// Ctrl-C quits at once.
+fn cancel_on_ctrl_c(token: CancelToken) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ncancelling: the change stops after the current step and switched hosts go back (Ctrl-C again quits at once; locks stay held)");
+                token.cancel();
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    });
+}
+
+fn run(flags: &Flags, config: Arc<Config>, command: Command) -> Result<i32, EngineError> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = progress::spawn_printer(rx);
+    let engine = Engine::new(config, flags.accept_new_host_keys, EventSink::new(tx));
+    let result = dispatch(flags, &engine, command);
+    drop(engine);
+    let _ = printer.join();
+    result
+}
+
+fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, EngineError> {
+    match command {
+        Command::Check { env } => {
+            let report = engine.check(env.as_deref())?;
+            if flags.json {
+                print_json(&report);
+            } else {
+                table::check(&report);
+            }
+            Ok(report.exit_code())
+        }
+        Command::Build { id, notes } => {
+            let r = engine.store.build(id, notes).map_err(|e| match e {
+                crate::store::StoreError::Exists(_) | crate::store::StoreError::NoArtifact(_) => EngineError::Usage(e.to_string()),
+                _ => EngineError::Failed(e.to_string()),
+            })?;
+            if flags.json {
+                print_json(&r.manifest);
+            } else {
+                println!(
+                    "built {} ({}, sha256 {}) in {}",
+                    r.manifest.id,
+                    crate::engine::bytes(r.manifest.size),
+                    r.manifest.sha256,
+                    r.tarball.display()
+                );
+            }
+            Ok(exit::OK)
+        }
+        Command::Releases => {
+            let releases = engine.store.list().map_err(|e| EngineError::Failed(e.to_string()))?;
+            let status = engine.status(None, false)?;
+            let rows = table::release_rows(engine, &releases, &status);
+            if flags.json {
+                print_json(&rows);
+            } else {
+                table::releases(&rows);
+            }
+            Ok(exit::OK)
+        }
+        Command::Status { env } => {
+            let status = engine.status(env.as_deref(), true)?;
+            if flags.json {
+                print_json(&status);
+            } else {
+                table::status(&status);
+            }
+            Ok(if status.iter().all(|s| s.reachable) { exit::OK } else { exit::FAILED })
+        }
+        Command::Plan { env, release } => {
+            let (plan, gate) = engine.plan(&env, &release)?;
+            if flags.json {
+                print_json(&serde_json::json!({
+                    "plan": plan,
+                    "refused": gate.as_ref().map(ToString::to_string),
+                }));
+            } else {
+                table::plan(&plan, gate.as_ref());
+            }
+            Ok(gate.map_or(exit::OK, |g| g.exit_code()))
+        }
+        Command::Deploy { env, release } => {
+            cancel_on_ctrl_c(engine.cancel_token());
+            finish(flags, engine.deploy(&env, &release)?)
+        }
+        Command::Promote { release, to } => {
+            cancel_on_ctrl_c(engine.cancel_token());
+            finish(flags, engine.promote(&release, &to)?)
+        }
+        Command::Rollback { env, to } => {
+            cancel_on_ctrl_c(engine.cancel_token());
+            finish(flags, engine.rollback(&env, to.as_ref())?)
+        }
+        Command::Logs { env, host, lines } => logs::follow(engine, &env, host.as_deref(), lines, flags.json),
+        Command::History { env } => {
+            let (records, errors) = engine.history(env.as_deref())?;
+            for e in &errors {
+                eprintln!("warning: {e}");
+            }
+            if flags.json {
+                print_json(&records);
+            } else {
+                table::history(&records);
+            }
+            Ok(if errors.is_empty() { exit::OK } else { exit::FAILED })
+        }
+        Command::Lock { env, reason } => {
+            let r = engine.lock(&env, &reason)?;
+            if flags.json {
+                print_json(&r);
+            } else {
+                println!("{env} is locked ({}): {reason}", engine.operator);
+            }
+            Ok(exit::OK)
+        }
+        Command::Unlock { env, force, reason } => {
+            if force && !flags.yes {
+                confirm(&format!("Break the lock on {env} even if someone else holds it?"))?;
+            }
+            let r = engine.unlock(&env, force, reason.as_deref())?;
+            if flags.json {
+                print_json(&r);
+            } else if r.changed.is_empty() {
+                println!("{env} was not locked");
+            } else {
+                println!("{env} is unlocked ({} host{})", r.changed.len(), if r.changed.len() == 1 { "" } else { "s" });
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn finish(flags: &Flags, report: ChangeReport) -> Result<i32, EngineError> {
+    if flags.json {
+        print_json(&report);
+    } else {
+        table::change(&report);
+    }
+    Ok(report.exit_code())
+}
+
+/// Ask on a terminal; refuse (exit 2) where nobody can answer.
+fn confirm(question: &str) -> Result<(), EngineError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(EngineError::Usage(format!("{question} Pass --yes to confirm (no terminal to ask on).")));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(EngineError::Usage("not confirmed; nothing was changed".into()))
+    }
+}

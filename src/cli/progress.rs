@@ -1,0 +1,98 @@
+//! Headless progress: one line per host and step, on stderr.
+
+use std::io::Write;
+
+use crate::engine::{Event, StepStatus};
+
+pub struct Progress {
+    hosts: Vec<String>,
+    width: usize,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Progress {
+            hosts: Vec::new(),
+            width: 8,
+        }
+    }
+
+    pub fn line(&mut self, event: &Event) -> Option<String> {
+        match event {
+            Event::ChangeStarted {
+                env,
+                kind,
+                release,
+                hosts,
+                change,
+            } => {
+                self.hosts = hosts.clone();
+                self.width = hosts.iter().map(|h| h.len()).max().unwrap_or(8).max(8);
+                Some(format!(
+                    "{} {}{} on {} host{} (change {change})",
+                    kind.as_str(),
+                    release.as_ref().map(|r| format!("{r} to ")).unwrap_or_default(),
+                    env,
+                    hosts.len(),
+                    if hosts.len() == 1 { "" } else { "s" }
+                ))
+            }
+            Event::Planned(plan) => Some(format!(
+                "plan: {} host{} to change in {} batch{} ({})",
+                plan.active().count(),
+                if plan.active().count() == 1 { "" } else { "s" },
+                plan.batches.len(),
+                if plan.batches.len() == 1 { "" } else { "es" },
+                plan.strategy
+            )),
+            Event::BatchStarted { index, of, hosts } if *of > 1 => Some(format!(
+                "batch {}/{of}: {}",
+                index + 1,
+                hosts.iter().map(|&h| self.name(h)).collect::<Vec<_>>().join(", ")
+            )),
+            Event::BatchStarted { .. } => None,
+            Event::HostStep { host, step, status } => {
+                let name = self.name(*host);
+                let w = self.width;
+                match status {
+                    StepStatus::Started => None,
+                    StepStatus::Done { elapsed, detail } => Some(format!(
+                        "  {name:<w$}  {:<13} ok      {:>7}{}",
+                        step.label(),
+                        crate::engine::human_duration(*elapsed),
+                        detail.as_ref().map(|d| format!("  {d}")).unwrap_or_default()
+                    )),
+                    StepStatus::Skipped { why } => Some(format!("  {name:<w$}  {:<13} skipped          {why}", step.label())),
+                    StepStatus::Failed { elapsed, error } => Some(format!(
+                        "  {name:<w$}  {:<13} FAILED  {:>7}  {}",
+                        step.label(),
+                        crate::engine::human_duration(*elapsed),
+                        error.replace('\n', "\n      ")
+                    )),
+                }
+            }
+            Event::Note { host, message } => Some(match host {
+                Some(h) => format!("  {}: {message}", self.name(*h)),
+                None => format!("note: {message}"),
+            }),
+            Event::ChangeFinished { .. } => None,
+        }
+    }
+
+    fn name(&self, i: usize) -> String {
+        self.hosts.get(i).cloned().unwrap_or_else(|| format!("host {i}"))
+    }
+}
+
+/// Print events to stderr until the sender side is gone.
+pub fn spawn_printer(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut p = Progress::new();
+        let stderr = std::io::stderr();
+        while let Some(ev) = rx.blocking_recv() {
+            if let Some(line) = p.line(&ev) {
+                let _ = writeln!(stderr.lock(), "{line}");
+            }
+        }
+    })
+}

@@ -1,0 +1,167 @@
+//! What the engine says while it works. The headless printer, the TUI and the
+//! tests all read this one stream.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::plan::Plan;
+use crate::model::ReleaseId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Connect,
+    Lock,
+    Upload,
+    Link,
+    BeforeSwitch,
+    RunOnce,
+    Switch,
+    Restart,
+    Health,
+    AfterSwitch,
+    Record,
+    Cleanup,
+    Unlock,
+    Revert,
+}
+
+impl Step {
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::Connect => "connect",
+            Step::Lock => "lock",
+            Step::Upload => "upload",
+            Step::Link => "link shared",
+            Step::BeforeSwitch => "before_switch",
+            Step::RunOnce => "run_once",
+            Step::Switch => "switch",
+            Step::Restart => "restart",
+            Step::Health => "health gate",
+            Step::AfterSwitch => "after_switch",
+            Step::Record => "record",
+            Step::Cleanup => "cleanup",
+            Step::Unlock => "unlock",
+            Step::Revert => "revert",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepStatus {
+    Started,
+    Done {
+        elapsed: Duration,
+        detail: Option<String>,
+    },
+    Skipped {
+        why: String,
+    },
+    Failed {
+        elapsed: Duration,
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    Deploy,
+    Promote,
+    Rollback,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Deploy => "deploy",
+            ChangeKind::Promote => "promote",
+            ChangeKind::Rollback => "rollback",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeOutcome {
+    /// Every host runs the target release.
+    Succeeded,
+    /// Nothing needed doing.
+    NothingToDo,
+    /// A host failed; switched hosts went back to what they ran before.
+    RolledBack,
+    /// Stopped by the operator; switched hosts went back.
+    Cancelled,
+    /// A host failed and could not be put back; it needs attention.
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    ChangeStarted {
+        change: String,
+        env: String,
+        kind: ChangeKind,
+        release: Option<ReleaseId>,
+        hosts: Vec<String>,
+    },
+    Planned(Plan),
+    BatchStarted {
+        index: usize,
+        of: usize,
+        hosts: Vec<usize>,
+    },
+    HostStep {
+        host: usize,
+        step: Step,
+        status: StepStatus,
+    },
+    /// Something the operator should read (a warning, a decision the engine took).
+    Note {
+        host: Option<usize>,
+        message: String,
+    },
+    ChangeFinished {
+        change: String,
+        outcome: ChangeOutcome,
+        summary: String,
+    },
+}
+
+/// Where events go. Sending never blocks and never fails the change: a view
+/// that went away must not stop a deploy half-way.
+#[derive(Clone)]
+pub struct EventSink(Option<tokio::sync::mpsc::UnboundedSender<Event>>);
+
+impl EventSink {
+    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
+        EventSink(Some(tx))
+    }
+
+    pub fn discard() -> Self {
+        EventSink(None)
+    }
+
+    pub fn emit(&self, event: Event) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(event);
+        }
+    }
+
+    pub fn step(&self, host: usize, step: Step, status: StepStatus) {
+        self.emit(Event::HostStep { host, step, status });
+    }
+
+    pub fn note(&self, host: Option<usize>, message: impl Into<String>) {
+        self.emit(Event::Note {
+            host,
+            message: message.into(),
+        });
+    }
+}

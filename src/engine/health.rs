@@ -1,0 +1,88 @@
+//! Health probes and the gate after a switch.
+
+use std::time::{Duration, Instant};
+
+use super::CancelToken;
+use crate::config::{Health, Probe};
+use crate::host::{HookEnv, StepError, run_command};
+use crate::model::HealthVerdict;
+use crate::transport::{BreaksSession, Transport};
+
+/// One probe's answer. `passed == false` with no response is *unknown* to a
+/// monitor; to the gate it is simply not a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub passed: bool,
+    pub latency: Duration,
+    pub detail: String,
+}
+
+/// Probe once. Only a broken connection is an error; a refused port, a 500 or
+/// a failing command is a failed probe.
+pub fn probe_once(
+    t: &mut dyn Transport,
+    health: &Health,
+    env: &HookEnv,
+) -> Result<ProbeResult, StepError> {
+    let started = Instant::now();
+    let (passed, detail) = match &health.probe {
+        Probe::Http {
+            host, port, path, ..
+        } => match t.http_get(host, *port, path, health.timeout) {
+            Ok(s) => ((200..300).contains(&s.code), format!("HTTP {}", s.code)),
+            Err(e) if e.breaks_session() => return Err(e.into()),
+            Err(e) => (false, e.to_string()),
+        },
+        Probe::Command(cmd) => {
+            match run_command(t, "health command", &env.release_dir, cmd, env, health.timeout) {
+                Ok(out) => (true, out.summary()),
+                Err(StepError::Command { status, detail, .. }) => {
+                    (false, format!("exit {status}: {detail}"))
+                }
+                Err(StepError::Transport(e)) if !e.breaks_session() => (false, e.to_string()),
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    Ok(ProbeResult {
+        passed,
+        latency: started.elapsed(),
+        detail,
+    })
+}
+
+/// Probe until `healthy_after` passes in a row, or until `gate` has gone by.
+pub fn gate(
+    t: &mut dyn Transport,
+    health: &Health,
+    env: &HookEnv,
+    cancel: &CancelToken,
+) -> Result<HealthVerdict, StepError> {
+    let deadline = Instant::now() + health.gate;
+    let mut in_a_row = 0;
+    let mut last = String::new();
+    loop {
+        let result = probe_once(t, health, env)?;
+        if result.passed {
+            in_a_row += 1;
+            if in_a_row >= health.healthy_after {
+                return Ok(HealthVerdict::Passed);
+            }
+        } else {
+            in_a_row = 0;
+            last = result.detail;
+        }
+        if Instant::now() + health.interval > deadline {
+            return Err(StepError::Refused(format!(
+                "not healthy within {:?} ({} of {} passes in a row; last failure: {})",
+                health.gate,
+                in_a_row,
+                health.healthy_after,
+                if last.is_empty() { "none" } else { &last }
+            )));
+        }
+        if cancel.wait(health.interval) {
+            return Err(StepError::Refused("cancelled during the health gate".into()));
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Decisions read from a host's history, without I/O: what it ran before, which
+//! releases passed their gate, which ones cleanup may remove.
+
+use std::collections::HashMap;
+
+use crate::model::{Action, HistoryRecord, Outcome, ReleaseId};
+
+/// The releases a host has moved through, as an undo stack: a deploy pushes,
+/// a rollback or revert pops back to its target. The top is what history says
+/// `current` is; the one below it is where a rollback goes. Rolling back twice
+/// therefore goes further back, never forward into the release just left.
+pub fn release_stack(records: &[HistoryRecord]) -> Vec<ReleaseId> {
+    let mut stack: Vec<ReleaseId> = Vec::new();
+    for r in records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Success && r.action.switches())
+    {
+        match (r.action, &r.release) {
+            (Action::Deploy | Action::Promote, Some(id)) => {
+                if stack.last() != Some(id) {
+                    stack.push(id.clone());
+                }
+            }
+            (Action::Rollback | Action::Revert, Some(id)) => {
+                match stack.iter().rposition(|s| s == id) {
+                    Some(pos) => stack.truncate(pos + 1),
+                    None => stack.push(id.clone()),
+                }
+            }
+            (Action::Revert, None) => stack.clear(),
+            _ => {}
+        }
+    }
+    stack
+}
+
+/// Where a rollback from `current` goes, according to history.
+pub fn previous_release(records: &[HistoryRecord], current: Option<&ReleaseId>) -> Option<ReleaseId> {
+    let current = current?;
+    let stack = release_stack(records);
+    let pos = stack.iter().rposition(|s| s == current)?;
+    pos.checked_sub(1).map(|p| stack[p].clone())
+}
+
+/// Whether this host ran `id` with exactly `sha256` and passed its health gate.
+/// A pass that its own change later took back (the host was reverted because
+/// another host failed) does not count.
+pub fn passed_gate(records: &[HistoryRecord], id: &ReleaseId, sha256: &str) -> bool {
+    let ships = |r: &&HistoryRecord| {
+        matches!(r.action, Action::Deploy | Action::Promote)
+            && r.release.as_ref() == Some(id)
+            && r.sha256.as_deref() == Some(sha256)
+    };
+    let taken_back: Vec<&str> = records
+        .iter()
+        .filter(ships)
+        .filter(|r| r.outcome == Outcome::Failed)
+        .map(|r| r.change.as_str())
+        .collect();
+    records
+        .iter()
+        .filter(ships)
+        .any(|r| r.outcome == Outcome::Success && r.health.gate_passed() && !taken_back.contains(&r.change.as_str()))
+}
+
+/// Releases cleanup may delete: all but the newest `keep` (newest = most
+/// recently named in history; never-named ones count as oldest, by name),
+/// and never `current` or `previous`.
+pub fn releases_to_remove(
+    on_disk: &[ReleaseId],
+    records: &[HistoryRecord],
+    current: Option<&ReleaseId>,
+    previous: Option<&ReleaseId>,
+    keep: usize,
+) -> Vec<ReleaseId> {
+    let mut last_seen: HashMap<&ReleaseId, usize> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        for id in [&r.release, &r.from].into_iter().flatten() {
+            last_seen.insert(id, i + 1);
+        }
+    }
+    let mut ranked: Vec<&ReleaseId> = on_disk.iter().collect();
+    // Newest first: by last mention, then by name (Capistrano ids are timestamps).
+    ranked.sort_by(|a, b| {
+        let ka = (last_seen.get(a).copied().unwrap_or(0), *a);
+        let kb = (last_seen.get(b).copied().unwrap_or(0), *b);
+        kb.cmp(&ka)
+    });
+    ranked
+        .into_iter()
+        .skip(keep)
+        .filter(|id| Some(*id) != current && Some(*id) != previous)
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::HealthVerdict;
+
+    fn id(s: &str) -> ReleaseId {
+        ReleaseId::parse(s).unwrap()
+    }
+
+    use super::tests_support::record as rec;
+
+    use Action::*;
+    use Outcome::*;
+
+    #[test]
+    fn rollback_goes_to_the_release_before_current() {
+        let h = [rec(Deploy, Some("v1"), Success), rec(Deploy, Some("v2"), Success)];
+        assert_eq!(previous_release(&h, Some(&id("v2"))), Some(id("v1")));
+        assert_eq!(previous_release(&h, Some(&id("v1"))), None);
+    }
+
+    #[test]
+    fn rolling_back_twice_goes_further_back_not_forward() {
+        let h = [
+            rec(Deploy, Some("v1"), Success),
+            rec(Deploy, Some("v2"), Success),
+            rec(Deploy, Some("v3"), Success),
+            rec(Rollback, Some("v2"), Success),
+        ];
+        assert_eq!(previous_release(&h, Some(&id("v2"))), Some(id("v1")));
+    }
+
+    #[test]
+    fn failed_and_reverted_changes_do_not_count() {
+        let h = [
+            rec(Deploy, Some("v1"), Success),
+            rec(Deploy, Some("v2"), Failed),
+            rec(Deploy, Some("v3"), Success),
+            rec(Revert, Some("v1"), Success),
+        ];
+        assert_eq!(release_stack(&h), [id("v1")]);
+        assert_eq!(previous_release(&h, Some(&id("v1"))), None);
+    }
+
+    #[test]
+    fn a_release_history_does_not_know_has_no_previous() {
+        let h = [rec(Deploy, Some("v1"), Success)];
+        assert_eq!(previous_release(&h, Some(&id("manual"))), None);
+        assert_eq!(previous_release(&h, None), None);
+    }
+
+    #[test]
+    fn the_gate_needs_the_same_sha_and_a_passed_health_check() {
+        let mut ok = rec(Deploy, Some("v2"), Success);
+        assert!(passed_gate(&[ok.clone()], &id("v2"), "sha-v2"));
+        assert!(!passed_gate(&[ok.clone()], &id("v2"), "sha-other"));
+        assert!(!passed_gate(&[ok.clone()], &id("v3"), "sha-v2"));
+        ok.health = HealthVerdict::Failed;
+        assert!(!passed_gate(&[ok.clone()], &id("v2"), "sha-v2"));
+        ok.health = HealthVerdict::NotConfigured;
+        assert!(passed_gate(&[ok.clone()], &id("v2"), "sha-v2"));
+        ok.outcome = Failed;
+        assert!(!passed_gate(&[ok], &id("v2"), "sha-v2"));
+        let rb = rec(Rollback, Some("v2"), Success);
+        assert!(!passed_gate(&[rb], &id("v2"), "sha-v2"));
+        let pass = rec(Deploy, Some("v2"), Success);
+        let taken_back = rec(Deploy, Some("v2"), Failed);
+        assert!(!passed_gate(&[pass.clone(), taken_back], &id("v2"), "sha-v2"));
+        let mut other_change = rec(Deploy, Some("v2"), Failed);
+        other_change.change = "c0".into();
+        assert!(passed_gate(&[other_change, pass], &id("v2"), "sha-v2"));
+    }
+
+    #[test]
+    fn cleanup_keeps_the_newest_and_never_current_or_previous() {
+        let disk: Vec<_> = ["v1", "v2", "v3", "v4", "v5", "zz-unknown"].map(id).to_vec();
+        let h: Vec<_> = ["v1", "v2", "v3", "v4", "v5"]
+            .iter()
+            .map(|v| rec(Deploy, Some(v), Success))
+            .collect();
+        assert_eq!(
+            releases_to_remove(&disk, &h, Some(&id("v5")), Some(&id("v4")), 2),
+            ["v3", "v2", "v1", "zz-unknown"].map(id)
+        );
+        // After a rollback to v1, v1 is current and must stay, v5 is newest.
+        assert_eq!(
+            releases_to_remove(&disk, &h, Some(&id("v1")), None, 2),
+            ["v3", "v2", "zz-unknown"].map(id)
+        );
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use crate::model::{Action, HealthVerdict, HistoryRecord, Operator, Outcome, ReleaseId};
+
+    pub fn record(action: Action, release: Option<&str>, outcome: Outcome) -> HistoryRecord {
+        HistoryRecord {
+            time: "2026-11-22T00:00:00Z".into(),
+            operator: Operator {
+                who: "alice".into(),
+                machine: "laptop".into(),
+            },
+            change: "c1".into(),
+            action,
+            env: "production".into(),
+            host: "web-1".into(),
+            release: release.map(|r| ReleaseId::parse(r).unwrap()),
+            sha256: release.map(|r| format!("sha-{r}")),
+            from: None,
+            outcome,
+            health: HealthVerdict::Passed,
+            duration_ms: 1,
+            message: None,
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Read-mostly commands: status, preflight, history, and the explicit lock.
+
+use std::sync::Arc;
+
+use super::health::probe_once;
+use super::history::previous_release;
+use super::{Engine, EngineError, new_change_id, now_rfc3339};
+use crate::host::{self, HookEnv, HostState, Layout, LockAttempt, StepError};
+use crate::model::{Action, HealthVerdict, HistoryRecord, LockOwner, Outcome, ReleaseId};
+use crate::transport::{Fleet, HostHandle};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostStatus {
+    pub env: String,
+    pub host: String,
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub current: Option<ReleaseId>,
+    /// Where a rollback would go, by history.
+    pub previous: Option<ReleaseId>,
+    /// The previous release is still on disk.
+    pub rollback_ready: bool,
+    pub releases: Vec<ReleaseId>,
+    /// `healthy`, `unhealthy`, `unknown` or `not-configured`.
+    pub health: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
+    #[serde(skip_serializing)]
+    pub state: Option<HostState>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostCheck {
+    pub env: String,
+    pub host: String,
+    pub problems: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
+    pub free_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckReport {
+    pub hosts: Vec<HostCheck>,
+    /// The artifact size free disk was checked against, if a release exists.
+    pub artifact_bytes: Option<u64>,
+}
+
+impl CheckReport {
+    pub fn exit_code(&self) -> i32 {
+        if self.hosts.iter().any(|h| !h.problems.is_empty()) {
+            1
+        } else if self.hosts.iter().any(|h| h.lock.is_some()) {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LockReport {
+    pub env: String,
+    pub changed: Vec<String>,
+    pub already: Vec<String>,
+}
+
+/// Disk needed for a release: the upload and its unpacked copy, with room to spare.
+const DISK_FACTOR: u64 = 4;
+
+impl Engine {
+    /// The environments to look at: one by name, or all in config order.
+    pub fn environments_named(&self, env: Option<&str>) -> Result<Vec<(String, Arc<Fleet>)>, EngineError> {
+        match env {
+            Some(name) => {
+                let (e, f) = self.environment(name)?;
+                Ok(vec![(e.name.clone(), f.clone())])
+            }
+            None => Ok(self
+                .config
+                .environments
+                .iter()
+                .filter_map(|e| self.fleets.get(&e.name).map(|f| (e.name.clone(), f.clone())))
+                .collect()),
+        }
+    }
+
+    pub fn status(&self, env: Option<&str>, probe_health: bool) -> Result<Vec<HostStatus>, EngineError> {
+        let mut out = Vec::new();
+        for (name, fleet) in self.environments_named(env)? {
+            out.extend(fleet.all(|_, h| self.host_status(&name, h, probe_health)));
+        }
+        Ok(out)
+    }
+
+    fn host_status(&self, env: &str, h: &HostHandle, probe_health: bool) -> HostStatus {
+        let layout = Layout::new(&h.host.deploy_to);
+        let mut status = HostStatus {
+            env: env.to_owned(),
+            host: h.host.name.clone(),
+            reachable: false,
+            error: None,
+            current: None,
+            previous: None,
+            rollback_ready: false,
+            releases: Vec::new(),
+            health: "unknown".into(),
+            health_detail: None,
+            lock: None,
+            state: None,
+        };
+        let state = match h.with(|t| host::probe(t, &layout)) {
+            Ok(s) => s,
+            Err(e) => {
+                status.error = Some(e.to_string());
+                return status;
+            }
+        };
+        status.reachable = true;
+        status.current = state.current();
+        status.previous = previous_release(&state.history, status.current.as_ref());
+        status.rollback_ready = status.previous.as_ref().is_some_and(|p| state.has_release(p));
+        status.releases = state.releases.clone();
+        status.lock = state.lock.as_ref().map(|l| l.describe());
+        match (&self.config.health, &status.current) {
+            (None, _) => status.health = "not-configured".into(),
+            (Some(_), None) => status.health = "unknown".into(),
+            (Some(health), Some(current)) if probe_health => {
+                let env = HookEnv {
+                    env: env.to_owned(),
+                    host: h.host.name.clone(),
+                    release: current.clone(),
+                    previous: status.previous.clone(),
+                    deploy_to: h.host.deploy_to.clone(),
+                    release_dir: layout.current(),
+                };
+                match h.with(|t| probe_once(t, health, &env)) {
+                    Ok(p) => {
+                        status.health = if p.passed { "healthy" } else { "unhealthy" }.into();
+                        status.health_detail = Some(format!("{} in {}ms", p.detail, p.latency.as_millis()));
+                    }
+                    Err(e) => status.health_detail = Some(e.to_string()),
+                }
+            }
+            (Some(_), Some(_)) => {}
+        }
+        status.state = Some(state);
+        status
+    }
+
+    pub fn check(&self, env: Option<&str>) -> Result<CheckReport, EngineError> {
+        let artifact_bytes = self.store.list().ok().and_then(|l| l.last().map(|r| r.manifest.size));
+        let mut hosts = Vec::new();
+        for (name, fleet) in self.environments_named(env)? {
+            hosts.extend(fleet.all(|_, h| {
+                let mut check = HostCheck {
+                    env: name.clone(),
+                    host: h.host.name.clone(),
+                    problems: Vec::new(),
+                    lock: None,
+                    free_bytes: None,
+                };
+                let layout = Layout::new(&h.host.deploy_to);
+                let r = h.with(|t| Ok::<_, StepError>((host::preflight(t, &layout)?, host::probe(t, &layout)?)));
+                match r {
+                    Err(e) => check.problems.push(e.to_string()),
+                    Ok((pre, state)) => {
+                        if !pre.writable {
+                            check.problems.push(format!("{} is not writable", h.host.deploy_to));
+                        }
+                        if !pre.missing_commands.is_empty() {
+                            check.problems.push(format!("missing commands: {}", pre.missing_commands.join(", ")));
+                        }
+                        check.free_bytes = pre.free_bytes;
+                        if let (Some(free), Some(need)) = (pre.free_bytes, artifact_bytes)
+                            && free < need * DISK_FACTOR
+                        {
+                            check.problems.push(format!(
+                                "only {} free, a release needs about {}",
+                                bytes(free),
+                                bytes(need * DISK_FACTOR)
+                            ));
+                        }
+                        check.lock = state.lock.map(|l| l.describe());
+                    }
+                }
+                check
+            }));
+        }
+        Ok(CheckReport { hosts, artifact_bytes })
+    }
+
+    /// Hold an environment: no change can start until it is unlocked.
+    pub fn lock(&self, env: &str, reason: &str) -> Result<LockReport, EngineError> {
+        let (_, fleet) = self.environment(env)?;
+        let change = new_change_id();
+        let owner = LockOwner {
+            operator: self.operator.clone(),
+            pid: std::process::id(),
+            since: now_rfc3339(),
+            reason: reason.to_owned(),
+            change: None,
+        };
+        let results = fleet.all(|_, h| h.with(|t| host::lock(t, &Layout::new(&h.host.deploy_to), &owner)));
+        let mut report = LockReport {
+            env: env.to_owned(),
+            changed: Vec::new(),
+            already: Vec::new(),
+        };
+        let mut others = Vec::new();
+        let mut errors = Vec::new();
+        for (h, r) in fleet.hosts.iter().zip(results) {
+            match r {
+                Ok(LockAttempt::Acquired(_)) => report.changed.push(h.host.name.clone()),
+                Ok(LockAttempt::Held(lock, _)) if lock.owner().is_some_and(|o| o.operator == self.operator && o.change.is_none()) => {
+                    report.already.push(h.host.name.clone())
+                }
+                Ok(LockAttempt::Held(lock, _)) => others.push(format!("{}: locked by {}", h.host.name, lock.describe())),
+                Err(e) => errors.push(format!("{}: {e}", h.host.name)),
+            }
+        }
+        let taken: Vec<usize> = (0..fleet.len()).filter(|&i| report.changed.contains(&fleet.hosts[i].host.name)).collect();
+        if !others.is_empty() || !errors.is_empty() {
+            // All or nothing, like a change's lock.
+            fleet.each(&taken, |_, h| {
+                let _ = h.with(|t| host::unlock(t, &Layout::new(&h.host.deploy_to), None));
+            });
+            let msg = format!("could not lock {env}; nothing was changed\n  {}", [others.clone(), errors].concat().join("\n  "));
+            return Err(if others.is_empty() { EngineError::Failed(msg) } else { EngineError::Locked(msg) });
+        }
+        fleet.each(&taken, |_, h| {
+            let _ = self.record_plain(&change, env, h, Action::Lock, Some(reason.to_owned()));
+        });
+        Ok(report)
+    }
+
+    /// Release an environment's lock. Without `force`, only a hold taken by
+    /// this operator is released; a lock held by someone else, or by a
+    /// change, needs `force`, and breaking it is written into history.
+    pub fn unlock(&self, env: &str, force: bool, reason: Option<&str>) -> Result<LockReport, EngineError> {
+        let (_, fleet) = self.environment(env)?;
+        let change = new_change_id();
+        let states = fleet.all(|_, h| h.with(|t| host::probe(t, &Layout::new(&h.host.deploy_to))));
+        let mut report = LockReport {
+            env: env.to_owned(),
+            changed: Vec::new(),
+            already: Vec::new(),
+        };
+        let mut refused = Vec::new();
+        let mut errors = Vec::new();
+        let mut to_unlock = Vec::new();
+        for (i, (h, s)) in fleet.hosts.iter().zip(states).enumerate() {
+            match s {
+                Err(e) => errors.push(format!("{}: {e}", h.host.name)),
+                Ok(state) => match &state.lock {
+                    None => report.already.push(h.host.name.clone()),
+                    Some(lock) => {
+                        let mine = lock.owner().is_some_and(|o| o.operator == self.operator && o.change.is_none());
+                        if mine || force {
+                            to_unlock.push((i, lock.describe(), mine));
+                        } else {
+                            refused.push(format!("{}: locked by {}", h.host.name, lock.describe()));
+                        }
+                    }
+                },
+            }
+        }
+        if !refused.is_empty() {
+            return Err(EngineError::Locked(format!(
+                "{env} is locked by someone else; nothing was changed\n  {}\n  break it with `shipdeck unlock {env} --force --reason \"...\"` if its holder is gone",
+                refused.join("\n  ")
+            )));
+        }
+        let indices: Vec<usize> = to_unlock.iter().map(|(i, ..)| *i).collect();
+        let results = fleet.each(&indices, |i, h| {
+            let (_, held_by, mine) = to_unlock.iter().find(|(j, ..)| *j == i).expect("index comes from to_unlock");
+            h.with(|t| host::unlock(t, &Layout::new(&h.host.deploy_to), None))?;
+            let message = if *mine {
+                reason.map(str::to_owned)
+            } else {
+                Some(format!("broke the lock of {held_by}{}", reason.map(|r| format!(": {r}")).unwrap_or_default()))
+            };
+            self.record_plain(&change, env, h, Action::Unlock, message)
+        });
+        for (&i, r) in indices.iter().zip(results) {
+            match r {
+                Ok(()) => report.changed.push(fleet.hosts[i].host.name.clone()),
+                Err(e) => errors.push(format!("{}: {e}", fleet.hosts[i].host.name)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(EngineError::Failed(format!("could not unlock every host of {env}\n  {}", errors.join("\n  "))));
+        }
+        Ok(report)
+    }
+
+    fn record_plain(&self, change: &str, env: &str, h: &HostHandle, action: Action, message: Option<String>) -> Result<(), StepError> {
+        let record = HistoryRecord {
+            time: now_rfc3339(),
+            operator: self.operator.clone(),
+            change: change.to_owned(),
+            action,
+            env: env.to_owned(),
+            host: h.host.name.clone(),
+            release: None,
+            sha256: None,
+            from: None,
+            outcome: Outcome::Success,
+            health: HealthVerdict::NotRun,
+            duration_ms: 0,
+            message,
+        };
+        h.with(|t| host::append_history(t, &Layout::new(&h.host.deploy_to), &record))
+    }
+
+    /// Every history line of an environment's hosts, oldest first.
+    pub fn history(&self, env: Option<&str>) -> Result<(Vec<HistoryRecord>, Vec<String>), EngineError> {
+        let mut records = Vec::new();
+        let mut errors = Vec::new();
+        for (name, fleet) in self.environments_named(env)? {
+            for (h, r) in fleet.hosts.iter().zip(fleet.all(|_, h| h.with(|t| host::probe(t, &Layout::new(&h.host.deploy_to))))) {
+                match r {
+                    Ok(s) => records.extend(s.history.into_iter().filter(|r| r.env == name)),
+                    Err(e) => errors.push(format!("{}: {e}", h.host.name)),
+                }
+            }
+        }
+        records.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.change.cmp(&b.change)));
+        Ok((records, errors))
+    }
+}
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}

@@ -1,0 +1,165 @@
+//! The engine: plans changes (pure), runs them over kept-open connections, and
+//! reports every step as an `Event`. It knows nothing of terminals.
+
+mod change;
+mod events;
+pub mod health;
+pub mod history;
+mod inspect;
+pub mod plan;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+pub use change::{ChangeReport, HostReport, human_duration, short_sha};
+pub use events::{ChangeKind, ChangeOutcome, Event, EventSink, Step, StepStatus};
+pub use inspect::{CheckReport, HostCheck, HostStatus, LockReport, bytes};
+pub use plan::{HostPlan, Plan, RollbackRefusal};
+
+use crate::config::{Config, Environment};
+use crate::model::Operator;
+use crate::store::Store;
+use crate::transport::Fleet;
+
+/// Why a command did not do what was asked; each maps to an exit code (DESIGN §4).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Bad usage or config (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The change ran and failed, or could not start (exit 1).
+    #[error("{0}")]
+    Failed(String),
+    /// Someone else holds the lock (exit 3).
+    #[error("{0}")]
+    Locked(String),
+    /// Refused by a gate: not promoted, outside a window (exit 4).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl EngineError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EngineError::Failed(_) => 1,
+            EngineError::Usage(_) => 2,
+            EngineError::Locked(_) => 3,
+            EngineError::Refused(_) => 4,
+        }
+    }
+}
+
+/// Stops a change between steps. Waiting on it (health gate pauses) wakes up
+/// at once when it is cancelled.
+#[derive(Clone, Default)]
+pub struct CancelToken(Arc<(Mutex<bool>, Condvar)>);
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn cancel(&self) {
+        let (flag, cv) = &*self.0;
+        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cv.notify_all();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sleep up to `d`; true if cancelled.
+    pub fn wait(&self, d: Duration) -> bool {
+        let (flag, cv) = &*self.0;
+        let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = cv
+            .wait_timeout_while(guard, d, |cancelled| !*cancelled)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard
+    }
+}
+
+/// One engine per config: it owns a fleet per environment, so every command
+/// of a session (TUI) reuses the same connections.
+pub struct Engine {
+    pub config: Arc<Config>,
+    pub operator: Operator,
+    pub store: Store,
+    events: EventSink,
+    cancel: CancelToken,
+    fleets: HashMap<String, Arc<Fleet>>,
+}
+
+impl Engine {
+    pub fn new(config: Arc<Config>, accept_new_host_keys: bool, events: EventSink) -> Self {
+        let settings = config.ssh.settings(accept_new_host_keys);
+        let fleets = config
+            .environments
+            .iter()
+            .map(|e| (e.name.clone(), Arc::new(Fleet::new(e.hosts.clone(), &settings))))
+            .collect();
+        Engine {
+            store: Store::new(&config),
+            config,
+            operator: Operator::current(),
+            events,
+            cancel: CancelToken::new(),
+            fleets,
+        }
+    }
+
+    pub fn with_operator(mut self, operator: Operator) -> Self {
+        self.operator = operator;
+        self
+    }
+
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
+    pub fn events(&self) -> &EventSink {
+        &self.events
+    }
+
+    pub fn environment(&self, name: &str) -> Result<(&Environment, &Arc<Fleet>), EngineError> {
+        match (self.config.environment(name), self.fleets.get(name)) {
+            (Some(env), Some(fleet)) => Ok((env, fleet)),
+            _ => Err(EngineError::Usage(format!(
+                "no environment {name:?} in {} (have: {})",
+                self.config.path.display(),
+                self.config.environment_names().join(", ")
+            ))),
+        }
+    }
+}
+
+/// RFC 3339 UTC, to the second: what locks and history lines carry.
+pub fn now_rfc3339() -> String {
+    rfc3339(std::time::SystemTime::now())
+}
+
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let now = time::OffsetDateTime::from(t);
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// A change id: sortable, unique enough across operators, safe in any shell.
+pub fn new_change_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}-{:03}",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        std::process::id(),
+        now.millisecond()
+    )
+}

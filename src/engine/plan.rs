@@ -1,0 +1,238 @@
+//! Planning is pure: strategy + hosts + what each host runs → ordered batches
+//! of steps. `shipdeck plan` prints exactly what `deploy` will then execute.
+
+use super::events::{ChangeKind, Step};
+use super::history::previous_release;
+use crate::config::Hooks;
+use crate::host::HostState;
+use crate::model::{ReleaseId, Strategy};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HostPlan {
+    pub host: usize,
+    pub name: String,
+    pub from: Option<ReleaseId>,
+    pub to: Option<ReleaseId>,
+    /// Why this host is left alone, if it is.
+    pub skip: Option<String>,
+    /// Steps before the switch, run on every host before any host switches.
+    pub prepare: Vec<Step>,
+    /// Steps from the switch on, run batch by batch.
+    pub publish: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    pub env: String,
+    pub kind: ChangeKind,
+    pub release: Option<ReleaseId>,
+    pub strategy: String,
+    pub hosts: Vec<HostPlan>,
+    /// Indices into `hosts`, in order; skipped hosts are in no batch.
+    pub batches: Vec<Vec<usize>>,
+    /// The host `run_once` hooks run on, before any host switches.
+    pub run_once_on: Option<usize>,
+    /// Failed hosts tolerated before the change stops and reverts.
+    pub max_failures: usize,
+}
+
+impl Plan {
+    pub fn active(&self) -> impl Iterator<Item = &HostPlan> {
+        self.hosts.iter().filter(|h| h.skip.is_none())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.active().next().is_none()
+    }
+}
+
+/// What the engine knows about the change before planning it.
+pub struct DeployInput<'a> {
+    pub env: &'a str,
+    pub kind: ChangeKind,
+    pub strategy: &'a Strategy,
+    pub names: &'a [String],
+    pub states: &'a [HostState],
+    pub release: &'a ReleaseId,
+    pub sha256: &'a str,
+    pub hooks: &'a Hooks,
+    pub has_health: bool,
+    pub has_shared: bool,
+}
+
+pub fn plan_deploy(input: &DeployInput<'_>) -> Plan {
+    let mut hosts = Vec::new();
+    for (i, (name, state)) in input.names.iter().zip(input.states).enumerate() {
+        let from = state.current();
+        let skip = (from.as_ref() == Some(input.release)
+            && state.has_verified(input.release, input.sha256))
+        .then(|| format!("already runs {}", input.release));
+        let mut prepare = Vec::new();
+        if !state.has_verified(input.release, input.sha256) {
+            prepare.push(Step::Upload);
+        }
+        if input.has_shared {
+            prepare.push(Step::Link);
+        }
+        if !input.hooks.before_switch.is_empty() {
+            prepare.push(Step::BeforeSwitch);
+        }
+        let publish = publish_steps(input.hooks, input.has_health, true);
+        hosts.push(HostPlan {
+            host: i,
+            name: name.clone(),
+            from,
+            to: Some(input.release.clone()),
+            skip,
+            prepare,
+            publish,
+        });
+    }
+    let active: Vec<usize> = hosts.iter().filter(|h| h.skip.is_none()).map(|h| h.host).collect();
+    let run_once_on = (!input.hooks.run_once.is_empty())
+        .then(|| active.first().copied())
+        .flatten();
+    if let Some(h) = run_once_on {
+        hosts[h].prepare.push(Step::RunOnce);
+    }
+    let (batches, max_failures) = batches(input.strategy, &active, input.names.len());
+    Plan {
+        env: input.env.to_owned(),
+        kind: input.kind,
+        release: Some(input.release.clone()),
+        strategy: input.strategy.to_string(),
+        hosts,
+        batches,
+        run_once_on,
+        max_failures,
+    }
+}
+
+fn publish_steps(hooks: &Hooks, has_health: bool, after_switch: bool) -> Vec<Step> {
+    let mut steps = vec![Step::Switch];
+    if hooks.restart.is_some() {
+        steps.push(Step::Restart);
+    }
+    if has_health {
+        steps.push(Step::Health);
+    }
+    if after_switch && !hooks.after_switch.is_empty() {
+        steps.push(Step::AfterSwitch);
+    }
+    steps.push(Step::Record);
+    steps
+}
+
+fn batches(strategy: &Strategy, active: &[usize], total: usize) -> (Vec<Vec<usize>>, usize) {
+    if active.is_empty() {
+        return (Vec::new(), 0);
+    }
+    match strategy {
+        Strategy::AllAtOnce => (vec![active.to_vec()], 0),
+        Strategy::Rolling {
+            batch,
+            max_failures,
+        } => {
+            // A percentage is of the environment, not of the hosts left to do.
+            let size = batch.of(total);
+            (
+                active.chunks(size).map(<[usize]>::to_vec).collect(),
+                *max_failures,
+            )
+        }
+    }
+}
+
+/// Why a rollback cannot start; nothing has been changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RollbackRefusal {
+    #[error("nothing to roll back to on {}: their history names no release before the current one (use --to RELEASE)", .0.join(", "))]
+    NoPrevious(Vec<String>),
+    #[error("{release} is not on disk on {}: cannot roll back there", .hosts.join(", "))]
+    Missing {
+        release: ReleaseId,
+        hosts: Vec<String>,
+    },
+    #[error("{} run no release yet: nothing to roll back", .0.join(", "))]
+    NothingDeployed(Vec<String>),
+}
+
+/// Rollback switches every host at once: at 3 a.m. the way back should take
+/// one round trip, whatever the strategy the change went out with.
+pub fn plan_rollback(
+    env: &str,
+    names: &[String],
+    states: &[HostState],
+    to: Option<&ReleaseId>,
+    hooks: &Hooks,
+    has_health: bool,
+) -> Result<Plan, RollbackRefusal> {
+    let mut hosts = Vec::new();
+    let (mut no_previous, mut missing, mut nothing) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, (name, state)) in names.iter().zip(states).enumerate() {
+        let from = state.current();
+        let target = match to {
+            Some(t) => Some(t.clone()),
+            None => previous_release(&state.history, from.as_ref()),
+        };
+        match (&from, &target) {
+            (None, None) => nothing.push(name.clone()),
+            (Some(_), None) => no_previous.push(name.clone()),
+            (_, Some(t)) if !state.has_release(t) => missing.push(name.clone()),
+            _ => {}
+        }
+        let skip = (from.is_some() && from == target)
+            .then(|| format!("already runs {}", from.as_ref().map(ToString::to_string).unwrap_or_default()));
+        hosts.push(HostPlan {
+            host: i,
+            name: name.clone(),
+            from,
+            to: target,
+            skip,
+            prepare: Vec::new(),
+            publish: publish_steps(hooks, has_health, false),
+        });
+    }
+    if !missing.is_empty() {
+        let release = to
+            .cloned()
+            .or_else(|| hosts.iter().find_map(|h| h.to.clone()))
+            .expect("a host is missing a target, so there is one");
+        return Err(RollbackRefusal::Missing {
+            release,
+            hosts: missing,
+        });
+    }
+    if !no_previous.is_empty() {
+        return Err(RollbackRefusal::NoPrevious(no_previous));
+    }
+    if nothing.len() == names.len() {
+        return Err(RollbackRefusal::NothingDeployed(nothing));
+    }
+    // A host with no current release and no target stays as it is.
+    for h in hosts.iter_mut().filter(|h| h.to.is_none()) {
+        h.skip = Some("runs no release".into());
+    }
+    let active: Vec<usize> = hosts.iter().filter(|h| h.skip.is_none()).map(|h| h.host).collect();
+    let release = match to {
+        Some(t) => Some(t.clone()),
+        None => {
+            let mut targets: Vec<&ReleaseId> = hosts.iter().filter_map(|h| h.to.as_ref()).collect();
+            targets.dedup();
+            (targets.len() == 1).then(|| targets[0].clone())
+        }
+    };
+    Ok(Plan {
+        env: env.to_owned(),
+        kind: ChangeKind::Rollback,
+        release,
+        strategy: Strategy::AllAtOnce.to_string(),
+        hosts,
+        batches: if active.is_empty() { Vec::new() } else { vec![active] },
+        run_once_on: None,
+        max_failures: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,314 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::layout::Layout;
+use super::sh::{exports, quote};
+use super::state::{HostState, LockState, parse_probe, probe_script};
+use crate::model::{HistoryRecord, LockOwner, ReleaseId};
+use crate::transport::{BreaksSession, Output, Transport, TransportError};
+
+/// Bookkeeping commands (probe, lock, switch, record) are quick; a host that
+/// cannot answer them in this time is treated as gone.
+pub const QUICK: Duration = Duration::from_secs(30);
+
+/// Commands every host needs for shipdeck's own steps.
+pub const REQUIRED_COMMANDS: &[&str] = &[
+    "sh", "mkdir", "mv", "ln", "readlink", "rm", "cp", "tar", "gzip", "sha256sum", "df", "tail",
+    "sed", "tr", "cat", "awk", "cut", "grep", "dirname",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("{what} failed (exit {status}): {detail}")]
+    Command {
+        what: String,
+        status: i32,
+        detail: String,
+    },
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl StepError {
+    fn command(what: impl Into<String>, out: &Output) -> Self {
+        StepError::Command {
+            what: what.into(),
+            status: out.status,
+            detail: out.summary(),
+        }
+    }
+
+}
+
+impl BreaksSession for StepError {
+    fn breaks_session(&self) -> bool {
+        matches!(self, StepError::Transport(e) if e.breaks_session())
+    }
+}
+
+fn run(t: &mut dyn Transport, what: &str, script: &str, timeout: Duration) -> Result<Output, StepError> {
+    let out = t.exec(script, timeout)?;
+    if out.success() {
+        Ok(out)
+    } else {
+        Err(StepError::command(what, &out))
+    }
+}
+
+/// Read everything shipdeck needs to know about a host.
+pub fn probe(t: &mut dyn Transport, layout: &Layout) -> Result<HostState, StepError> {
+    let out = run(t, "reading the host's state", &probe_script(layout), QUICK)?;
+    Ok(parse_probe(&out.stdout))
+}
+
+pub enum LockAttempt {
+    /// The lock is ours; the state was read while holding it.
+    Acquired(HostState),
+    /// Someone else holds it.
+    Held(LockState, HostState),
+}
+
+/// Take the lock atomically (`mkdir`) and read the host's state in the same
+/// round trip. Creates `deploy_to` and its folders on a new host.
+pub fn lock(t: &mut dyn Transport, layout: &Layout, owner: &LockOwner) -> Result<LockAttempt, StepError> {
+    let json = serde_json::to_string(owner).expect("a lock owner serializes");
+    let script = format!(
+        "mkdir -p {releases} {shared} {uploads} {verified} || exit 1\n\
+         if mkdir {lock} 2>/dev/null; then printf '%s\\n' {json} > {owner} || {{ rm -rf {lock}; exit 1; }}; echo lock-acquired; else echo lock-held; fi\n{probe}",
+        releases = quote(&layout.releases()),
+        shared = quote(&layout.shared()),
+        uploads = quote(&layout.uploads()),
+        verified = quote(&layout.verified_dir()),
+        lock = quote(&layout.lock()),
+        owner = quote(&layout.lock_owner()),
+        json = quote(&json),
+        probe = probe_script(layout),
+    );
+    let out = run(t, "taking the lock", &script, QUICK)?;
+    let state = parse_probe(&out.stdout);
+    if out.stdout.lines().any(|l| l == "lock-acquired") {
+        Ok(LockAttempt::Acquired(state))
+    } else {
+        let held = state
+            .lock
+            .clone()
+            .unwrap_or_else(|| LockState::Unknown(String::new()));
+        Ok(LockAttempt::Held(held, state))
+    }
+}
+
+/// Release a lock. Without `force`, only a lock whose owner file names `change`
+/// (or, for a hold, the same operator) is removed.
+pub fn unlock(t: &mut dyn Transport, layout: &Layout, owned_by: Option<&str>) -> Result<(), StepError> {
+    let script = match owned_by {
+        None => format!("rm -rf {}", quote(&layout.lock())),
+        Some(marker) => format!(
+            "if grep -qF {marker} {owner} 2>/dev/null; then rm -rf {lock}; fi",
+            marker = quote(marker),
+            owner = quote(&layout.lock_owner()),
+            lock = quote(&layout.lock()),
+        ),
+    };
+    run(t, "releasing the lock", &script, QUICK)?;
+    Ok(())
+}
+
+/// The text that identifies a change's lock in its owner file.
+pub fn change_marker(change: &str) -> String {
+    format!("\"change\":{}", serde_json::Value::String(change.to_owned()))
+}
+
+/// Whether a release's files are already there and verified (nothing to upload).
+pub fn needs_upload(state: &HostState, id: &ReleaseId, sha256: &str) -> bool {
+    !state.has_verified(id, sha256)
+}
+
+/// Upload the artifact, check its sha256 on the host, unpack it into a hidden
+/// temporary directory and rename that into `releases/<id>`: a release
+/// directory is either complete or absent.
+pub fn upload_and_unpack(
+    t: &mut dyn Transport,
+    layout: &Layout,
+    artifact: &Path,
+    id: &ReleaseId,
+    sha256: &str,
+    nonce: &str,
+    timeout: Duration,
+) -> Result<(), StepError> {
+    let part = layout.upload_part(id, nonce);
+    t.upload(artifact, &part, timeout)?;
+    let tmp = format!("{}/.{id}.tmp-{nonce}", layout.releases());
+    let script = format!(
+        r#"part={part}; tmp={tmp}; rel={rel}; cur={cur}
+got=$(sha256sum "$part" | cut -d' ' -f1)
+if [ "$got" != {sha} ]; then rm -f "$part"; echo "uploaded file has sha256 $got, expected "{sha} >&2; exit 1; fi
+rm -rf {releases}/.{id_q}.tmp-* && mkdir "$tmp" && tar -xzf "$part" -C "$tmp" || {{ rm -rf "$tmp" "$part"; echo 'unpacking failed' >&2; exit 1; }}
+if [ -e "$rel" ]; then
+  if [ "$(readlink "$cur" 2>/dev/null)" = "releases/"{id_q} ]; then rm -rf "$tmp" "$part"; echo "releases/"{id_q}" is the current release but holds other content; refusing to replace it" >&2; exit 1; fi
+  rm -rf "$rel"
+fi
+mv -T "$tmp" "$rel" && printf '%s\n' {sha} > {verified} && rm -f "$part"
+"#,
+        part = quote(&part),
+        tmp = quote(&tmp),
+        rel = quote(&layout.release(id)),
+        cur = quote(&layout.current()),
+        sha = quote(sha256),
+        releases = quote(&layout.releases()),
+        id_q = quote(id.as_str()),
+        verified = quote(&layout.verified(id)),
+    );
+    run(t, "verifying and unpacking", &script, timeout)?;
+    Ok(())
+}
+
+/// Link each shared path into the release. A shared path that does not exist
+/// yet is seeded from the release when it ships one, else created as a folder.
+pub fn link_shared(t: &mut dyn Transport, layout: &Layout, id: &ReleaseId, shared: &[String]) -> Result<(), StepError> {
+    if shared.is_empty() {
+        return Ok(());
+    }
+    let rel = layout.release(id);
+    let mut script = String::from("set -e\n");
+    for p in shared {
+        let target = layout.shared_path(p);
+        let link = format!("{rel}/{p}");
+        script.push_str(&format!(
+            "t={t}; l={l}\nmkdir -p \"$(dirname \"$t\")\"\n\
+             if [ ! -e \"$t\" ] && [ ! -L \"$t\" ]; then if [ -e \"$l\" ]; then cp -a \"$l\" \"$t\"; else mkdir -p \"$t\"; fi; fi\n\
+             rm -rf \"$l\"; mkdir -p \"$(dirname \"$l\")\"; ln -s \"$t\" \"$l\"\n",
+            t = quote(&target),
+            l = quote(&link),
+        ));
+    }
+    run(t, "linking shared paths", &script, QUICK)?;
+    Ok(())
+}
+
+/// Environment variables every hook sees.
+#[derive(Debug, Clone)]
+pub struct HookEnv {
+    pub env: String,
+    pub host: String,
+    pub release: ReleaseId,
+    pub previous: Option<ReleaseId>,
+    pub deploy_to: String,
+    pub release_dir: String,
+}
+
+impl HookEnv {
+    fn vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("SHIPDECK_ENV", self.env.clone()),
+            ("SHIPDECK_HOST", self.host.clone()),
+            ("SHIPDECK_RELEASE", self.release.to_string()),
+            (
+                "SHIPDECK_PREVIOUS_RELEASE",
+                self.previous.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            ),
+            ("SHIPDECK_DEPLOY_TO", self.deploy_to.clone()),
+            ("SHIPDECK_RELEASE_DIR", self.release_dir.clone()),
+        ]
+    }
+}
+
+/// Run one configured command (a hook, the restart, a health command) in `dir`.
+/// Its exit status decides; its output is kept for the operator.
+pub fn run_command(
+    t: &mut dyn Transport,
+    what: &str,
+    dir: &str,
+    command: &str,
+    env: &HookEnv,
+    timeout: Duration,
+) -> Result<Output, StepError> {
+    let script = format!("{}cd {} || exit 1\n{command}\n", exports(&env.vars()), quote(dir));
+    run(t, what, &script, timeout)
+}
+
+/// Point `current` at `to` atomically: a new link under a temporary name,
+/// renamed over `current` (`mv -T` is rename(2); `ln -sfn` is not atomic).
+/// `None` removes `current`, which is how a host that ran nothing goes back.
+pub fn switch(t: &mut dyn Transport, layout: &Layout, to: Option<&ReleaseId>, nonce: &str) -> Result<(), StepError> {
+    let script = match to {
+        Some(id) => format!(
+            "cd {root} || exit 1\n[ -d {rel} ] || {{ echo \"release \"{rel}\" is not on this host\" >&2; exit 1; }}\n\
+             rm -f {tmp} && ln -s {rel} {tmp} && mv -T {tmp} current || {{ rm -f {tmp}; exit 1; }}",
+            root = quote(layout.root()),
+            rel = quote(&format!("releases/{id}")),
+            tmp = quote(&format!(".current.tmp-{nonce}")),
+        ),
+        None => format!("rm -f {}", quote(&layout.current())),
+    };
+    run(t, "switching current", &script, QUICK)?;
+    Ok(())
+}
+
+pub fn append_history(t: &mut dyn Transport, layout: &Layout, record: &HistoryRecord) -> Result<(), StepError> {
+    let json = serde_json::to_string(record).expect("a history record serializes");
+    let script = format!(
+        "mkdir -p {meta} && printf '%s\\n' {json} >> {history}",
+        meta = quote(&layout.meta()),
+        json = quote(&json),
+        history = quote(&layout.history()),
+    );
+    run(t, "writing history", &script, QUICK)?;
+    Ok(())
+}
+
+/// Remove these release directories and their verification marks.
+pub fn remove_releases(t: &mut dyn Transport, layout: &Layout, ids: &[ReleaseId]) -> Result<(), StepError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut script = String::new();
+    for id in ids {
+        script.push_str(&format!(
+            "rm -rf {} {}\n",
+            quote(&layout.release(id)),
+            quote(&layout.verified(id))
+        ));
+    }
+    run(t, "removing old releases", &script, QUICK)?;
+    Ok(())
+}
+
+/// What preflight learns about a host beyond its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preflight {
+    pub writable: bool,
+    /// Free space on the file system that holds (or will hold) `deploy_to`.
+    pub free_bytes: Option<u64>,
+    pub missing_commands: Vec<String>,
+}
+
+pub fn preflight(t: &mut dyn Transport, layout: &Layout) -> Result<Preflight, StepError> {
+    let script = format!(
+        r#"d={root}
+while [ ! -e "$d" ]; do d=$(dirname "$d"); done
+if [ -w "$d" ]; then echo writable; fi
+printf 'free %s\n' "$(df -Pk "$d" | awk 'NR==2 {{print $4}}')"
+for c in {commands}; do command -v "$c" >/dev/null 2>&1 || printf 'missing %s\n' "$c"; done
+"#,
+        root = quote(layout.root()),
+        commands = REQUIRED_COMMANDS.join(" "),
+    );
+    let out = run(t, "preflight", &script, QUICK)?;
+    let mut p = Preflight {
+        writable: false,
+        free_bytes: None,
+        missing_commands: Vec::new(),
+    };
+    for line in out.stdout.lines() {
+        let (k, v) = line.split_once(' ').unwrap_or((line, ""));
+        match k {
+            "writable" => p.writable = true,
+            "free" => p.free_bytes = v.trim().parse::<u64>().ok().map(|kb| kb * 1024),
+            "missing" => p.missing_commands.push(v.to_owned()),
+            _ => {}
+        }
+    }
+    Ok(p)
+}

@@ -1,0 +1,160 @@
+//! What a host runs, read in one round trip and parsed without I/O.
+
+use std::collections::BTreeMap;
+
+use super::layout::Layout;
+use super::sh::quote;
+use crate::model::{HistoryRecord, LockOwner, ReleaseId};
+
+/// History lines read back per probe; enough for every decision shipdeck makes
+/// (previous release, promotion gate, cleanup order) without reading a
+/// years-long file over the wire.
+pub const HISTORY_TAIL: usize = 2_000;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostState {
+    /// Whether `deploy_to` exists at all.
+    pub exists: bool,
+    /// What `current` points at, as written in the link.
+    pub current_link: Option<String>,
+    /// Release directories under `releases/`, by name.
+    pub releases: Vec<ReleaseId>,
+    /// Releases unpacked and verified by shipdeck, with their sha256.
+    pub verified: BTreeMap<ReleaseId, String>,
+    pub lock: Option<LockState>,
+    pub history: Vec<HistoryRecord>,
+    /// History lines that could not be read (kept so nothing is silently lost).
+    pub unreadable_history: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    Owned(LockOwner),
+    /// The lock directory exists but says nothing readable about its holder.
+    Unknown(String),
+}
+
+impl LockState {
+    pub fn describe(&self) -> String {
+        match self {
+            LockState::Owned(o) => o.describe(),
+            LockState::Unknown(raw) if raw.is_empty() => "an unknown holder (no owner file)".into(),
+            LockState::Unknown(raw) => format!("an unreadable owner file: {raw}"),
+        }
+    }
+
+    pub fn owner(&self) -> Option<&LockOwner> {
+        match self {
+            LockState::Owned(o) => Some(o),
+            LockState::Unknown(_) => None,
+        }
+    }
+}
+
+impl HostState {
+    /// The release `current` points at, when it points into `releases/`.
+    pub fn current(&self) -> Option<ReleaseId> {
+        let link = self.current_link.as_deref()?;
+        let name = link.trim_end_matches('/').rsplit('/').next()?;
+        let parent = link.trim_end_matches('/').strip_suffix(name)?;
+        if !parent.trim_end_matches('/').ends_with("releases") {
+            return None;
+        }
+        ReleaseId::parse(name).ok()
+    }
+
+    pub fn has_release(&self, id: &ReleaseId) -> bool {
+        self.releases.contains(id)
+    }
+
+    /// Whether `id` is on disk and known to hold exactly `sha256`.
+    pub fn has_verified(&self, id: &ReleaseId, sha256: &str) -> bool {
+        self.has_release(id) && self.verified.get(id).is_some_and(|s| s == sha256)
+    }
+}
+
+/// Prints the state of a host, one keyed line per fact.
+pub fn probe_script(layout: &Layout) -> String {
+    format!(
+        r#"d={root}
+if [ ! -d "$d" ]; then echo absent; exit 0; fi
+cd "$d" || exit 1
+echo present
+if [ -L current ]; then printf 'current %s\n' "$(readlink current)"; fi
+if [ -d releases ]; then for r in releases/*; do if [ -d "$r" ]; then printf 'release %s\n' "${{r#releases/}}"; fi; done; fi
+if [ -d .shipdeck/verified ]; then for v in .shipdeck/verified/*; do if [ -f "$v" ]; then printf 'verified %s %s\n' "${{v#.shipdeck/verified/}}" "$(cat "$v")"; fi; done; fi
+if [ -d .shipdeck/lock ]; then printf 'lock %s\n' "$(cat .shipdeck/lock/owner.json 2>/dev/null | tr -d '\n')"; fi
+if [ -f .shipdeck/history.jsonl ]; then tail -n {tail} .shipdeck/history.jsonl | sed 's/^/history /'; fi
+"#,
+        root = quote(layout.root()),
+        tail = HISTORY_TAIL,
+    )
+}
+
+pub fn parse_probe(stdout: &str) -> HostState {
+    let mut state = HostState::default();
+    for line in stdout.lines() {
+        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "present" => state.exists = true,
+            "current" => state.current_link = Some(rest.to_owned()),
+            "release" => {
+                if let Ok(id) = ReleaseId::parse(rest) {
+                    state.releases.push(id);
+                }
+            }
+            "verified" => {
+                if let Some((id, sha)) = rest.split_once(' ')
+                    && let Ok(id) = ReleaseId::parse(id)
+                {
+                    state.verified.insert(id, sha.trim().to_owned());
+                }
+            }
+            "lock" => {
+                state.lock = Some(match serde_json::from_str::<LockOwner>(rest) {
+                    Ok(owner) => LockState::Owned(owner),
+                    Err(_) => LockState::Unknown(rest.to_owned()),
+                })
+            }
+            "history" => match serde_json::from_str::<HistoryRecord>(rest) {
+                Ok(r) => state.history.push(r),
+                Err(_) => state.unreadable_history += 1,
+            },
+            _ => {}
+        }
+    }
+    state.releases.sort();
+    state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn current_is_the_release_the_link_names() {
+        let mut s = HostState {
+            current_link: Some("releases/v2".into()),
+            ..Default::default()
+        };
+        assert_eq!(s.current(), Some(ReleaseId::parse("v2").unwrap()));
+        s.current_link = Some("/srv/app/releases/20260101/".into());
+        assert_eq!(s.current(), Some(ReleaseId::parse("20260101").unwrap()));
+        s.current_link = Some("/elsewhere/v2".into());
+        assert_eq!(s.current(), None);
+        s.current_link = Some("releases/.v2.tmp-1".into());
+        assert_eq!(s.current(), None);
+    }
+
+    #[test]
+    fn parses_every_kind_of_line_and_survives_junk() {
+        let out = "present\ncurrent releases/v2\nrelease v1\nrelease v2\nrelease bad;id\n\
+                   verified v2 abc123\nlock {not json\nhistory {\"broken\nnoise\n";
+        let s = parse_probe(out);
+        assert!(s.exists);
+        assert_eq!(s.releases.len(), 2);
+        assert_eq!(s.verified.get(&ReleaseId::parse("v2").unwrap()).unwrap(), "abc123");
+        assert_eq!(s.lock, Some(LockState::Unknown("{not json".into())));
+        assert_eq!(s.unreadable_history, 1);
+    }
+}

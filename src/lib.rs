@@ -1,0 +1,11 @@
+//! shipdeck: ship releases to plain Linux hosts over SSH, from a terminal
+//! console or headless. See DESIGN.md for the contract this crate implements.
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod host;
+pub mod model;
+pub mod monitor;
+pub mod store;
+pub mod transport;

@@ -1,0 +1,37 @@
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a host lives and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A directory on this machine; commands run as local processes.
+    Local { dir: PathBuf },
+    Ssh(SshTarget),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SshTarget {
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for SshTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}@[{}]:{}", self.user, self.host, self.port)
+        } else {
+            write!(f, "{}@{}:{}", self.user, self.host, self.port)
+        }
+    }
+}
+
+/// One host of an environment, with every per-host override applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// The name shown to the operator: the address as written in the config.
+    pub name: String,
+    pub target: Target,
+    /// Absolute path of the deploy directory on the host.
+    pub deploy_to: String,
+}

@@ -1,0 +1,14 @@
+//! Domain types shared by every layer: validated ids, hosts, strategies and the
+//! records kept on hosts.
+
+mod host;
+mod operator;
+mod record;
+mod release_id;
+mod strategy;
+
+pub use host::{Host, SshTarget, Target};
+pub use operator::Operator;
+pub use record::{Action, HealthVerdict, HistoryRecord, LockOwner, Outcome};
+pub use release_id::{ReleaseId, ReleaseIdError};
+pub use strategy::{HostCount, Strategy};

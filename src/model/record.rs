@@ -1,0 +1,113 @@
+//! What shipdeck writes on hosts: the lock owner and the history lines. These
+//! are the shared truth between operators, so they are plain JSON.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Operator, ReleaseId};
+
+/// Written into `.shipdeck/lock/owner.json` when a lock is taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockOwner {
+    #[serde(flatten)]
+    pub operator: Operator,
+    pub pid: u32,
+    /// RFC 3339, UTC.
+    pub since: String,
+    pub reason: String,
+    /// The change holding it, or `None` for a hold taken with `shipdeck lock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
+}
+
+impl LockOwner {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} (pid {}) since {}: {}",
+            self.operator, self.pid, self.since, self.reason
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Deploy,
+    Promote,
+    Rollback,
+    /// Undo of a failed or cancelled change on a host that had already switched.
+    Revert,
+    Lock,
+    Unlock,
+}
+
+impl Action {
+    /// Whether a successful record of this action moved `current`.
+    pub fn switches(self) -> bool {
+        matches!(
+            self,
+            Action::Deploy | Action::Promote | Action::Rollback | Action::Revert
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Promote => "promote",
+            Action::Rollback => "rollback",
+            Action::Revert => "revert",
+            Action::Lock => "lock",
+            Action::Unlock => "unlock",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Success,
+    Failed,
+}
+
+/// What the health gate said after the switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HealthVerdict {
+    Passed,
+    Failed,
+    /// No `[health]` in the config: the gate passes once switch and restart succeed.
+    NotConfigured,
+    /// The change never reached the gate.
+    NotRun,
+}
+
+impl HealthVerdict {
+    pub fn gate_passed(self) -> bool {
+        matches!(self, HealthVerdict::Passed | HealthVerdict::NotConfigured)
+    }
+}
+
+/// One line of `.shipdeck/history.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    /// RFC 3339, UTC.
+    pub time: String,
+    #[serde(flatten)]
+    pub operator: Operator,
+    /// Id shared by the records of one change across hosts.
+    pub change: String,
+    pub action: Action,
+    pub env: String,
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// What `current` pointed at before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<ReleaseId>,
+    pub outcome: Outcome,
+    pub health: HealthVerdict,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

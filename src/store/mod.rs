@@ -1,0 +1,262 @@
+//! The local release store: `.shipdeck/releases/<id>.tar.gz` beside the config,
+//! each with a `<id>.json` manifest.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::model::ReleaseId;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub id: ReleaseId,
+    pub app: String,
+    pub sha256: String,
+    /// Size of the packed artifact, in bytes.
+    pub size: u64,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalRelease {
+    pub manifest: Manifest,
+    pub tarball: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("release {0} is not in the local store ({1}); build it with `shipdeck build --id {0}`")]
+    NotFound(ReleaseId, String),
+    #[error("release {0} already exists in the local store; pick another id")]
+    Exists(ReleaseId),
+    #[error("the build command `{command}` failed ({status})")]
+    Build { command: String, status: String },
+    #[error("artifact folder {0} does not exist (app.artifact)")]
+    NoArtifact(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: bad manifest: {source}")]
+    Manifest {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+    config_dir: PathBuf,
+    app: String,
+    artifact: PathBuf,
+    build: Option<String>,
+}
+
+impl Store {
+    pub fn new(cfg: &Config) -> Self {
+        Store {
+            dir: cfg.dir.join(".shipdeck/releases"),
+            config_dir: cfg.dir.clone(),
+            app: cfg.app.name.clone(),
+            artifact: cfg.app.artifact.clone(),
+            build: cfg.app.build.clone(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn tarball(&self, id: &ReleaseId) -> PathBuf {
+        self.dir.join(format!("{id}.tar.gz"))
+    }
+
+    fn manifest_path(&self, id: &ReleaseId) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    pub fn get(&self, id: &ReleaseId) -> Result<LocalRelease, StoreError> {
+        let path = self.manifest_path(id);
+        let tarball = self.tarball(id);
+        if !path.exists() || !tarball.exists() {
+            return Err(StoreError::NotFound(id.clone(), self.dir.display().to_string()));
+        }
+        let text = fs::read_to_string(&path).map_err(io_err(&path))?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|source| StoreError::Manifest {
+            path: path.display().to_string(),
+            source,
+        })?;
+        if &manifest.id != id {
+            return Err(StoreError::Corrupt(format!("{} names release {}", path.display(), manifest.id)));
+        }
+        Ok(LocalRelease { manifest, tarball })
+    }
+
+    /// Every release in the store, oldest first.
+    pub fn list(&self) -> Result<Vec<LocalRelease>, StoreError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.dir)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(io_err(&self.dir))?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(id) = name.strip_suffix(".json").and_then(|s| ReleaseId::parse(s).ok()) else {
+                continue;
+            };
+            out.push(self.get(&id)?);
+        }
+        out.sort_by(|a, b| {
+            (&a.manifest.created_at, &a.manifest.id).cmp(&(&b.manifest.created_at, &b.manifest.id))
+        });
+        Ok(out)
+    }
+
+    /// Run the build command (if any), pack the artifact folder, and record it.
+    pub fn build(&self, id: Option<ReleaseId>, notes: Option<String>) -> Result<LocalRelease, StoreError> {
+        let id = id.unwrap_or_else(default_id);
+        if self.manifest_path(&id).exists() || self.tarball(&id).exists() {
+            return Err(StoreError::Exists(id));
+        }
+        if let Some(cmd) = &self.build {
+            let status = Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .current_dir(&self.config_dir)
+                .env("SHIPDECK_RELEASE", id.as_str())
+                .status()
+                .map_err(io_err(&self.config_dir))?;
+            if !status.success() {
+                return Err(StoreError::Build {
+                    command: cmd.clone(),
+                    status: status.to_string(),
+                });
+            }
+        }
+        if !self.artifact.is_dir() {
+            return Err(StoreError::NoArtifact(self.artifact.display().to_string()));
+        }
+        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        let tarball = self.tarball(&id);
+        let part = self.dir.join(format!(".{id}.tar.gz.part"));
+        pack(&self.artifact, &part)?;
+        let (sha256, size) = sha256_file(&part)?;
+        fs::rename(&part, &tarball).map_err(io_err(&tarball))?;
+        let manifest = Manifest {
+            id: id.clone(),
+            app: self.app.clone(),
+            sha256,
+            size,
+            created_at: crate::engine::now_rfc3339(),
+            git_commit: git_commit(&self.config_dir),
+            notes,
+        };
+        let path = self.manifest_path(&id);
+        let json = serde_json::to_string_pretty(&manifest).expect("a manifest serializes");
+        fs::write(&path, json + "\n").map_err(io_err(&path))?;
+        Ok(LocalRelease { manifest, tarball })
+    }
+}
+
+/// A Capistrano-style id: the UTC time, to the second.
+fn default_id() -> ReleaseId {
+    let now = time::OffsetDateTime::now_utc();
+    let s = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    ReleaseId::parse(&s).expect("digits are a valid id")
+}
+
+/// Pack `dir`'s contents (not the folder itself) into a gzipped tar, in a
+/// stable order so the same tree packs the same way.
+fn pack(dir: &Path, out: &Path) -> Result<(), StoreError> {
+    let file = File::create(out).map_err(io_err(out))?;
+    let gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    tar.follow_symlinks(false);
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let abs = dir.join(&rel);
+        let mut names: Vec<_> = fs::read_dir(&abs)
+            .map_err(io_err(&abs))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .map_err(io_err(&abs))?;
+        names.sort();
+        for name in names.into_iter().rev() {
+            let child = rel.join(&name);
+            let path = dir.join(&child);
+            let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
+            if meta.is_dir() {
+                tar.append_dir(&child, &path).map_err(io_err(&path))?;
+                stack.push(child);
+            } else {
+                tar.append_path_with_name(&path, &child).map_err(io_err(&path))?;
+            }
+        }
+    }
+    let gz = tar.into_inner().map_err(io_err(out))?;
+    let mut w = gz.finish().map_err(io_err(out))?;
+    w.flush().map_err(io_err(out))?;
+    Ok(())
+}
+
+pub fn sha256_file(path: &Path) -> Result<(String, u64), StoreError> {
+    let mut r = BufReader::new(File::open(path).map_err(io_err(path))?);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = r.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+fn git_commit(dir: &Path) -> Option<String> {
+    let out = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+}

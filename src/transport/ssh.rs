@@ -1,0 +1,921 @@
+//! SSH transport over libssh2 (the `ssh2` crate).
+//!
+//! One blocking session per host, kept open by the pool: a new session costs
+//! tens of milliseconds (and its first command about 47 ms more), a command on
+//! a warm one about 2 ms. Every libssh2 call runs under a session timeout, set
+//! from a per-operation deadline before each blocking call: libssh2 applies
+//! its timeout to each call separately, so a command trickling output would
+//! otherwise never time out, and a timeout of 0 would mean "wait forever".
+//!
+//! Host keys are checked by our own `known_hosts` module, not libssh2's,
+//! because libssh2 reports *Mismatch* for a host known only with another key
+//! type and knows nothing of `@revoked`.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ssh2::{Channel, ErrorCode, HostKeyType, MethodType, Session};
+
+use super::known_hosts::{self, KeyCheck};
+use super::{HttpStatus, Output, Transport, TransportError};
+use crate::model::SshTarget;
+
+/// How to reach SSH hosts; the same for every host of a run.
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    /// Private key to authenticate with; `None` means the SSH agent, then the default keys.
+    pub identity: Option<PathBuf>,
+    pub known_hosts: PathBuf,
+    /// Add keys of hosts not yet in `known_hosts` (never replaces a changed key).
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+    /// Most hosts worked at once.
+    pub parallel: usize,
+}
+
+// libssh2 error codes (libssh2.h); `ssh2` does not re-export them.
+const ERR_SOCKET_SEND: i32 = -7;
+const ERR_TIMEOUT: i32 = -9;
+const ERR_SOCKET_DISCONNECT: i32 = -13;
+const ERR_PROTO: i32 = -14;
+const ERR_CHANNEL_FAILURE: i32 = -21;
+const ERR_CHANNEL_CLOSED: i32 = -26;
+const ERR_SCP_PROTOCOL: i32 = -28;
+const ERR_SOCKET_TIMEOUT: i32 = -30;
+const ERR_SOCKET_RECV: i32 = -43;
+const ERR_BAD_SOCKET: i32 = -45;
+const ERR_BANNER_RECV: i32 = -2;
+const ERR_INVALID_MAC: i32 = -4;
+const ERR_DECRYPT: i32 = -12;
+
+/// Errors after which the session's byte stream can no longer be trusted.
+fn is_disconnect(code: i32) -> bool {
+    matches!(
+        code,
+        ERR_SOCKET_SEND
+            | ERR_SOCKET_DISCONNECT
+            | ERR_SOCKET_RECV
+            | ERR_BAD_SOCKET
+            | ERR_CHANNEL_CLOSED
+            | ERR_PROTO
+            | ERR_BANNER_RECV
+            | ERR_INVALID_MAC
+            | ERR_DECRYPT
+    )
+}
+
+fn is_timeout(code: i32) -> bool {
+    code == ERR_TIMEOUT || code == ERR_SOCKET_TIMEOUT
+}
+
+const CHUNK: usize = 64 * 1024;
+/// How long a read of stdout waits before stderr is drained again.
+const DRAIN_SLICE: Duration = Duration::from_millis(50);
+/// The most of an HTTP response we read: the status line is all we need.
+const HTTP_CAP: usize = 64 * 1024;
+
+/// A kept-open SSH session to one host.
+pub struct SshTransport {
+    /// The operator's label for the host, used in every error.
+    name: String,
+    session: Session,
+}
+
+/// What an operation is, for its errors.
+struct Op {
+    what: String,
+    timeout: Duration,
+    deadline: Instant,
+}
+
+impl Op {
+    fn new(what: String, timeout: Duration) -> Self {
+        Op {
+            what,
+            timeout,
+            deadline: Instant::now() + timeout,
+        }
+    }
+}
+
+/// libssh2 wants milliseconds and treats 0 as "no timeout": never pass 0.
+fn millis(d: Duration) -> u32 {
+    d.as_millis().clamp(1, u32::MAX as u128) as u32
+}
+
+/// Quote for POSIX sh: the remote login shell then only ever sees `sh -c '<script>'`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The first line of a script that says what it does, shortened, to name it
+/// in errors. Comments and `set -e`-style preambles say nothing useful.
+fn describe(script: &str) -> String {
+    let mut lines = script.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.clone().next().unwrap_or("");
+    let line = lines
+        .find(|l| !l.starts_with('#') && !l.starts_with("set -") && !l.starts_with("set +"))
+        .unwrap_or(first);
+    if line.chars().count() > 80 {
+        format!("{}…", line.chars().take(79).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+/// Shell-style exit status of a signal, so "killed" never reads as success.
+fn signal_number(name: &str) -> Option<i32> {
+    let n = match name.trim_start_matches("SIG") {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "TRAP" => 5,
+        "ABRT" => 6,
+        "BUS" => 7,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        _ => return None,
+    };
+    Some(n)
+}
+
+/// libssh2 host-key method names for a known_hosts key type. An RSA key is
+/// used with any of its three signature methods, the SHA-2 ones preferred.
+fn hostkey_methods(key_type: &str) -> &'static [&'static str] {
+    match key_type {
+        "ssh-ed25519" => &["ssh-ed25519"],
+        "ecdsa-sha2-nistp256" => &["ecdsa-sha2-nistp256"],
+        "ecdsa-sha2-nistp384" => &["ecdsa-sha2-nistp384"],
+        "ecdsa-sha2-nistp521" => &["ecdsa-sha2-nistp521"],
+        "ssh-rsa" => &["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+        "ssh-dss" => &["ssh-dss"],
+        _ => &[],
+    }
+}
+
+/// Fallback name for a host key whose blob we could not read.
+fn host_key_type_name(kind: HostKeyType) -> &'static str {
+    match kind {
+        HostKeyType::Rsa => "ssh-rsa",
+        HostKeyType::Dss => "ssh-dss",
+        HostKeyType::Ecdsa256 => "ecdsa-sha2-nistp256",
+        HostKeyType::Ecdsa384 => "ecdsa-sha2-nistp384",
+        HostKeyType::Ecdsa521 => "ecdsa-sha2-nistp521",
+        HostKeyType::Ed25519 => "ssh-ed25519",
+        HostKeyType::Unknown => "unknown",
+    }
+}
+
+/// Ask first for the key types known_hosts holds, so a host that also has
+/// another type of key does not hand us one we cannot check; the other
+/// supported methods follow so that a host that really changed its key type
+/// still completes the handshake and is judged by the known_hosts check.
+/// Host certificates are left out: we only check plain keys.
+fn set_hostkey_preference(session: &Session, known_types: &[String]) {
+    let Ok(supported) = session.supported_algs(MethodType::HostKey) else {
+        return;
+    };
+    let mut prefs: Vec<&str> = known_types
+        .iter()
+        .flat_map(|t| hostkey_methods(t).iter().copied())
+        .filter(|m| supported.contains(m))
+        .collect();
+    if prefs.is_empty() {
+        return;
+    }
+    for m in &supported {
+        if !m.contains("-cert-") && !prefs.contains(m) {
+            prefs.push(m);
+        }
+    }
+    let prefs = prefs.join(",");
+    if let Err(e) = session.method_pref(MethodType::HostKey, &prefs) {
+        tracing::debug!(%prefs, error = %e, "could not set host key preference");
+    }
+}
+
+fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    let addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let mut last = format!("{host} resolves to no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                last = format!("{addr}: no answer within {timeout:?}");
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+fn read_known_hosts(path: &Path) -> io::Result<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Add one line to known_hosts. Other hosts' threads may be doing the same:
+/// O_APPEND plus a single write of the whole line keeps lines whole, and the
+/// file is never rewritten, so nothing another thread (or the operator) wrote
+/// is lost.
+fn append_known_host(path: &Path, existing: &str, line: &str) -> io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let mut text = String::with_capacity(line.len() + 2);
+    // A hand-edited file may lack its final newline; do not glue onto its last line.
+    if !existing.is_empty() && !existing.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(line);
+    text.push('\n');
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    let written = file.write(text.as_bytes())?;
+    if written != text.len() {
+        return Err(io::Error::other("short write"));
+    }
+    Ok(())
+}
+
+impl SshTransport {
+    /// Open, verify and authenticate a session. `name` is the operator's label
+    /// for the host; known_hosts is looked up by `target.host` and port.
+    pub fn connect(
+        name: &str,
+        target: &SshTarget,
+        settings: &SshSettings,
+    ) -> Result<Self, TransportError> {
+        let started = Instant::now();
+        let connect_error = |reason: String| TransportError::Connect {
+            host: name.to_owned(),
+            reason,
+        };
+        let timeout = settings.connect_timeout;
+
+        let known = read_known_hosts(&settings.known_hosts).map_err(|e| {
+            connect_error(format!(
+                "cannot read {}: {e}",
+                settings.known_hosts.display()
+            ))
+        })?;
+
+        let tcp = tcp_connect(&target.host, target.port, timeout).map_err(connect_error)?;
+        // libssh2 leaves Nagle on, which costs ~40 ms per round trip on a kept-open session.
+        tcp.set_nodelay(true)
+            .map_err(|e| connect_error(format!("cannot set TCP_NODELAY: {e}")))?;
+
+        let mut session =
+            Session::new().map_err(|e| connect_error(format!("cannot start libssh2: {e}")))?;
+        session.set_timeout(millis(timeout));
+        let known_types = known_hosts::key_types_for(&known, &target.host, target.port);
+        if !known_types.is_empty() {
+            set_hostkey_preference(&session, &known_types);
+        }
+        session.set_tcp_stream(tcp);
+        session.handshake().map_err(|e| {
+            if is_timeout(ssh_code(&e)) {
+                connect_error(format!("no SSH handshake within {timeout:?}"))
+            } else {
+                connect_error(format!("SSH handshake failed: {}", e.message()))
+            }
+        })?;
+
+        let transport = SshTransport {
+            name: name.to_owned(),
+            session,
+        };
+        transport.verify_host_key(target, settings, &known)?;
+        transport.authenticate(&target.user, settings.identity.as_deref(), timeout)?;
+        // Keepalives go out while libssh2 waits in a blocking call, so a long
+        // quiet command does not get its connection dropped by a NAT or firewall.
+        transport.session.set_keepalive(true, 15);
+        tracing::debug!(host = %name, target = %target, elapsed = ?started.elapsed(), "ssh connected");
+        Ok(transport)
+    }
+
+    fn verify_host_key(
+        &self,
+        target: &SshTarget,
+        settings: &SshSettings,
+        known: &str,
+    ) -> Result<(), TransportError> {
+        let (blob, kind) = self
+            .session
+            .host_key()
+            .ok_or_else(|| TransportError::Connect {
+                host: self.name.clone(),
+                reason: "the host offered no host key".into(),
+            })?;
+        let blob = blob.to_vec();
+        let key_type = known_hosts::key_type_of(&blob)
+            .unwrap_or(host_key_type_name(kind))
+            .to_owned();
+        let fingerprint = known_hosts::fingerprint_sha256(&blob);
+        let known_hosts_name = settings.known_hosts.display().to_string();
+        match known_hosts::check(known, &target.host, target.port, &key_type, &blob) {
+            KeyCheck::Match => Ok(()),
+            KeyCheck::Mismatch | KeyCheck::Revoked => Err(TransportError::ChangedHostKey {
+                host: self.name.clone(),
+                key_type,
+                fingerprint,
+                known_hosts: known_hosts_name,
+            }),
+            KeyCheck::NotFound if settings.accept_new_host_keys => {
+                let line = known_hosts::entry_line(&target.host, target.port, &key_type, &blob);
+                append_known_host(&settings.known_hosts, known, &line).map_err(|e| {
+                    TransportError::Io {
+                        host: self.name.clone(),
+                        reason: format!("cannot add host key to {known_hosts_name}: {e}"),
+                    }
+                })?;
+                tracing::info!(host = %self.name, %key_type, %fingerprint, "added host key to {known_hosts_name}");
+                Ok(())
+            }
+            KeyCheck::NotFound => Err(TransportError::UnknownHostKey {
+                host: self.name.clone(),
+                key_type,
+                fingerprint,
+                known_hosts: known_hosts_name,
+            }),
+        }
+    }
+
+    fn authenticate(
+        &self,
+        user: &str,
+        identity: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<(), TransportError> {
+        let mut tried: Vec<String> = Vec::new();
+        let mut attempt = |label: String, result: Result<(), ssh2::Error>| match result {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                let code = ssh_code(&e);
+                if is_timeout(code) {
+                    return Err(TransportError::Connect {
+                        host: self.name.clone(),
+                        reason: format!("authentication did not finish within {timeout:?}"),
+                    });
+                }
+                if is_disconnect(code) {
+                    return Err(TransportError::Connect {
+                        host: self.name.clone(),
+                        reason: format!("connection closed during authentication: {}", e.message()),
+                    });
+                }
+                tried.push(format!("{label} ({})", e.message()));
+                Ok(false)
+            }
+        };
+        if let Some(path) = identity {
+            let result = self.session.userauth_pubkey_file(user, None, path, None);
+            if attempt(format!("key {}", path.display()), result)? {
+                return Ok(());
+            }
+        } else {
+            if attempt("ssh-agent".into(), self.agent_auth(user))? {
+                return Ok(());
+            }
+            let ssh_dir = dirs::home_dir().map(|h| h.join(".ssh"));
+            for file in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+                let Some(path) = ssh_dir.as_ref().map(|d| d.join(file)) else {
+                    break;
+                };
+                if !path.is_file() {
+                    continue;
+                }
+                let result = self.session.userauth_pubkey_file(user, None, &path, None);
+                if attempt(format!("key {}", path.display()), result)? {
+                    return Ok(());
+                }
+            }
+            if tried.len() == 1 {
+                tried.push("no ~/.ssh/id_ed25519, id_ecdsa or id_rsa".into());
+            }
+        }
+        Err(TransportError::Auth {
+            host: self.name.clone(),
+            user: user.to_owned(),
+            reason: format!("tried {}", tried.join(", ")),
+        })
+    }
+
+    /// Every agent identity in turn (`Session::userauth_agent` tries only the first).
+    fn agent_auth(&self, user: &str) -> Result<(), ssh2::Error> {
+        let mut agent = self.session.agent()?;
+        agent.connect()?;
+        agent.list_identities()?;
+        let identities = agent.identities()?;
+        let mut last = ssh2::Error::new(ErrorCode::Session(-34), "no identities in the agent");
+        for identity in &identities {
+            match agent.userauth(user, identity) {
+                Ok(()) => {
+                    let _ = agent.disconnect();
+                    return Ok(());
+                }
+                Err(e) if is_disconnect(ssh_code(&e)) || is_timeout(ssh_code(&e)) => return Err(e),
+                Err(e) => last = e,
+            }
+        }
+        let _ = agent.disconnect();
+        Err(last)
+    }
+
+    /// Give the next blocking libssh2 call what is left of the operation's time.
+    fn arm(&self, op: &Op) -> Result<(), TransportError> {
+        let left = op.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.timed_out(op));
+        }
+        self.session.set_timeout(millis(left));
+        Ok(())
+    }
+
+    fn timed_out(&self, op: &Op) -> TransportError {
+        TransportError::Timeout {
+            host: self.name.clone(),
+            timeout: op.timeout,
+            what: op.what.clone(),
+        }
+    }
+
+    fn ssh_error(&self, op: &Op, e: &ssh2::Error) -> TransportError {
+        let code = ssh_code(e);
+        if is_timeout(code) {
+            self.timed_out(op)
+        } else if is_disconnect(code) {
+            let what_broke = match code {
+                ERR_CHANNEL_CLOSED => "the host closed the channel",
+                ERR_PROTO | ERR_INVALID_MAC | ERR_DECRYPT | ERR_BANNER_RECV => "SSH protocol error",
+                _ => "the connection was closed or reset",
+            };
+            TransportError::Disconnected {
+                host: self.name.clone(),
+                reason: format!(
+                    "{what_broke} during: {} (libssh2: {})",
+                    op.what,
+                    e.message()
+                ),
+            }
+        } else {
+            TransportError::Io {
+                host: self.name.clone(),
+                reason: format!("{}: {}", op.what, e.message()),
+            }
+        }
+    }
+
+    /// `ssh2`'s `Read`/`Write` impls turn its errors into `io::Error`s and drop
+    /// the libssh2 code; the session still holds it.
+    fn io_error(&self, op: &Op, e: &io::Error) -> TransportError {
+        if e.kind() == io::ErrorKind::TimedOut {
+            return self.timed_out(op);
+        }
+        if let Some(last) = ssh2::Error::last_session_error(&self.session) {
+            let code = ssh_code(&last);
+            if is_timeout(code) || is_disconnect(code) {
+                return self.ssh_error(op, &last);
+            }
+        }
+        match e.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof => TransportError::Disconnected {
+                host: self.name.clone(),
+                reason: format!("{e} during: {}", op.what),
+            },
+            _ => TransportError::Io {
+                host: self.name.clone(),
+                reason: format!("{}: {e}", op.what),
+            },
+        }
+    }
+
+    /// Read a stream to its end under the operation's deadline.
+    fn read_all(&self, op: &Op, stream: &mut impl Read) -> Result<Vec<u8>, TransportError> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            self.arm(op)?;
+            match stream.read(&mut buf) {
+                Ok(0) => return Ok(out),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(op, &e)),
+            }
+        }
+    }
+
+    /// Read stdout and stderr of a command to their ends.
+    ///
+    /// They must be read together: libssh2 only reopens the channel window
+    /// for bytes the application has read, so ~2 MB of unread stderr stalls
+    /// a blocking stdout read until the deadline (measured: 6 MB of stderr
+    /// before any stdout hung). So while waiting for stdout, we wake up every
+    /// `DRAIN_SLICE` and drain stderr without blocking.
+    fn read_outputs(
+        &self,
+        op: &Op,
+        channel: &mut Channel,
+    ) -> Result<(Vec<u8>, Vec<u8>), TransportError> {
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let mut err_stream = channel.stderr();
+        let pumped = self.pump(op, channel, &mut err_stream, &mut stdout, &mut stderr);
+        self.session.set_blocking(true);
+        pumped?;
+        stderr.extend(self.read_all(op, &mut err_stream)?);
+        Ok((stdout, stderr))
+    }
+
+    fn pump(
+        &self,
+        op: &Op,
+        channel: &mut Channel,
+        err_stream: &mut ssh2::Stream,
+        stdout: &mut Vec<u8>,
+        stderr: &mut Vec<u8>,
+    ) -> Result<(), TransportError> {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            self.session.set_blocking(false);
+            loop {
+                match err_stream.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => stderr.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(self.io_error(op, &e)),
+                }
+            }
+            self.session.set_blocking(true);
+            let left = op.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.timed_out(op));
+            }
+            self.session.set_timeout(millis(left.min(DRAIN_SLICE)));
+            match channel.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => stdout.extend_from_slice(&buf[..n]),
+                // The slice ran out (or the deadline: checked above on the next turn).
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(op, &e)),
+            }
+        }
+    }
+
+    fn write_all(
+        &self,
+        op: &Op,
+        channel: &mut Channel,
+        mut data: &[u8],
+    ) -> Result<(), TransportError> {
+        while !data.is_empty() {
+            self.arm(op)?;
+            match channel.write(data) {
+                Ok(0) => {
+                    return Err(TransportError::Disconnected {
+                        host: self.name.clone(),
+                        reason: "channel accepts no more data".into(),
+                    });
+                }
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(op, &e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&self, op: &Op, script: &str) -> Result<Output, TransportError> {
+        self.arm(op)?;
+        let mut channel = self
+            .session
+            .channel_session()
+            .map_err(|e| self.ssh_error(op, &e))?;
+        self.arm(op)?;
+        channel
+            .exec(&format!("sh -c {}", sh_quote(script)))
+            .map_err(|e| self.ssh_error(op, &e))?;
+        // Scripts get an empty stdin rather than one that never ends.
+        self.arm(op)?;
+        channel.send_eof().map_err(|e| self.ssh_error(op, &e))?;
+
+        let (stdout, stderr) = self.read_outputs(op, &mut channel)?;
+        self.arm(op)?;
+        channel.wait_close().map_err(|e| self.ssh_error(op, &e))?;
+
+        let mut stderr = String::from_utf8_lossy(&stderr).into_owned();
+        let signal = channel.exit_signal().ok().and_then(|s| s.exit_signal);
+        let status = match signal {
+            Some(sig) => {
+                if !stderr.is_empty() && !stderr.ends_with('\n') {
+                    stderr.push('\n');
+                }
+                stderr.push_str(&format!("killed by signal SIG{sig}\n"));
+                signal_number(&sig).map_or(-1, |n| 128 + n)
+            }
+            None => channel.exit_status().map_err(|e| self.ssh_error(op, &e))?,
+        };
+        Ok(Output {
+            status,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr,
+        })
+    }
+
+    fn send_file(&self, op: &Op, local: &Path, remote: &str) -> Result<(), TransportError> {
+        let io_local = |e: io::Error| TransportError::Io {
+            host: self.name.clone(),
+            reason: format!("cannot read {}: {e}", local.display()),
+        };
+        let file = File::open(local).map_err(io_local)?;
+        let size = file.metadata().map_err(io_local)?.len();
+        self.arm(op)?;
+        let mut channel = self
+            .session
+            .scp_send(Path::new(remote), 0o644, size, None)
+            .map_err(|e| {
+                if ssh_code(&e) == ERR_SCP_PROTOCOL {
+                    // libssh2 keeps scp's own message to itself.
+                    TransportError::Io {
+                        host: self.name.clone(),
+                        reason: format!(
+                            "remote scp refused to write {remote}: does its directory exist, and is it writable?"
+                        ),
+                    }
+                } else {
+                    self.ssh_error(op, &e)
+                }
+            })?;
+        // SCP announces the size up front: send exactly that many bytes even
+        // if the file changes under us, and fail rather than corrupt the stream.
+        let mut file = file.take(size);
+        let mut buf = vec![0u8; CHUNK];
+        let mut sent = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_local(e)),
+            };
+            self.write_all(op, &mut channel, &buf[..n])?;
+            sent += n as u64;
+        }
+        if sent != size {
+            return Err(io_local(io::Error::other(format!(
+                "file shrank from {size} to {sent} bytes during the upload"
+            ))));
+        }
+        // libssh2 leaves the end of the SCP exchange to us: our "\0" says the
+        // data is complete, and the sink answers only once it has written,
+        // truncated and closed the file, so its answer is the real verdict
+        // (a full disk shows up here). Without it scp exits 1 on every upload.
+        self.write_all(op, &mut channel, b"\0")?;
+        self.scp_response(op, &mut channel)?;
+        for step in [
+            Channel::send_eof,
+            Channel::wait_eof,
+            Channel::close,
+            Channel::wait_close,
+        ] {
+            self.arm(op)?;
+            step(&mut channel).map_err(|e| self.ssh_error(op, &e))?;
+        }
+        match channel.exit_status() {
+            Ok(0) | Err(_) => Ok(()),
+            Ok(status) => Err(TransportError::Io {
+                host: self.name.clone(),
+                reason: format!("{}: remote scp exited with status {status}", op.what),
+            }),
+        }
+    }
+
+    /// One SCP acknowledgement: `\0`, or `\1`/`\2` and an error line.
+    fn scp_response(&self, op: &Op, channel: &mut Channel) -> Result<(), TransportError> {
+        let mut reply = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            self.arm(op)?;
+            match channel.read(&mut byte) {
+                Ok(0) => break,
+                Ok(_) => {
+                    reply.push(byte[0]);
+                    if reply[0] == 0 || byte[0] == b'\n' || reply.len() > 4096 {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(op, &e)),
+            }
+        }
+        match reply.first() {
+            Some(0) => Ok(()),
+            Some(_) => Err(TransportError::Io {
+                host: self.name.clone(),
+                reason: format!(
+                    "{}: {}",
+                    op.what,
+                    String::from_utf8_lossy(&reply[1..]).trim()
+                ),
+            }),
+            None => Err(TransportError::Io {
+                host: self.name.clone(),
+                reason: format!("{}: remote scp ended without confirming the file", op.what),
+            }),
+        }
+    }
+
+    fn fetch(
+        &self,
+        op: &Op,
+        host: &str,
+        port: u16,
+        path: &str,
+    ) -> Result<HttpStatus, TransportError> {
+        self.arm(op)?;
+        let mut channel = self
+            .session
+            .channel_direct_tcpip(host, port, None)
+            .map_err(|e| {
+                if ssh_code(&e) == ERR_CHANNEL_FAILURE {
+                    // The host could not reach host:port: a failed probe, the session is fine.
+                    let why = if e.message().contains("connect failed") {
+                        "connection refused"
+                    } else {
+                        e.message()
+                    };
+                    TransportError::Io {
+                        host: self.name.clone(),
+                        reason: format!("{why} by {host}:{port} on the host"),
+                    }
+                } else {
+                    self.ssh_error(op, &e)
+                }
+            })?;
+        let request = super::http_request(host, port, path);
+        self.write_all(op, &mut channel, request.as_bytes())?;
+        let mut response = Vec::new();
+        let mut buf = vec![0u8; 8 * 1024];
+        while response.len() < HTTP_CAP {
+            self.arm(op)?;
+            match channel.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    response.extend_from_slice(&buf[..n]);
+                    if response.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(op, &e)),
+            }
+        }
+        if response.is_empty() {
+            return Err(TransportError::Io {
+                host: self.name.clone(),
+                reason: format!("{host}:{port} closed the connection without answering"),
+            });
+        }
+        super::parse_http_status(&self.name, &response)
+    }
+}
+
+fn ssh_code(e: &ssh2::Error) -> i32 {
+    match e.code() {
+        ErrorCode::Session(code) => code,
+        ErrorCode::SFTP(_) => 0,
+    }
+}
+
+impl Transport for SshTransport {
+    fn exec(&mut self, script: &str, timeout: Duration) -> Result<Output, TransportError> {
+        let op = Op::new(describe(script), timeout);
+        let started = Instant::now();
+        let result = self.run(&op, script);
+        match &result {
+            Ok(out) => {
+                tracing::debug!(host = %self.name, what = %op.what, status = out.status, elapsed = ?started.elapsed(), "ssh exec")
+            }
+            Err(e) => {
+                tracing::debug!(host = %self.name, what = %op.what, error = %e, elapsed = ?started.elapsed(), "ssh exec failed")
+            }
+        }
+        result
+    }
+
+    fn upload(
+        &mut self,
+        local: &Path,
+        remote: &str,
+        timeout: Duration,
+    ) -> Result<(), TransportError> {
+        let op = Op::new(
+            format!("upload of {} to {remote}", local.display()),
+            timeout,
+        );
+        let started = Instant::now();
+        let result = self.send_file(&op, local, remote);
+        tracing::debug!(host = %self.name, what = %op.what, ok = result.is_ok(), elapsed = ?started.elapsed(), "ssh upload");
+        result
+    }
+
+    fn http_get(
+        &mut self,
+        host: &str,
+        port: u16,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<HttpStatus, TransportError> {
+        let op = Op::new(format!("GET http://{host}:{port}{path}"), timeout);
+        let started = Instant::now();
+        let result = self.fetch(&op, host, port, path);
+        tracing::debug!(host = %self.name, what = %op.what, ok = result.is_ok(), elapsed = ?started.elapsed(), "ssh http_get");
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_sh() {
+        assert_eq!(sh_quote("echo hi"), "'echo hi'");
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        let script = "printf '%s\\n' \"a b\" 'c'\"'\"'d' $HOME";
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("sh -c {}", sh_quote(script)))
+            .output()
+            .unwrap();
+        let direct = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, direct.stdout);
+    }
+
+    #[test]
+    fn describe_takes_the_first_line() {
+        assert_eq!(describe("\n  echo a\nrm -rf x\n"), "echo a");
+        assert_eq!(describe("#!/bin/sh\nset -eu\n\nrm -rf x\n"), "rm -rf x");
+        assert_eq!(describe("set -e\n"), "set -e");
+        let long = "x".repeat(200);
+        assert_eq!(describe(&long).chars().count(), 80);
+    }
+
+    #[test]
+    fn millis_is_never_zero() {
+        assert_eq!(millis(Duration::ZERO), 1);
+        assert_eq!(millis(Duration::from_secs(2)), 2000);
+        assert_eq!(millis(Duration::from_secs(u64::MAX)), u32::MAX);
+    }
+
+    #[test]
+    fn rsa_maps_to_all_its_signature_methods() {
+        assert_eq!(
+            hostkey_methods("ssh-rsa"),
+            ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+        );
+        assert_eq!(hostkey_methods("ssh-ed25519"), ["ssh-ed25519"]);
+        assert!(hostkey_methods("nonsense").is_empty());
+    }
+
+    #[test]
+    fn transport_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<SshTransport>();
+    }
+
+    #[test]
+    fn signals_become_shell_statuses() {
+        assert_eq!(signal_number("KILL"), Some(9));
+        assert_eq!(signal_number("TERM"), Some(15));
+        assert_eq!(signal_number("WEIRD"), None);
+    }
+}
