@@ -10,7 +10,7 @@ pub struct Dur(pub Duration);
 
 pub fn parse(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("{s:?} is not a duration like \"30s\" or \"2m\" ({e})"))?;
+        .map_err(|_| format!("{s:?} is not a duration like \"30s\", \"2m\" or \"1h 30m\""))?;
     if d.is_zero() {
         return Err(format!("{s:?}: a duration must be above zero"));
     }

@@ -1,0 +1,359 @@
+//! The whole lifecycle through the `local` transport: each "host" is a
+//! directory, so these run anywhere, and assert what an operator would check.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Sandbox {
+    /// staging: 1 host; production: 3 hosts, requires staging.
+    fn new(extra: &str) -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("dist/bin")).unwrap();
+        fs::write(root.join("dist/version"), "v1\n").unwrap();
+        // The restart hook fails on hosts that carry a `fail-restart` file in
+        // shared/, and only for releases that carry `bad`.
+        fs::write(
+            root.join("dist/bin/restart"),
+            "#!/bin/sh\nif [ -f bad ] && [ -f \"$SHIPDECK_DEPLOY_TO/fail-restart\" ]; then echo 'cannot bind :8080' >&2; exit 1; fi\necho \"$SHIPDECK_RELEASE\" >> \"$SHIPDECK_DEPLOY_TO/restarts\"\n",
+        )
+        .unwrap();
+        fs::write(root.join("dist/bin/healthy"), "#!/bin/sh\n! [ -f unhealthy ]\n").unwrap();
+        for f in ["restart", "healthy"] {
+            Command::new("chmod").arg("+x").arg(root.join("dist/bin").join(f)).status().unwrap();
+        }
+        let config = format!(
+            r#"[app]
+name = "hello"
+build = "touch build-ran"
+artifact = "dist"
+deploy_to = "/unused"
+keep_releases = 3
+shared = ["log"]
+
+[hooks]
+restart = "./bin/restart"
+
+[health]
+command = "./bin/healthy"
+interval = "50ms"
+healthy_after = 2
+gate = "1s"
+
+[environments.staging]
+hosts = ["local:hosts/stage-1"]
+
+[environments.production]
+hosts = ["local:hosts/web-1", "local:hosts/web-2", "local:hosts/web-3"]
+requires = "staging"
+{extra}
+"#
+        );
+        fs::write(root.join("shipdeck.toml"), config).unwrap();
+        Sandbox { dir }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn host(&self, name: &str) -> PathBuf {
+        self.root().join("hosts").join(name)
+    }
+
+    fn run_as(&self, who: &str, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+            .args(args)
+            .current_dir(self.root())
+            .env("SHIPDECK_OPERATOR", who)
+            .env("XDG_STATE_HOME", self.root().join("state"))
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_as("alice", args)
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(r.code, 0, "shipdeck {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
+        r
+    }
+
+    fn build(&self, id: &str, version: &str, bad: bool) {
+        fs::write(self.root().join("dist/version"), version).unwrap();
+        let marker = self.root().join("dist/bad");
+        if bad {
+            fs::write(&marker, "").unwrap();
+        } else {
+            let _ = fs::remove_file(&marker);
+        }
+        self.ok(&["build", "--id", id]);
+    }
+
+    fn current(&self, host: &str) -> Option<String> {
+        fs::read_link(self.host(host).join("current"))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    fn history(&self, host: &str) -> Vec<serde_json::Value> {
+        fs::read_to_string(self.host(host).join(".shipdeck/history.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+const PROD: [&str; 3] = ["web-1", "web-2", "web-3"];
+
+fn all_on(sb: &Sandbox, release: &str) {
+    for h in PROD {
+        assert_eq!(sb.current(h).as_deref(), Some(format!("releases/{release}").as_str()), "{h}");
+    }
+}
+
+#[test]
+fn build_deploy_promote_rollback() {
+    let sb = Sandbox::new("");
+    sb.build("v1", "v1", false);
+    assert!(sb.root().join("build-ran").exists(), "app.build did not run");
+    sb.build("v2", "v2", false);
+
+    let r = sb.ok(&["deploy", "staging", "v1"]);
+    assert!(r.stdout.contains("1 host switched"), "{}", r.stdout);
+    assert!(r.stderr.contains("health gate   ok"), "{}", r.stderr);
+    assert_eq!(sb.current("stage-1").as_deref(), Some("releases/v1"));
+    sb.ok(&["promote", "v1", "--to", "production"]);
+    all_on(&sb, "v1");
+
+    // v2 has not been to staging: promotion and direct deploys are refused.
+    let r = sb.run(&["promote", "v2", "--to", "production"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("v2 (sha256 ") && r.stderr.contains("has not passed staging on local:hosts/stage-1"), "{}", r.stderr);
+    assert_eq!(sb.run(&["deploy", "production", "v2"]).code, 4);
+    all_on(&sb, "v1");
+
+    sb.ok(&["deploy", "staging", "v2"]);
+    let r = sb.ok(&["promote", "v2", "--to", "production"]);
+    assert!(r.stdout.contains("3 hosts switched"), "{}", r.stdout);
+    all_on(&sb, "v2");
+    for h in PROD {
+        let last = sb.history(h).pop().unwrap();
+        assert_eq!(last["action"], "promote");
+        assert_eq!(last["release"], "v2");
+        assert_eq!(last["from"], "v1");
+        assert_eq!(last["outcome"], "success");
+        assert_eq!(last["health"], "passed");
+        assert_eq!(last["who"], "alice");
+        assert_eq!(fs::read_to_string(sb.host(h).join("current/version")).unwrap(), "v2");
+        // shared paths are links into shared/
+        assert_eq!(
+            fs::read_link(sb.host(h).join("releases/v2/log")).unwrap(),
+            sb.host(h).join("shared/log")
+        );
+    }
+
+    let r = sb.ok(&["status", "production", "--json"]);
+    let status: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(status.len(), 3);
+    for s in &status {
+        assert_eq!(s["current"], "v2");
+        assert_eq!(s["previous"], "v1");
+        assert_eq!(s["rollback_ready"], true);
+        assert_eq!(s["health"], "healthy");
+    }
+
+    let r = sb.ok(&["rollback", "production"]);
+    assert!(r.stdout.contains("rolled production back from v2 to v1"), "{}", r.stdout);
+    all_on(&sb, "v1");
+    for h in PROD {
+        let last = sb.history(h).pop().unwrap();
+        assert_eq!((last["action"].as_str(), last["release"].as_str(), last["from"].as_str()), (Some("rollback"), Some("v1"), Some("v2")));
+        let restarts = fs::read_to_string(sb.host(h).join("restarts")).unwrap();
+        assert_eq!(restarts.lines().collect::<Vec<_>>(), ["v1", "v2", "v1"]);
+    }
+    // Rolling back again goes further back: there is nothing before v1.
+    let r = sb.run(&["rollback", "production"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("nothing to roll back to"), "{}", r.stderr);
+    all_on(&sb, "v1");
+
+    sb.ok(&["rollback", "production", "--to", "v2"]);
+    all_on(&sb, "v2");
+
+    let r = sb.ok(&["history", "production"]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("TIME"), "{}", r.stdout);
+    assert!(lines.iter().any(|l| l.contains("rollback") && l.contains("success 3/3")), "{}", r.stdout);
+
+    let r = sb.ok(&["releases", "--json"]);
+    let releases: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let v2 = releases.iter().find(|r| r["id"] == "v2").unwrap();
+    assert_eq!(v2["runs_on"]["production"].as_array().unwrap().len(), 3);
+    assert_eq!(v2["passed"], serde_json::json!(["staging", "production"]));
+}
+
+#[test]
+fn a_release_id_with_shell_syntax_is_refused_before_anything_runs() {
+    let sb = Sandbox::new("");
+    for bad in ["v1;touch pwned", "$(touch pwned)", "../v1", "-rf"] {
+        let r = sb.run(&["build", &format!("--id={bad}")]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+        assert!(r.stderr.contains("invalid release id"), "{}", r.stderr);
+        let r = sb.run(&["deploy", "staging", "--", bad]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+    }
+    assert!(!sb.root().join("build-ran").exists(), "the build ran");
+    assert!(!sb.root().join("pwned").exists());
+    assert!(!sb.host("stage-1").exists(), "a host was touched");
+}
+
+#[test]
+fn a_restart_failing_on_one_host_puts_every_host_back() {
+    let sb = Sandbox::new("");
+    sb.build("v1", "v1", false);
+    sb.build("v2", "v2", true);
+    sb.ok(&["deploy", "staging", "v1"]);
+    sb.ok(&["promote", "v1", "--to", "production"]);
+    fs::write(sb.host("stage-1").join("dummy"), "").unwrap();
+    sb.ok(&["deploy", "staging", "v2"]);
+    fs::write(sb.host("web-2").join("fail-restart"), "").unwrap();
+
+    let r = sb.run(&["promote", "v2", "--to", "production"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("restart       FAILED") && r.stderr.contains("cannot bind :8080"), "{}", r.stderr);
+    assert!(r.stdout.contains("every host runs what it ran before"), "{}", r.stdout);
+    all_on(&sb, "v1");
+    for h in PROD {
+        assert!(!sb.host(h).join(".shipdeck/lock").exists(), "{h} still locked");
+        let hist = sb.history(h);
+        assert!(
+            hist.iter().any(|r| r["action"] == "promote" && r["release"] == "v2" && r["outcome"] == "failed"),
+            "{h}: {hist:?}"
+        );
+        // The old release is running again, restarted by the revert.
+        assert_eq!(fs::read_to_string(sb.host(h).join("restarts")).unwrap().lines().last(), Some("v1"));
+    }
+    // The failed release did not pass production, and rollback still knows v1 is current.
+    let status: Vec<serde_json::Value> = serde_json::from_str(&sb.ok(&["status", "production", "--json"]).stdout).unwrap();
+    assert!(status.iter().all(|s| s["current"] == "v1"));
+}
+
+#[test]
+fn a_failed_health_gate_on_a_first_deploy_leaves_no_current() {
+    let sb = Sandbox::new("");
+    fs::write(sb.root().join("dist/unhealthy"), "").unwrap();
+    sb.build("v1", "v1", false);
+    let r = sb.run(&["deploy", "staging", "v1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not healthy within 1s"), "{}", r.stderr);
+    assert_eq!(sb.current("stage-1"), None, "a host that ran nothing must go back to nothing");
+    let hist = sb.history("stage-1");
+    assert_eq!(hist.last().unwrap()["action"], "revert");
+}
+
+#[test]
+fn rolling_stops_after_max_failures_and_reverts_finished_batches() {
+    let sb = Sandbox::new("strategy = { kind = \"rolling\", batch = 1, max_failures = 0 }");
+    sb.build("v1", "v1", false);
+    sb.build("v2", "v2", true);
+    sb.ok(&["deploy", "staging", "v1"]);
+    sb.ok(&["promote", "v1", "--to", "production"]);
+    sb.ok(&["deploy", "staging", "v2"]);
+    fs::write(sb.host("web-2").join("fail-restart"), "").unwrap();
+    let r = sb.run(&["promote", "v2", "--to", "production"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("batch 2/3"), "{}", r.stderr);
+    assert!(!r.stderr.contains("batch 3/3"), "went on after the failure: {}", r.stderr);
+    all_on(&sb, "v1");
+    // web-3 was never switched: its history says so.
+    let web3 = sb.history("web-3");
+    assert!(web3.last().unwrap()["message"].as_str().unwrap().starts_with("not switched"), "{web3:?}");
+}
+
+#[test]
+fn a_lock_held_by_another_operator_is_refused_with_exit_3() {
+    let sb = Sandbox::new("");
+    sb.build("v1", "v1", false);
+    let r = sb.run_as("bob", &["lock", "staging", "--reason", "investigating 502s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = sb.run(&["deploy", "staging", "v1"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("locked by bob@") && r.stderr.contains("investigating 502s"), "{}", r.stderr);
+    assert_eq!(sb.current("stage-1"), None);
+    assert_eq!(sb.run(&["rollback", "staging"]).code, 3);
+    let r = sb.run(&["unlock", "staging"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let r = sb.run(&["unlock", "staging", "--force"]);
+    assert_eq!(r.code, 2, "no terminal to confirm on: {}", r.stderr);
+    sb.ok(&["unlock", "staging", "--force", "--yes", "--reason", "bob is off shift"]);
+    let last = sb.history("stage-1").pop().unwrap();
+    assert_eq!(last["action"], "unlock");
+    assert_eq!(last["who"], "alice");
+    assert!(last["message"].as_str().unwrap().contains("broke the lock of bob@"), "{last}");
+    sb.ok(&["deploy", "staging", "v1"]);
+}
+
+#[test]
+fn plan_changes_nothing_and_check_reports_hosts() {
+    let sb = Sandbox::new("");
+    sb.build("v1", "v1", false);
+    let r = sb.ok(&["plan", "staging", "v1"]);
+    assert!(r.stdout.contains("batch 1/1"), "{}", r.stdout);
+    assert!(r.stdout.contains("upload"), "{}", r.stdout);
+    assert!(!sb.host("stage-1").exists(), "plan touched a host");
+    let r = sb.run(&["plan", "production", "v1"]);
+    assert_eq!(r.code, 4, "{}", r.stdout);
+    assert!(r.stdout.contains("REFUSED"), "{}", r.stdout);
+    let r = sb.ok(&["check", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["hosts"].as_array().unwrap().len(), 4);
+    assert!(report["hosts"].as_array().unwrap().iter().all(|h| h["problems"].as_array().unwrap().is_empty()));
+}
+
+#[test]
+fn cleanup_keeps_keep_releases_and_never_current_or_previous() {
+    let sb = Sandbox::new("");
+    for i in 1..=5 {
+        let id = format!("v{i}");
+        sb.build(&id, &id, false);
+        sb.ok(&["deploy", "staging", &id]);
+    }
+    let mut on_disk: Vec<String> = fs::read_dir(sb.host("stage-1").join("releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    assert_eq!(on_disk, ["v3", "v4", "v5"]);
+    // Redeploying a release that is already there uploads nothing.
+    sb.ok(&["rollback", "staging"]);
+    let r = sb.ok(&["deploy", "staging", "v5"]);
+    assert!(r.stderr.contains("upload        skipped"), "{}", r.stderr);
+}
+
+#[test]
+fn config_errors_name_file_line_and_column_with_exit_2() {
+    let sb = Sandbox::new("strategy = { kind = \"canary-ish\" }");
+    let r = sb.run(&["status"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("shipdeck.toml:24:21: unknown strategy kind \"canary-ish\""), "{}", r.stderr);
+}
