@@ -29,9 +29,17 @@ impl Sandbox {
             "#!/bin/sh\nif [ -f bad ] && [ -f \"$SHIPDECK_DEPLOY_TO/fail-restart\" ]; then echo 'cannot bind :8080' >&2; exit 1; fi\necho \"$SHIPDECK_RELEASE\" >> \"$SHIPDECK_DEPLOY_TO/restarts\"\n",
         )
         .unwrap();
-        fs::write(root.join("dist/bin/healthy"), "#!/bin/sh\n! [ -f unhealthy ]\n").unwrap();
+        fs::write(
+            root.join("dist/bin/healthy"),
+            "#!/bin/sh\n! [ -f unhealthy ]\n",
+        )
+        .unwrap();
         for f in ["restart", "healthy"] {
-            Command::new("chmod").arg("+x").arg(root.join("dist/bin").join(f)).status().unwrap();
+            Command::new("chmod")
+                .arg("+x")
+                .arg(root.join("dist/bin").join(f))
+                .status()
+                .unwrap();
         }
         let config = format!(
             r#"[app]
@@ -93,7 +101,11 @@ requires = "staging"
 
     fn ok(&self, args: &[&str]) -> Run {
         let r = self.run(args);
-        assert_eq!(r.code, 0, "shipdeck {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code, 0,
+            "shipdeck {args:?} failed:\n{}\n{}",
+            r.stdout, r.stderr
+        );
         r
     }
 
@@ -127,7 +139,11 @@ const PROD: [&str; 3] = ["web-1", "web-2", "web-3"];
 
 fn all_on(sb: &Sandbox, release: &str) {
     for h in PROD {
-        assert_eq!(sb.current(h).as_deref(), Some(format!("releases/{release}").as_str()), "{h}");
+        assert_eq!(
+            sb.current(h).as_deref(),
+            Some(format!("releases/{release}").as_str()),
+            "{h}"
+        );
     }
 }
 
@@ -135,7 +151,10 @@ fn all_on(sb: &Sandbox, release: &str) {
 fn build_deploy_promote_rollback() {
     let sb = Sandbox::new("");
     sb.build("v1", "v1", false);
-    assert!(sb.root().join("build-ran").exists(), "app.build did not run");
+    assert!(
+        sb.root().join("build-ran").exists(),
+        "app.build did not run"
+    );
     sb.build("v2", "v2", false);
 
     let r = sb.ok(&["deploy", "staging", "v1"]);
@@ -148,7 +167,13 @@ fn build_deploy_promote_rollback() {
     // v2 has not been to staging: promotion and direct deploys are refused.
     let r = sb.run(&["promote", "v2", "--to", "production"]);
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert!(r.stderr.contains("v2 (sha256 ") && r.stderr.contains("has not passed staging on local:hosts/stage-1"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("v2 (sha256 ")
+            && r.stderr
+                .contains("has not passed staging on local:hosts/stage-1"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(sb.run(&["deploy", "production", "v2"]).code, 4);
     all_on(&sb, "v1");
 
@@ -164,7 +189,10 @@ fn build_deploy_promote_rollback() {
         assert_eq!(last["outcome"], "success");
         assert_eq!(last["health"], "passed");
         assert_eq!(last["who"], "alice");
-        assert_eq!(fs::read_to_string(sb.host(h).join("current/version")).unwrap(), "v2");
+        assert_eq!(
+            fs::read_to_string(sb.host(h).join("current/version")).unwrap(),
+            "v2"
+        );
         // shared paths are links into shared/
         assert_eq!(
             fs::read_link(sb.host(h).join("releases/v2/log")).unwrap(),
@@ -183,11 +211,22 @@ fn build_deploy_promote_rollback() {
     }
 
     let r = sb.ok(&["rollback", "production"]);
-    assert!(r.stdout.contains("rolled production back from v2 to v1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("rolled production back from v2 to v1"),
+        "{}",
+        r.stdout
+    );
     all_on(&sb, "v1");
     for h in PROD {
         let last = sb.history(h).pop().unwrap();
-        assert_eq!((last["action"].as_str(), last["release"].as_str(), last["from"].as_str()), (Some("rollback"), Some("v1"), Some("v2")));
+        assert_eq!(
+            (
+                last["action"].as_str(),
+                last["release"].as_str(),
+                last["from"].as_str()
+            ),
+            (Some("rollback"), Some("v1"), Some("v2"))
+        );
         let restarts = fs::read_to_string(sb.host(h).join("restarts")).unwrap();
         assert_eq!(restarts.lines().collect::<Vec<_>>(), ["v1", "v2", "v1"]);
     }
@@ -203,7 +242,13 @@ fn build_deploy_promote_rollback() {
     let r = sb.ok(&["history", "production"]);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(lines[0].starts_with("TIME"), "{}", r.stdout);
-    assert!(lines.iter().any(|l| l.contains("rollback") && l.contains("success 3/3")), "{}", r.stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("rollback") && l.contains("success 3/3")),
+        "{}",
+        r.stdout
+    );
 
     let r = sb.ok(&["releases", "--json"]);
     let releases: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
@@ -240,21 +285,41 @@ fn a_restart_failing_on_one_host_puts_every_host_back() {
 
     let r = sb.run(&["promote", "v2", "--to", "production"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("restart       FAILED") && r.stderr.contains("cannot bind :8080"), "{}", r.stderr);
-    assert!(r.stdout.contains("every host runs what it ran before"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("restart       FAILED") && r.stderr.contains("cannot bind :8080"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("every host runs what it ran before"),
+        "{}",
+        r.stdout
+    );
     all_on(&sb, "v1");
     for h in PROD {
-        assert!(!sb.host(h).join(".shipdeck/lock").exists(), "{h} still locked");
+        assert!(
+            !sb.host(h).join(".shipdeck/lock").exists(),
+            "{h} still locked"
+        );
         let hist = sb.history(h);
         assert!(
-            hist.iter().any(|r| r["action"] == "promote" && r["release"] == "v2" && r["outcome"] == "failed"),
+            hist.iter().any(|r| r["action"] == "promote"
+                && r["release"] == "v2"
+                && r["outcome"] == "failed"),
             "{h}: {hist:?}"
         );
         // The old release is running again, restarted by the revert.
-        assert_eq!(fs::read_to_string(sb.host(h).join("restarts")).unwrap().lines().last(), Some("v1"));
+        assert_eq!(
+            fs::read_to_string(sb.host(h).join("restarts"))
+                .unwrap()
+                .lines()
+                .last(),
+            Some("v1")
+        );
     }
     // The failed release did not pass production, and rollback still knows v1 is current.
-    let status: Vec<serde_json::Value> = serde_json::from_str(&sb.ok(&["status", "production", "--json"]).stdout).unwrap();
+    let status: Vec<serde_json::Value> =
+        serde_json::from_str(&sb.ok(&["status", "production", "--json"]).stdout).unwrap();
     assert!(status.iter().all(|s| s["current"] == "v1"));
 }
 
@@ -266,7 +331,11 @@ fn a_failed_health_gate_on_a_first_deploy_leaves_no_current() {
     let r = sb.run(&["deploy", "staging", "v1"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("not healthy within 1s"), "{}", r.stderr);
-    assert_eq!(sb.current("stage-1"), None, "a host that ran nothing must go back to nothing");
+    assert_eq!(
+        sb.current("stage-1"),
+        None,
+        "a host that ran nothing must go back to nothing"
+    );
     let hist = sb.history("stage-1");
     assert_eq!(hist.last().unwrap()["action"], "revert");
 }
@@ -283,33 +352,63 @@ fn rolling_stops_after_max_failures_and_reverts_finished_batches() {
     let r = sb.run(&["promote", "v2", "--to", "production"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("batch 2/3"), "{}", r.stderr);
-    assert!(!r.stderr.contains("batch 3/3"), "went on after the failure: {}", r.stderr);
+    assert!(
+        !r.stderr.contains("batch 3/3"),
+        "went on after the failure: {}",
+        r.stderr
+    );
     all_on(&sb, "v1");
     // web-3 was never switched: its history says so.
     let web3 = sb.history("web-3");
-    assert!(web3.last().unwrap()["message"].as_str().unwrap().starts_with("not switched"), "{web3:?}");
+    assert!(
+        web3.last().unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("not switched"),
+        "{web3:?}"
+    );
 }
 
 #[test]
 fn a_lock_held_by_another_operator_is_refused_with_exit_3() {
     let sb = Sandbox::new("");
     sb.build("v1", "v1", false);
-    let r = sb.run_as("bob", &["lock", "staging", "--reason", "investigating 502s"]);
+    let r = sb.run_as(
+        "bob",
+        &["lock", "staging", "--reason", "investigating 502s"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = sb.run(&["deploy", "staging", "v1"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("locked by bob@") && r.stderr.contains("investigating 502s"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("locked by bob@") && r.stderr.contains("investigating 502s"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(sb.current("stage-1"), None);
     assert_eq!(sb.run(&["rollback", "staging"]).code, 3);
     let r = sb.run(&["unlock", "staging"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     let r = sb.run(&["unlock", "staging", "--force"]);
     assert_eq!(r.code, 2, "no terminal to confirm on: {}", r.stderr);
-    sb.ok(&["unlock", "staging", "--force", "--yes", "--reason", "bob is off shift"]);
+    sb.ok(&[
+        "unlock",
+        "staging",
+        "--force",
+        "--yes",
+        "--reason",
+        "bob is off shift",
+    ]);
     let last = sb.history("stage-1").pop().unwrap();
     assert_eq!(last["action"], "unlock");
     assert_eq!(last["who"], "alice");
-    assert!(last["message"].as_str().unwrap().contains("broke the lock of bob@"), "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("broke the lock of bob@"),
+        "{last}"
+    );
     sb.ok(&["deploy", "staging", "v1"]);
 }
 
@@ -327,7 +426,13 @@ fn plan_changes_nothing_and_check_reports_hosts() {
     let r = sb.ok(&["check", "--json"]);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(report["hosts"].as_array().unwrap().len(), 4);
-    assert!(report["hosts"].as_array().unwrap().iter().all(|h| h["problems"].as_array().unwrap().is_empty()));
+    assert!(
+        report["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["problems"].as_array().unwrap().is_empty())
+    );
 }
 
 #[test]
@@ -355,5 +460,10 @@ fn config_errors_name_file_line_and_column_with_exit_2() {
     let sb = Sandbox::new("strategy = { kind = \"canary-ish\" }");
     let r = sb.run(&["status"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("shipdeck.toml:24:21: unknown strategy kind \"canary-ish\""), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("shipdeck.toml:24:21: unknown strategy kind \"canary-ish\""),
+        "{}",
+        r.stderr
+    );
 }

@@ -9,7 +9,13 @@ use crate::model::ReleaseId;
 #[command(name = "shipdeck", version, about, long_about = None)]
 pub struct Cli {
     /// The config file.
-    #[arg(long, short, global = true, default_value = "shipdeck.toml", env = "SHIPDECK_CONFIG")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "shipdeck.toml",
+        env = "SHIPDECK_CONFIG"
+    )]
     pub config: PathBuf,
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]

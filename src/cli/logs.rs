@@ -5,7 +5,13 @@ use std::io::Write;
 use crate::engine::{CancelToken, Engine, EngineError};
 use crate::monitor::logs::{TailEvent, follow as follow_host, tail_script};
 
-pub fn follow(engine: &Engine, env: &str, only: Option<&str>, lines: usize, json: bool) -> Result<i32, EngineError> {
+pub fn follow(
+    engine: &Engine,
+    env: &str,
+    only: Option<&str>,
+    lines: usize,
+    json: bool,
+) -> Result<i32, EngineError> {
     let (environment, _) = engine.environment(env)?;
     let cfg = &engine.config;
     let hosts: Vec<_> = environment
@@ -16,7 +22,11 @@ pub fn follow(engine: &Engine, env: &str, only: Option<&str>, lines: usize, json
         .collect();
     if hosts.is_empty() {
         let names: Vec<&str> = environment.hosts.iter().map(|h| h.name.as_str()).collect();
-        return Err(EngineError::Usage(format!("{env} has no host {:?} (have: {})", only.unwrap_or_default(), names.join(", "))));
+        return Err(EngineError::Usage(format!(
+            "{env} has no host {:?} (have: {})",
+            only.unwrap_or_default(),
+            names.join(", ")
+        )));
     }
     let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(8);
     let settings = cfg.ssh.settings(false);
@@ -25,12 +35,23 @@ pub fn follow(engine: &Engine, env: &str, only: Option<&str>, lines: usize, json
     let mut names = Vec::new();
     for (i, host) in hosts.into_iter().enumerate() {
         let Some(script) = tail_script(cfg, &host.deploy_to, lines) else {
-            return Err(EngineError::Usage(format!("{}: [logs] names no files and no command to follow", cfg.path.display())));
+            return Err(EngineError::Usage(format!(
+                "{}: [logs] names no files and no command to follow",
+                cfg.path.display()
+            )));
         };
         names.push(host.name.clone());
         let tx = tx.clone();
-        let (settings, pattern, stop) = (settings.clone(), cfg.logs.error_pattern.clone(), stop.clone());
-        std::thread::spawn(move || follow_host(i, host, settings, script, pattern, stop, |ev| tx.send(ev).is_ok()));
+        let (settings, pattern, stop) = (
+            settings.clone(),
+            cfg.logs.error_pattern.clone(),
+            stop.clone(),
+        );
+        std::thread::spawn(move || {
+            follow_host(i, host, settings, script, pattern, stop, |ev| {
+                tx.send(ev).is_ok()
+            })
+        });
     }
     drop(tx);
     let mut out = std::io::stdout().lock();
@@ -47,8 +68,16 @@ pub fn follow(engine: &Engine, env: &str, only: Option<&str>, lines: usize, json
                 })
             ),
             TailEvent::Line(l) => writeln!(out, "{:<width$} | {}", names[l.host], l.text),
-            TailEvent::Down { host, reason, retry_in } => {
-                eprintln!("{}: {reason}; retrying in {}", names[host], crate::engine::human_duration(retry_in));
+            TailEvent::Down {
+                host,
+                reason,
+                retry_in,
+            } => {
+                eprintln!(
+                    "{}: {reason}; retrying in {}",
+                    names[host],
+                    crate::engine::human_duration(retry_in)
+                );
                 Ok(())
             }
             TailEvent::Up { .. } => Ok(()),

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-pub use args::{Cli, Command};
 use crate::config::Config;
 use crate::engine::{CancelToken, ChangeReport, Engine, EngineError, EventSink};
+pub use args::{Cli, Command};
 
 /// Exit codes (DESIGN §4).
 pub mod exit {
@@ -30,7 +30,11 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
     logging::init();
@@ -81,7 +85,10 @@ fn print_json<T: serde::Serialize>(value: &T) {
 /// Ctrl-C quits at once.
 fn cancel_on_ctrl_c(token: CancelToken) {
     std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
             return;
         };
         rt.block_on(async {
@@ -119,7 +126,9 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
         }
         Command::Build { id, notes } => {
             let r = engine.store.build(id, notes).map_err(|e| match e {
-                crate::store::StoreError::Exists(_) | crate::store::StoreError::NoArtifact(_) => EngineError::Usage(e.to_string()),
+                crate::store::StoreError::Exists(_) | crate::store::StoreError::NoArtifact(_) => {
+                    EngineError::Usage(e.to_string())
+                }
                 _ => EngineError::Failed(e.to_string()),
             })?;
             if flags.json {
@@ -136,7 +145,10 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             Ok(exit::OK)
         }
         Command::Releases => {
-            let releases = engine.store.list().map_err(|e| EngineError::Failed(e.to_string()))?;
+            let releases = engine
+                .store
+                .list()
+                .map_err(|e| EngineError::Failed(e.to_string()))?;
             let status = engine.status(None, false)?;
             let rows = table::release_rows(engine, &releases, &status);
             if flags.json {
@@ -153,7 +165,11 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             } else {
                 table::status(&status);
             }
-            Ok(if status.iter().all(|s| s.reachable) { exit::OK } else { exit::FAILED })
+            Ok(if status.iter().all(|s| s.reachable) {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
         }
         Command::Plan { env, release } => {
             let (plan, gate) = engine.plan(&env, &release)?;
@@ -179,7 +195,9 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             cancel_on_ctrl_c(engine.cancel_token());
             finish(flags, engine.rollback(&env, to.as_ref())?)
         }
-        Command::Logs { env, host, lines } => logs::follow(engine, &env, host.as_deref(), lines, flags.json),
+        Command::Logs { env, host, lines } => {
+            logs::follow(engine, &env, host.as_deref(), lines, flags.json)
+        }
         Command::History { env } => {
             let (records, errors) = engine.history(env.as_deref())?;
             for e in &errors {
@@ -190,7 +208,11 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             } else {
                 table::history(&records);
             }
-            Ok(if errors.is_empty() { exit::OK } else { exit::FAILED })
+            Ok(if errors.is_empty() {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
         }
         Command::Lock { env, reason } => {
             let r = engine.lock(&env, &reason)?;
@@ -203,7 +225,9 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
         }
         Command::Unlock { env, force, reason } => {
             if force && !flags.yes {
-                confirm(&format!("Break the lock on {env} even if someone else holds it?"))?;
+                confirm(&format!(
+                    "Break the lock on {env} even if someone else holds it?"
+                ))?;
             }
             let r = engine.unlock(&env, force, reason.as_deref())?;
             if flags.json {
@@ -211,7 +235,11 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             } else if r.changed.is_empty() {
                 println!("{env} was not locked");
             } else {
-                println!("{env} is unlocked ({} host{})", r.changed.len(), if r.changed.len() == 1 { "" } else { "s" });
+                println!(
+                    "{env} is unlocked ({} host{})",
+                    r.changed.len(),
+                    if r.changed.len() == 1 { "" } else { "s" }
+                );
             }
             Ok(exit::OK)
         }
@@ -230,7 +258,9 @@ fn finish(flags: &Flags, report: ChangeReport) -> Result<i32, EngineError> {
 /// Ask on a terminal; refuse (exit 2) where nobody can answer.
 fn confirm(question: &str) -> Result<(), EngineError> {
     if !std::io::stdin().is_terminal() {
-        return Err(EngineError::Usage(format!("{question} Pass --yes to confirm (no terminal to ask on).")));
+        return Err(EngineError::Usage(format!(
+            "{question} Pass --yes to confirm (no terminal to ask on)."
+        )));
     }
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
@@ -239,6 +269,8 @@ fn confirm(question: &str) -> Result<(), EngineError> {
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        Err(EngineError::Usage("not confirmed; nothing was changed".into()))
+        Err(EngineError::Usage(
+            "not confirmed; nothing was changed".into(),
+        ))
     }
 }

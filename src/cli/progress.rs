@@ -31,7 +31,10 @@ impl Progress {
                 Some(format!(
                     "{} {}{} on {} host{} (change {change})",
                     kind.as_str(),
-                    release.as_ref().map(|r| format!("{r} to ")).unwrap_or_default(),
+                    release
+                        .as_ref()
+                        .map(|r| format!("{r} to "))
+                        .unwrap_or_default(),
                     env,
                     hosts.len(),
                     if hosts.len() == 1 { "" } else { "s" }
@@ -48,7 +51,11 @@ impl Progress {
             Event::BatchStarted { index, of, hosts } if *of > 1 => Some(format!(
                 "batch {}/{of}: {}",
                 index + 1,
-                hosts.iter().map(|&h| self.name(h)).collect::<Vec<_>>().join(", ")
+                hosts
+                    .iter()
+                    .map(|&h| self.name(h))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             Event::BatchStarted { .. } => None,
             Event::HostStep { host, step, status } => {
@@ -60,9 +67,15 @@ impl Progress {
                         "  {name:<w$}  {:<13} ok      {:>7}{}",
                         step.label(),
                         crate::engine::human_duration(*elapsed),
-                        detail.as_ref().map(|d| format!("  {d}")).unwrap_or_default()
+                        detail
+                            .as_ref()
+                            .map(|d| format!("  {d}"))
+                            .unwrap_or_default()
                     )),
-                    StepStatus::Skipped { why } => Some(format!("  {name:<w$}  {:<13} skipped          {why}", step.label())),
+                    StepStatus::Skipped { why } => Some(format!(
+                        "  {name:<w$}  {:<13} skipped          {why}",
+                        step.label()
+                    )),
                     StepStatus::Failed { elapsed, error } => Some(format!(
                         "  {name:<w$}  {:<13} FAILED  {:>7}  {}",
                         step.label(),
@@ -80,12 +93,17 @@ impl Progress {
     }
 
     fn name(&self, i: usize) -> String {
-        self.hosts.get(i).cloned().unwrap_or_else(|| format!("host {i}"))
+        self.hosts
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("host {i}"))
     }
 }
 
 /// Print events to stderr until the sender side is gone.
-pub fn spawn_printer(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) -> std::thread::JoinHandle<()> {
+pub fn spawn_printer(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut p = Progress::new();
         let stderr = std::io::stderr();

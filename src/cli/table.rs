@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use crate::engine::history::passed_gate;
-use crate::engine::{ChangeReport, CheckReport, Engine, EngineError, HostStatus, Plan, bytes, human_duration, short_sha};
+use crate::engine::{
+    ChangeReport, CheckReport, Engine, EngineError, HostStatus, Plan, bytes, human_duration,
+    short_sha,
+};
 use crate::model::{HistoryRecord, Outcome};
 use crate::store::LocalRelease;
 
@@ -69,7 +72,12 @@ pub fn status(status: &[HostStatus]) {
             ]
         })
         .collect();
-    print_table(&["ENV", "HOST", "CURRENT", "PREVIOUS", "ROLLBACK", "HEALTH", "LOCK"], &rows);
+    print_table(
+        &[
+            "ENV", "HOST", "CURRENT", "PREVIOUS", "ROLLBACK", "HEALTH", "LOCK",
+        ],
+        &rows,
+    );
 }
 
 pub fn check(report: &CheckReport) {
@@ -80,7 +88,11 @@ pub fn check(report: &CheckReport) {
             vec![
                 h.env.clone(),
                 h.host.clone(),
-                if h.problems.is_empty() { "ok".into() } else { "FAILED".into() },
+                if h.problems.is_empty() {
+                    "ok".into()
+                } else {
+                    "FAILED".into()
+                },
                 or_dash(h.free_bytes.map(bytes)),
                 or_dash(h.lock.as_ref()),
                 h.problems.join("; "),
@@ -88,7 +100,11 @@ pub fn check(report: &CheckReport) {
         })
         .collect();
     print_table(&["ENV", "HOST", "CHECK", "FREE", "LOCK", "PROBLEMS"], &rows);
-    let failed = report.hosts.iter().filter(|h| !h.problems.is_empty()).count();
+    let failed = report
+        .hosts
+        .iter()
+        .filter(|h| !h.problems.is_empty())
+        .count();
     let locked = report.hosts.iter().filter(|h| h.lock.is_some()).count();
     println!(
         "{} host{} checked: {failed} with problems, {locked} locked",
@@ -110,23 +126,35 @@ pub struct ReleaseRow {
     pub passed: Vec<String>,
 }
 
-pub fn release_rows(engine: &Engine, releases: &[LocalRelease], status: &[HostStatus]) -> Vec<ReleaseRow> {
+pub fn release_rows(
+    engine: &Engine,
+    releases: &[LocalRelease],
+    status: &[HostStatus],
+) -> Vec<ReleaseRow> {
     releases
         .iter()
         .map(|r| {
             let m = &r.manifest;
             let mut runs_on: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for s in status.iter().filter(|s| s.current.as_ref() == Some(&m.id)) {
-                runs_on.entry(s.env.clone()).or_default().push(s.host.clone());
+                runs_on
+                    .entry(s.env.clone())
+                    .or_default()
+                    .push(s.host.clone());
             }
             let passed = engine
                 .config
                 .environments
                 .iter()
                 .filter(|e| {
-                    let hosts: Vec<&HostStatus> = status.iter().filter(|s| s.env == e.name).collect();
+                    let hosts: Vec<&HostStatus> =
+                        status.iter().filter(|s| s.env == e.name).collect();
                     !hosts.is_empty()
-                        && hosts.iter().all(|s| s.state.as_ref().is_some_and(|st| passed_gate(&st.history, &m.id, &m.sha256)))
+                        && hosts.iter().all(|s| {
+                            s.state
+                                .as_ref()
+                                .is_some_and(|st| passed_gate(&st.history, &m.id, &m.sha256))
+                        })
                 })
                 .map(|e| e.name.clone())
                 .collect();
@@ -159,13 +187,24 @@ pub fn releases(rows: &[ReleaseRow]) {
                 if r.runs_on.is_empty() {
                     "-".into()
                 } else {
-                    r.runs_on.iter().map(|(env, hosts)| format!("{env}: {}", hosts.join(" "))).collect::<Vec<_>>().join("; ")
+                    r.runs_on
+                        .iter()
+                        .map(|(env, hosts)| format!("{env}: {}", hosts.join(" ")))
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 },
-                if r.passed.is_empty() { "-".into() } else { r.passed.join(", ") },
+                if r.passed.is_empty() {
+                    "-".into()
+                } else {
+                    r.passed.join(", ")
+                },
             ]
         })
         .collect();
-    print_table(&["RELEASE", "CREATED", "SHA256", "SIZE", "RUNS ON", "PASSED"], &table);
+    print_table(
+        &["RELEASE", "CREATED", "SHA256", "SIZE", "RUNS ON", "PASSED"],
+        &table,
+    );
 }
 
 pub fn plan(plan: &Plan, refused: Option<&EngineError>) {
@@ -184,31 +223,62 @@ pub fn plan(plan: &Plan, refused: Option<&EngineError>) {
         return;
     }
     let w = plan.hosts.iter().map(|h| h.name.len()).max().unwrap_or(8);
-    let steps = |s: &[crate::engine::Step]| s.iter().map(|s| s.label()).collect::<Vec<_>>().join(", ");
+    let steps =
+        |s: &[crate::engine::Step]| s.iter().map(|s| s.label()).collect::<Vec<_>>().join(", ");
     println!("prepare, on every host before any host switches:");
     for h in plan.active() {
-        println!("  {:<w$}  {} -> {}  {}", h.name, or_dash(h.from.as_ref()), or_dash(h.to.as_ref()), if h.prepare.is_empty() { "(nothing to prepare)".into() } else { steps(&h.prepare) });
+        println!(
+            "  {:<w$}  {} -> {}  {}",
+            h.name,
+            or_dash(h.from.as_ref()),
+            or_dash(h.to.as_ref()),
+            if h.prepare.is_empty() {
+                "(nothing to prepare)".into()
+            } else {
+                steps(&h.prepare)
+            }
+        );
     }
     for (i, batch) in plan.batches.iter().enumerate() {
         println!("batch {}/{}:", i + 1, plan.batches.len());
         for &h in batch {
-            println!("  {:<w$}  {}", plan.hosts[h].name, steps(&plan.hosts[h].publish));
+            println!(
+                "  {:<w$}  {}",
+                plan.hosts[h].name,
+                steps(&plan.hosts[h].publish)
+            );
         }
     }
     for h in plan.hosts.iter().filter(|h| h.skip.is_some()) {
         println!("skip {:<w$}  {}", h.name, or_dash(h.skip.as_ref()));
     }
-    println!("on failure: switched hosts go back to what they ran (after more than {} failed host{})", plan.max_failures, if plan.max_failures == 1 { "" } else { "s" });
+    println!(
+        "on failure: switched hosts go back to what they ran (after more than {} failed host{})",
+        plan.max_failures,
+        if plan.max_failures == 1 { "" } else { "s" }
+    );
 }
 
 pub fn change(report: &ChangeReport) {
     let rows: Vec<Vec<String>> = report
         .hosts
         .iter()
-        .map(|h| vec![h.host.clone(), or_dash(h.from.as_ref()), or_dash(h.to.as_ref()), h.result.clone(), or_dash(h.error.as_ref())])
+        .map(|h| {
+            vec![
+                h.host.clone(),
+                or_dash(h.from.as_ref()),
+                or_dash(h.to.as_ref()),
+                h.result.clone(),
+                or_dash(h.error.as_ref()),
+            ]
+        })
         .collect();
     print_table(&["HOST", "FROM", "TO", "RESULT", "DETAIL"], &rows);
-    println!("{} in {}", report.summary, human_duration(std::time::Duration::from_millis(report.duration_ms)));
+    println!(
+        "{} in {}",
+        report.summary,
+        human_duration(std::time::Duration::from_millis(report.duration_ms))
+    );
 }
 
 /// One line per change (its records across hosts merged), oldest first.
@@ -216,7 +286,10 @@ pub fn history(records: &[HistoryRecord]) {
     let mut changes: Vec<(&str, Vec<&HistoryRecord>)> = Vec::new();
     for r in records {
         let key = (r.change.as_str(), r.action);
-        match changes.iter_mut().find(|(c, rs)| *c == key.0 && rs[0].action == key.1) {
+        match changes
+            .iter_mut()
+            .find(|(c, rs)| *c == key.0 && rs[0].action == key.1)
+        {
             Some((_, rs)) => rs.push(r),
             None => changes.push((key.0, vec![r])),
         }
@@ -226,7 +299,10 @@ pub fn history(records: &[HistoryRecord]) {
         .map(|(_, rs)| {
             let first = rs[0];
             let ok = rs.iter().filter(|r| r.outcome == Outcome::Success).count();
-            let message = rs.iter().find_map(|r| r.message.clone()).unwrap_or_default();
+            let message = rs
+                .iter()
+                .find_map(|r| r.message.clone())
+                .unwrap_or_default();
             vec![
                 first.time.clone(),
                 first.env.clone(),
@@ -234,10 +310,19 @@ pub fn history(records: &[HistoryRecord]) {
                 or_dash(first.release.as_ref()),
                 or_dash(first.from.as_ref()),
                 first.operator.to_string(),
-                if ok == rs.len() { format!("success {ok}/{}", rs.len()) } else { format!("FAILED {}/{}", rs.len() - ok, rs.len()) },
+                if ok == rs.len() {
+                    format!("success {ok}/{}", rs.len())
+                } else {
+                    format!("FAILED {}/{}", rs.len() - ok, rs.len())
+                },
                 message,
             ]
         })
         .collect();
-    print_table(&["TIME", "ENV", "ACTION", "RELEASE", "FROM", "WHO", "OUTCOME", "MESSAGE"], &rows);
+    print_table(
+        &[
+            "TIME", "ENV", "ACTION", "RELEASE", "FROM", "WHO", "OUTCOME", "MESSAGE",
+        ],
+        &rows,
+    );
 }

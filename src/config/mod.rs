@@ -245,13 +245,18 @@ impl Resolver<'_> {
         if !s.starts_with('/') || s.contains('\n') || s.contains('\0') {
             return Err(self.err(p, format!("deploy_to {s:?} must be an absolute path")));
         }
-        Ok(if s.len() > 1 { s.trim_end_matches('/') } else { s }.to_owned())
+        Ok(if s.len() > 1 {
+            s.trim_end_matches('/')
+        } else {
+            s
+        }
+        .to_owned())
     }
 
     fn ssh(&self, ssh: raw::RawSsh) -> Result<Ssh, ConfigError> {
-        let user = ssh.user.unwrap_or_else(|| {
-            std::env::var("USER").unwrap_or_else(|_| "root".to_owned())
-        });
+        let user = ssh
+            .user
+            .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".to_owned()));
         let port = match &ssh.port {
             None => DEFAULT_SSH_PORT,
             Some(p) => self.port(p, *p.get_ref())?,
@@ -332,9 +337,11 @@ impl Resolver<'_> {
         };
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-                let port = p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-                    self.err(url, format!("{u:?}: {p:?} is not a port"))
-                })?;
+                let port = p
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| self.err(url, format!("{u:?}: {p:?} is not a port")))?;
                 (h, port)
             }
             _ => (authority, 80),
@@ -355,7 +362,10 @@ impl Resolver<'_> {
         let error_pattern = match &l.error_pattern {
             None => None,
             Some(p) => Some(Regex::new(p.get_ref()).map_err(|e| {
-                self.err(p, format!("error_pattern is not a valid regular expression: {e}"))
+                self.err(
+                    p,
+                    format!("error_pattern is not a valid regular expression: {e}"),
+                )
             })?),
         };
         let buffer_lines = match &l.buffer_lines {
@@ -430,7 +440,12 @@ impl Resolver<'_> {
     fn host(&self, h: &Spanned<RawHost>, app: &App, ssh: &Ssh) -> Result<Host, ConfigError> {
         let (address, deploy_to, user, port) = match h.get_ref() {
             RawHost::Short(s) => (s.as_str(), None, None, None),
-            RawHost::Table(t) => (t.address.as_str(), t.deploy_to.as_deref(), t.user.as_deref(), t.port),
+            RawHost::Table(t) => (
+                t.address.as_str(),
+                t.deploy_to.as_deref(),
+                t.user.as_deref(),
+                t.port,
+            ),
         };
         if let Some(dir) = address.strip_prefix("local:") {
             if deploy_to.is_some() || user.is_some() || port.is_some() {
@@ -477,7 +492,10 @@ impl Resolver<'_> {
         let raw = s.get_ref();
         let kind = raw.kind.get_ref().as_str();
         let not_for = |field: &str| -> Result<(), ConfigError> {
-            Err(self.err(s, format!("`{field}` does not apply to strategy kind {kind:?}")))
+            Err(self.err(
+                s,
+                format!("`{field}` does not apply to strategy kind {kind:?}"),
+            ))
         };
         match kind {
             "all-at-once" => {
@@ -574,13 +592,18 @@ struct Address {
 
 /// `[user@]host[:port]`, with `[v6addr]:port` for IPv6.
 fn parse_address(s: &str) -> Result<Address, String> {
-    let bad = |why: &str| format!("host {s:?}: {why} (expected \"[user@]host[:port]\" or \"local:/dir\")");
+    let bad = |why: &str| {
+        format!("host {s:?}: {why} (expected \"[user@]host[:port]\" or \"local:/dir\")")
+    };
     let (user, rest) = match s.rsplit_once('@') {
         Some((u, r)) => (Some(u), r),
         None => (None, s),
     };
     if let Some(u) = user
-        && (u.is_empty() || !u.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
+        && (u.is_empty()
+            || !u
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
     {
         return Err(bad("bad user name"));
     }

@@ -86,7 +86,10 @@ pub struct RawEnvironment {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(untagged, expecting = "a host: \"[user@]host[:port]\", \"local:/dir\", or a table with `address`")]
+#[serde(
+    untagged,
+    expecting = "a host: \"[user@]host[:port]\", \"local:/dir\", or a table with `address`"
+)]
 pub enum RawHost {
     Short(String),
     Table(RawHostTable),
@@ -110,7 +113,10 @@ pub struct RawStrategy {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(untagged, expecting = "a number of hosts (2) or a percentage (\"25%\")")]
+#[serde(
+    untagged,
+    expecting = "a number of hosts (2) or a percentage (\"25%\")"
+)]
 pub enum RawCount {
     Number(i64),
     Text(String),

@@ -3,7 +3,9 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(kind);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -63,7 +65,12 @@ fn full_example_resolves() {
     );
     assert_eq!(health.healthy_after, 3);
     assert_eq!(health.gate, Duration::from_secs(60));
-    assert!(cfg.logs.error_pattern.unwrap().is_match("thread panicked at"));
+    assert!(
+        cfg.logs
+            .error_pattern
+            .unwrap()
+            .is_match("thread panicked at")
+    );
 }
 
 #[test]
@@ -92,7 +99,9 @@ fn every_invalid_fixture_fails_where_it_says() {
             .next()
             .and_then(|l| l.strip_prefix("# expect "))
             .unwrap_or_else(|| panic!("{}: no `# expect` line", path.display()));
-        let (pos, fragment) = expect.split_once(": ").unwrap_or((expect.trim_end_matches(':'), ""));
+        let (pos, fragment) = expect
+            .split_once(": ")
+            .unwrap_or((expect.trim_end_matches(':'), ""));
         let (line, col) = pos.split_once(':').unwrap();
         let err = match Config::load(&path) {
             Ok(_) => panic!("{} was accepted", path.display()),
@@ -100,15 +109,25 @@ fn every_invalid_fixture_fails_where_it_says() {
         };
         let shown = err.to_string();
         let want = format!("{}:{line}:{col}: ", path.display());
-        assert!(shown.starts_with(&want), "{shown}\n  expected it to start with {want}");
-        assert!(shown.contains(fragment.trim()), "{shown}\n  expected: {fragment}");
+        assert!(
+            shown.starts_with(&want),
+            "{shown}\n  expected it to start with {want}"
+        );
+        assert!(
+            shown.contains(fragment.trim()),
+            "{shown}\n  expected: {fragment}"
+        );
     }
 }
 
 #[test]
 fn a_missing_file_is_named() {
     let err = Config::load(Path::new("/nonexistent/shipdeck.toml")).unwrap_err();
-    assert!(err.to_string().starts_with("/nonexistent/shipdeck.toml: cannot read"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/shipdeck.toml: cannot read"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -62,6 +62,17 @@ enum Progress {
     Stuck(String),
 }
 
+/// What one history line of this change says about one host.
+struct Line<'x> {
+    action: Action,
+    release: Option<&'x ReleaseId>,
+    sha256: Option<&'x str>,
+    from: Option<&'x ReleaseId>,
+    outcome: Outcome,
+    health: HealthVerdict,
+    message: Option<String>,
+}
+
 struct Run<'a> {
     engine: &'a Engine,
     env: &'a Environment,
@@ -87,9 +98,17 @@ impl Engine {
         self.ship(to, release, ChangeKind::Promote)
     }
 
-    fn ship(&self, env_name: &str, id: &ReleaseId, kind: ChangeKind) -> Result<ChangeReport, EngineError> {
+    fn ship(
+        &self,
+        env_name: &str,
+        id: &ReleaseId,
+        kind: ChangeKind,
+    ) -> Result<ChangeReport, EngineError> {
         let (env, fleet) = self.environment(env_name)?;
-        let release = self.store.get(id).map_err(|e| EngineError::Usage(e.to_string()))?;
+        let release = self
+            .store
+            .get(id)
+            .map_err(|e| EngineError::Usage(e.to_string()))?;
         if let Some(required) = &env.requires {
             self.check_promotion_gate(&release, required)?;
         }
@@ -98,7 +117,11 @@ impl Engine {
     }
 
     /// Refuse unless every host of `required` passed its gate with exactly this artifact.
-    pub fn check_promotion_gate(&self, release: &LocalRelease, required: &str) -> Result<(), EngineError> {
+    pub fn check_promotion_gate(
+        &self,
+        release: &LocalRelease,
+        required: &str,
+    ) -> Result<(), EngineError> {
         let (_, fleet) = self.environment(required)?;
         let id = &release.manifest.id;
         let sha = &release.manifest.sha256;
@@ -127,7 +150,11 @@ impl Engine {
         }
     }
 
-    pub fn rollback(&self, env_name: &str, to: Option<&ReleaseId>) -> Result<ChangeReport, EngineError> {
+    pub fn rollback(
+        &self,
+        env_name: &str,
+        to: Option<&ReleaseId>,
+    ) -> Result<ChangeReport, EngineError> {
         let (env, fleet) = self.environment(env_name)?;
         let run = Run::new(self, env, fleet, ChangeKind::Rollback, to.cloned());
         run.rollback(to)
@@ -139,7 +166,13 @@ pub fn short_sha(sha: &str) -> &str {
 }
 
 impl<'a> Run<'a> {
-    fn new(engine: &'a Engine, env: &'a Environment, fleet: &'a Arc<Fleet>, kind: ChangeKind, release: Option<ReleaseId>) -> Self {
+    fn new(
+        engine: &'a Engine,
+        env: &'a Environment,
+        fleet: &'a Arc<Fleet>,
+        kind: ChangeKind,
+        release: Option<ReleaseId>,
+    ) -> Self {
         let run = Run {
             engine,
             env,
@@ -167,7 +200,12 @@ impl<'a> Run<'a> {
     }
 
     /// Run one step of one host, reporting its start and end.
-    fn step<R>(&self, i: usize, step: Step, f: impl FnOnce() -> Result<R, StepError>) -> Result<R, StepError> {
+    fn step<R>(
+        &self,
+        i: usize,
+        step: Step,
+        f: impl FnOnce() -> Result<R, StepError>,
+    ) -> Result<R, StepError> {
         let events = &self.engine.events;
         events.step(i, step, StepStatus::Started);
         let t = Instant::now();
@@ -190,7 +228,13 @@ impl<'a> Run<'a> {
     }
 
     fn skip(&self, i: usize, step: Step, why: &str) {
-        self.engine.events.step(i, step, StepStatus::Skipped { why: why.to_owned() });
+        self.engine.events.step(
+            i,
+            step,
+            StepStatus::Skipped {
+                why: why.to_owned(),
+            },
+        );
     }
 
     fn lock_reason(&self, release: Option<&ReleaseId>) -> String {
@@ -212,7 +256,9 @@ impl<'a> Run<'a> {
         };
         let results = self.fleet.all(|i, h| {
             self.step(i, Step::Connect, || h.connect().map_err(StepError::from))?;
-            self.step(i, Step::Lock, || h.with(|t| host::lock(t, &self.layout(i), &owner)))
+            self.step(i, Step::Lock, || {
+                h.with(|t| host::lock(t, &self.layout(i), &owner))
+            })
         });
         let mut states = Vec::new();
         let mut held = Vec::new();
@@ -225,7 +271,9 @@ impl<'a> Run<'a> {
                     acquired.push(i);
                     states.push(state);
                 }
-                Ok(LockAttempt::Held(lock, _)) => held.push(format!("{name}: locked by {}", lock.describe())),
+                Ok(LockAttempt::Held(lock, _)) => {
+                    held.push(format!("{name}: locked by {}", lock.describe()))
+                }
                 Err(e) => broken.push(format!("{name}: {e}")),
             }
         }
@@ -285,32 +333,21 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn record(
-        &self,
-        h: &HostHandle,
-        i: usize,
-        action: Action,
-        release: Option<&ReleaseId>,
-        sha256: Option<&str>,
-        from: Option<&ReleaseId>,
-        outcome: Outcome,
-        health: HealthVerdict,
-        message: Option<String>,
-    ) -> Result<(), StepError> {
+    fn record(&self, h: &HostHandle, i: usize, line: Line<'_>) -> Result<(), StepError> {
         let record = HistoryRecord {
             time: now_rfc3339(),
             operator: self.engine.operator.clone(),
             change: self.change.clone(),
-            action,
+            action: line.action,
             env: self.env.name.clone(),
             host: h.host.name.clone(),
-            release: release.cloned(),
-            sha256: sha256.map(str::to_owned),
-            from: from.cloned(),
-            outcome,
-            health,
+            release: line.release.cloned(),
+            sha256: line.sha256.map(str::to_owned),
+            from: line.from.cloned(),
+            outcome: line.outcome,
+            health: line.health,
             duration_ms: self.started.elapsed().as_millis() as u64,
-            message,
+            message: line.message,
         };
         h.with(|t| host::append_history(t, &self.layout(i), &record))
     }
@@ -345,18 +382,31 @@ impl<'a> Run<'a> {
         let all: Vec<usize> = (0..self.fleet.len()).collect();
         if plan.is_empty() {
             self.unlock(&all);
-            return Ok(self.report(&plan, &vec![Progress::Skipped; plan.hosts.len()], ChangeOutcome::NothingToDo, format!("every host of {} already runs {id}", self.env.name)));
+            return Ok(self.report(
+                &plan,
+                &vec![Progress::Skipped; plan.hosts.len()],
+                ChangeOutcome::NothingToDo,
+                format!("every host of {} already runs {id}", self.env.name),
+            ));
         }
         let mut progress: Vec<Progress> = plan
             .hosts
             .iter()
-            .map(|h| if h.skip.is_some() { Progress::Skipped } else { Progress::Pending })
+            .map(|h| {
+                if h.skip.is_some() {
+                    Progress::Skipped
+                } else {
+                    Progress::Pending
+                }
+            })
             .collect();
 
         // Prepare every host before any host switches: a failed upload or hook
         // leaves the whole environment on its old release.
         let active: Vec<usize> = plan.active().map(|h| h.host).collect();
-        let prepared = self.fleet.each(&active, |i, h| self.prepare(h, i, &plan.hosts[i], release));
+        let prepared = self
+            .fleet
+            .each(&active, |i, h| self.prepare(h, i, &plan.hosts[i], release));
         for (&i, r) in active.iter().zip(prepared) {
             if let Err(e) = r {
                 progress[i] = Progress::FailedUnchanged(e.to_string());
@@ -371,7 +421,14 @@ impl<'a> Run<'a> {
             let r = self.step(i, Step::RunOnce, || {
                 h.with(|t| {
                     for hook in &cfg.hooks.run_once {
-                        host::run_command(t, &format!("run_once hook `{hook}`"), &env.release_dir, hook, &env, cfg.ssh.command_timeout)?;
+                        host::run_command(
+                            t,
+                            &format!("run_once hook `{hook}`"),
+                            &env.release_dir,
+                            hook,
+                            &env,
+                            cfg.ssh.command_timeout,
+                        )?;
                     }
                     Ok(())
                 })
@@ -380,12 +437,20 @@ impl<'a> Run<'a> {
                 progress[i] = Progress::FailedUnchanged(e.to_string());
             }
         }
-        let prepare_failed = progress.iter().any(|p| matches!(p, Progress::FailedUnchanged(_)));
+        let prepare_failed = progress
+            .iter()
+            .any(|p| matches!(p, Progress::FailedUnchanged(_)));
         if prepare_failed || self.engine.cancel.is_cancelled() {
             let (outcome, why) = if prepare_failed {
-                (ChangeOutcome::RolledBack, "a host failed before switching".to_owned())
+                (
+                    ChangeOutcome::RolledBack,
+                    "a host failed before switching".to_owned(),
+                )
             } else {
-                (ChangeOutcome::Cancelled, "cancelled before switching".to_owned())
+                (
+                    ChangeOutcome::Cancelled,
+                    "cancelled before switching".to_owned(),
+                )
             };
             return Ok(self.abort(&plan, progress, release, outcome, why));
         }
@@ -393,14 +458,22 @@ impl<'a> Run<'a> {
         let mut failures = 0;
         for (b, batch) in plan.batches.iter().enumerate() {
             if self.engine.cancel.is_cancelled() {
-                return Ok(self.abort(&plan, progress, release, ChangeOutcome::Cancelled, "cancelled by the operator".into()));
+                return Ok(self.abort(
+                    &plan,
+                    progress,
+                    release,
+                    ChangeOutcome::Cancelled,
+                    "cancelled by the operator".into(),
+                ));
             }
             self.engine.events.emit(Event::BatchStarted {
                 index: b,
                 of: plan.batches.len(),
                 hosts: batch.clone(),
             });
-            let results = self.fleet.each(batch, |i, h| self.publish(h, i, &plan.hosts[i], release));
+            let results = self
+                .fleet
+                .each(batch, |i, h| self.publish(h, i, &plan.hosts[i], release));
             for (&i, p) in batch.iter().zip(results) {
                 if !matches!(p, Progress::Switched(_)) {
                     failures += 1;
@@ -427,18 +500,36 @@ impl<'a> Run<'a> {
         let (outcome, summary) = if failures == 0 {
             (
                 ChangeOutcome::Succeeded,
-                format!("{} {id} to {}: {} host{} switched", self.kind.as_str(), self.env.name, switched.len(), if switched.len() == 1 { "" } else { "s" }),
+                format!(
+                    "{} {id} to {}: {} host{} switched",
+                    self.kind.as_str(),
+                    self.env.name,
+                    switched.len(),
+                    if switched.len() == 1 { "" } else { "s" }
+                ),
             )
         } else {
             (
                 ChangeOutcome::Failed,
-                format!("{} {id} to {}: {} switched, {failures} failed and went back (within max_failures = {})", self.kind.as_str(), self.env.name, switched.len(), plan.max_failures),
+                format!(
+                    "{} {id} to {}: {} switched, {failures} failed and went back (within max_failures = {})",
+                    self.kind.as_str(),
+                    self.env.name,
+                    switched.len(),
+                    plan.max_failures
+                ),
             )
         };
         Ok(self.report(&plan, &progress, outcome, summary))
     }
 
-    fn prepare(&self, h: &HostHandle, i: usize, hp: &HostPlan, release: &LocalRelease) -> Result<(), StepError> {
+    fn prepare(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        hp: &HostPlan,
+        release: &LocalRelease,
+    ) -> Result<(), StepError> {
         let cfg = &self.engine.config;
         let id = &release.manifest.id;
         let layout = self.layout(i);
@@ -449,16 +540,33 @@ impl<'a> Run<'a> {
             match step {
                 Step::Upload => self.step(i, Step::Upload, || {
                     h.with(|t| {
-                        host::upload_and_unpack(t, &layout, &release.tarball, id, &release.manifest.sha256, &self.nonce(i), cfg.ssh.command_timeout)
+                        host::upload_and_unpack(
+                            t,
+                            &layout,
+                            &release.tarball,
+                            id,
+                            &release.manifest.sha256,
+                            &self.nonce(i),
+                            cfg.ssh.command_timeout,
+                        )
                     })
                 })?,
-                Step::Link => self.step(i, Step::Link, || h.with(|t| host::link_shared(t, &layout, id, &cfg.app.shared)))?,
+                Step::Link => self.step(i, Step::Link, || {
+                    h.with(|t| host::link_shared(t, &layout, id, &cfg.app.shared))
+                })?,
                 Step::BeforeSwitch => {
                     let env = self.hook_env(i, id, hp.from.as_ref());
                     self.step(i, Step::BeforeSwitch, || {
                         h.with(|t| {
                             for hook in &cfg.hooks.before_switch {
-                                host::run_command(t, &format!("before_switch hook `{hook}`"), &env.release_dir, hook, &env, cfg.ssh.command_timeout)?;
+                                host::run_command(
+                                    t,
+                                    &format!("before_switch hook `{hook}`"),
+                                    &env.release_dir,
+                                    hook,
+                                    &env,
+                                    cfg.ssh.command_timeout,
+                                )?;
                             }
                             Ok(())
                         })
@@ -469,7 +577,11 @@ impl<'a> Run<'a> {
             }
         }
         if !hp.prepare.contains(&Step::Upload) {
-            self.skip(i, Step::Upload, "release already on the host, sha256 verified");
+            self.skip(
+                i,
+                Step::Upload,
+                "release already on the host, sha256 verified",
+            );
         }
         Ok(())
     }
@@ -485,7 +597,9 @@ impl<'a> Run<'a> {
             return Progress::FailedUnchanged("cancelled".into());
         }
         let after_switch = || -> Result<HealthVerdict, StepError> {
-            self.step(i, Step::Switch, || h.with(|t| host::switch(t, &self.layout(i), Some(id), &self.nonce(i))))?;
+            self.step(i, Step::Switch, || {
+                h.with(|t| host::switch(t, &self.layout(i), Some(id), &self.nonce(i)))
+            })?;
             self.restart(h, i, &env)?;
             let verdict = self.health_gate(h, i, &env)?;
             if !cfg.hooks.after_switch.is_empty() {
@@ -493,7 +607,14 @@ impl<'a> Run<'a> {
                 self.step(i, Step::AfterSwitch, || {
                     h.with(|t| {
                         for hook in &cfg.hooks.after_switch {
-                            host::run_command(t, &format!("after_switch hook `{hook}`"), &dir, hook, &env, cfg.ssh.command_timeout)?;
+                            host::run_command(
+                                t,
+                                &format!("after_switch hook `{hook}`"),
+                                &dir,
+                                hook,
+                                &env,
+                                cfg.ssh.command_timeout,
+                            )?;
                         }
                         Ok(())
                     })
@@ -504,7 +625,21 @@ impl<'a> Run<'a> {
         match after_switch() {
             Ok(verdict) => {
                 let action = self.history_action();
-                match self.step(i, Step::Record, || self.record(h, i, action, Some(id), sha, hp.from.as_ref(), Outcome::Success, verdict, None)) {
+                match self.step(i, Step::Record, || {
+                    self.record(
+                        h,
+                        i,
+                        Line {
+                            action,
+                            release: Some(id),
+                            sha256: sha,
+                            from: hp.from.as_ref(),
+                            outcome: Outcome::Success,
+                            health: verdict,
+                            message: None,
+                        },
+                    )
+                }) {
                     Ok(()) => Progress::Switched(verdict),
                     // Without its history line the host's state is not what
                     // history says; put it back rather than leave it unexplained.
@@ -520,21 +655,38 @@ impl<'a> Run<'a> {
         if let Some(restart) = &cfg.hooks.restart {
             let dir = self.layout(i).current();
             self.step(i, Step::Restart, || {
-                h.with(|t| host::run_command(t, "restart", &dir, restart, env, cfg.ssh.command_timeout).map(drop))
+                h.with(|t| {
+                    host::run_command(t, "restart", &dir, restart, env, cfg.ssh.command_timeout)
+                        .map(drop)
+                })
             })?;
         }
         Ok(())
     }
 
-    fn health_gate(&self, h: &HostHandle, i: usize, env: &HookEnv) -> Result<HealthVerdict, StepError> {
+    fn health_gate(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        env: &HookEnv,
+    ) -> Result<HealthVerdict, StepError> {
         match &self.engine.config.health {
             None => Ok(HealthVerdict::NotConfigured),
-            Some(health) => self.step(i, Step::Health, || h.with(|t| health::gate(t, health, env, &self.engine.cancel))),
+            Some(health) => self.step(i, Step::Health, || {
+                h.with(|t| health::gate(t, health, env, &self.engine.cancel))
+            }),
         }
     }
 
     /// Put a host back on the release it ran before this change.
-    fn revert(&self, h: &HostHandle, i: usize, hp: &HostPlan, release: &LocalRelease, why: String) -> Progress {
+    fn revert(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        hp: &HostPlan,
+        release: &LocalRelease,
+        why: String,
+    ) -> Progress {
         let id = &release.manifest.id;
         let back = hp.from.as_ref();
         let r = self.step(i, Step::Revert, || {
@@ -542,7 +694,16 @@ impl<'a> Run<'a> {
             if let Some(prev) = back {
                 let env = self.hook_env(i, prev, Some(id));
                 if let Some(restart) = &self.engine.config.hooks.restart {
-                    h.with(|t| host::run_command(t, "restart", &self.layout(i).current(), restart, &env, self.engine.config.ssh.command_timeout))?;
+                    h.with(|t| {
+                        host::run_command(
+                            t,
+                            "restart",
+                            &self.layout(i).current(),
+                            restart,
+                            &env,
+                            self.engine.config.ssh.command_timeout,
+                        )
+                    })?;
                 }
             }
             Ok(())
@@ -551,13 +712,52 @@ impl<'a> Run<'a> {
         let sha = Some(release.manifest.sha256.as_str());
         match r {
             Ok(()) => {
-                let _ = self.record(h, i, action, Some(id), sha, back, Outcome::Failed, HealthVerdict::Failed, Some(why.clone()));
-                let _ = self.record(h, i, Action::Revert, back, None, Some(id), Outcome::Success, HealthVerdict::NotRun, Some(format!("{id} failed: {why}")));
+                let _ = self.record(
+                    h,
+                    i,
+                    Line {
+                        action,
+                        release: Some(id),
+                        sha256: sha,
+                        from: back,
+                        outcome: Outcome::Failed,
+                        health: HealthVerdict::Failed,
+                        message: Some(why.clone()),
+                    },
+                );
+                let _ = self.record(
+                    h,
+                    i,
+                    Line {
+                        action: Action::Revert,
+                        release: back,
+                        sha256: None,
+                        from: Some(id),
+                        outcome: Outcome::Success,
+                        health: HealthVerdict::NotRun,
+                        message: Some(format!("{id} failed: {why}")),
+                    },
+                );
                 Progress::Reverted(why)
             }
             Err(e) => {
-                let stuck = format!("{why}; putting it back on {} also failed: {e}", back.map_or("nothing".into(), |b| b.to_string()));
-                let _ = self.record(h, i, action, Some(id), sha, back, Outcome::Failed, HealthVerdict::Failed, Some(stuck.clone()));
+                let stuck = format!(
+                    "{why}; putting it back on {} also failed: {e}",
+                    back.map_or("nothing".into(), |b| b.to_string())
+                );
+                let _ = self.record(
+                    h,
+                    i,
+                    Line {
+                        action,
+                        release: Some(id),
+                        sha256: sha,
+                        from: back,
+                        outcome: Outcome::Failed,
+                        health: HealthVerdict::Failed,
+                        message: Some(stuck.clone()),
+                    },
+                );
                 Progress::Stuck(stuck)
             }
         }
@@ -565,24 +765,61 @@ impl<'a> Run<'a> {
 
     /// Stop the change: every switched host goes back, every host gets a
     /// history line saying so, every lock is released.
-    fn abort(&self, plan: &Plan, mut progress: Vec<Progress>, release: &LocalRelease, mut outcome: ChangeOutcome, why: String) -> ChangeReport {
+    fn abort(
+        &self,
+        plan: &Plan,
+        mut progress: Vec<Progress>,
+        release: &LocalRelease,
+        mut outcome: ChangeOutcome,
+        why: String,
+    ) -> ChangeReport {
         let id = &release.manifest.id;
-        self.engine.events.note(None, format!("stopping: {why}; putting switched hosts back"));
-        let switched: Vec<usize> = (0..progress.len()).filter(|&i| matches!(progress[i], Progress::Switched(_))).collect();
-        let reverted = self.fleet.each(&switched, |i, h| self.revert(h, i, &plan.hosts[i], release, format!("change stopped: {why}")));
+        self.engine.events.note(
+            None,
+            format!("stopping: {why}; putting switched hosts back"),
+        );
+        let switched: Vec<usize> = (0..progress.len())
+            .filter(|&i| matches!(progress[i], Progress::Switched(_)))
+            .collect();
+        let reverted = self.fleet.each(&switched, |i, h| {
+            self.revert(
+                h,
+                i,
+                &plan.hosts[i],
+                release,
+                format!("change stopped: {why}"),
+            )
+        });
         for (&i, p) in switched.iter().zip(reverted) {
             progress[i] = p;
         }
         let action = self.history_action();
         let untouched: Vec<usize> = (0..progress.len())
-            .filter(|&i| matches!(progress[i], Progress::Pending | Progress::FailedUnchanged(_)))
+            .filter(|&i| {
+                matches!(
+                    progress[i],
+                    Progress::Pending | Progress::FailedUnchanged(_)
+                )
+            })
             .collect();
         self.fleet.each(&untouched, |i, h| {
             let msg = match &progress[i] {
                 Progress::FailedUnchanged(e) => e.clone(),
                 _ => format!("not switched: {why}"),
             };
-            let _ = self.record(h, i, action, Some(id), Some(&release.manifest.sha256), plan.hosts[i].from.as_ref(), Outcome::Failed, HealthVerdict::NotRun, Some(msg));
+            let _ = self.record(
+                h,
+                i,
+                Line {
+                    action,
+                    release: Some(id),
+                    sha256: Some(&release.manifest.sha256),
+                    from: plan.hosts[i].from.as_ref(),
+                    outcome: Outcome::Failed,
+                    health: HealthVerdict::NotRun,
+                    message: Some(msg),
+                },
+            );
         });
         let all: Vec<usize> = (0..self.fleet.len()).collect();
         self.unlock(&all);
@@ -593,10 +830,19 @@ impl<'a> Run<'a> {
             .map(|(i, _)| self.fleet.hosts[i].host.name.as_str())
             .collect();
         let summary = if stuck.is_empty() {
-            format!("{} {id} to {} stopped: {why}; every host runs what it ran before", self.kind.as_str(), self.env.name)
+            format!(
+                "{} {id} to {} stopped: {why}; every host runs what it ran before",
+                self.kind.as_str(),
+                self.env.name
+            )
         } else {
             outcome = ChangeOutcome::Failed;
-            format!("{} {id} to {} stopped: {why}; COULD NOT PUT BACK {}: check them now", self.kind.as_str(), self.env.name, stuck.join(", "))
+            format!(
+                "{} {id} to {} stopped: {why}; COULD NOT PUT BACK {}: check them now",
+                self.kind.as_str(),
+                self.env.name,
+                stuck.join(", ")
+            )
         };
         self.report(plan, &progress, outcome, summary)
     }
@@ -608,7 +854,13 @@ impl<'a> Run<'a> {
             let state = host::probe(t, &layout)?;
             let current = state.current();
             let previous = previous_release(&state.history, current.as_ref());
-            let remove = releases_to_remove(&state.releases, &state.history, current.as_ref(), previous.as_ref(), keep);
+            let remove = releases_to_remove(
+                &state.releases,
+                &state.history,
+                current.as_ref(),
+                previous.as_ref(),
+                keep,
+            );
             host::remove_releases(t, &layout, &remove)
         })
     }
@@ -618,11 +870,21 @@ impl<'a> Run<'a> {
         let states = self.lock_all(to)?;
         let all: Vec<usize> = (0..self.fleet.len()).collect();
         let names: Vec<String> = self.env.hosts.iter().map(|h| h.name.clone()).collect();
-        let plan = match plan_rollback(&self.env.name, &names, &states, to, &cfg.hooks, cfg.health.is_some()) {
+        let plan = match plan_rollback(
+            &self.env.name,
+            &names,
+            &states,
+            to,
+            &cfg.hooks,
+            cfg.health.is_some(),
+        ) {
             Ok(p) => p,
             Err(refusal) => {
                 self.unlock(&all);
-                let msg = format!("rollback of {} refused, nothing was changed: {refusal}", self.env.name);
+                let msg = format!(
+                    "rollback of {} refused, nothing was changed: {refusal}",
+                    self.env.name
+                );
                 self.finish_event(ChangeOutcome::Failed, &msg);
                 return Err(EngineError::Failed(msg));
             }
@@ -631,10 +893,18 @@ impl<'a> Run<'a> {
         let mut progress: Vec<Progress> = plan
             .hosts
             .iter()
-            .map(|h| if h.skip.is_some() { Progress::Skipped } else { Progress::Pending })
+            .map(|h| {
+                if h.skip.is_some() {
+                    Progress::Skipped
+                } else {
+                    Progress::Pending
+                }
+            })
             .collect();
         for batch in &plan.batches {
-            let results = self.fleet.each(batch, |i, h| self.roll_back_host(h, i, &plan.hosts[i], &states[i]));
+            let results = self.fleet.each(batch, |i, h| {
+                self.roll_back_host(h, i, &plan.hosts[i], &states[i])
+            });
             for (&i, p) in batch.iter().zip(results) {
                 progress[i] = p;
             }
@@ -644,49 +914,110 @@ impl<'a> Run<'a> {
             .iter()
             .enumerate()
             .filter_map(|(i, p)| match p {
-                Progress::Stuck(e) | Progress::FailedUnchanged(e) | Progress::Reverted(e) => Some(format!("{}: {e}", names[i])),
+                Progress::Stuck(e) | Progress::FailedUnchanged(e) | Progress::Reverted(e) => {
+                    Some(format!("{}: {e}", names[i]))
+                }
                 _ => None,
             })
             .collect();
-        let target = plan.release.as_ref().map_or_else(|| "their previous releases".to_owned(), ToString::to_string);
+        let target = plan
+            .release
+            .as_ref()
+            .map_or_else(|| "their previous releases".to_owned(), ToString::to_string);
         let (outcome, summary) = if plan.is_empty() {
-            (ChangeOutcome::NothingToDo, format!("every host of {} already runs {target}", self.env.name))
+            (
+                ChangeOutcome::NothingToDo,
+                format!("every host of {} already runs {target}", self.env.name),
+            )
         } else if failed.is_empty() {
-            let from: Vec<String> = plan.active().filter_map(|h| h.from.as_ref().map(ToString::to_string)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-            (ChangeOutcome::Succeeded, format!("rolled {} back from {} to {target}", self.env.name, from.join(", ")))
+            let from: Vec<String> = plan
+                .active()
+                .filter_map(|h| h.from.as_ref().map(ToString::to_string))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            (
+                ChangeOutcome::Succeeded,
+                format!(
+                    "rolled {} back from {} to {target}",
+                    self.env.name,
+                    from.join(", ")
+                ),
+            )
         } else {
-            (ChangeOutcome::Failed, format!("rollback of {} to {target} failed on {} host(s):\n  {}", self.env.name, failed.len(), failed.join("\n  ")))
+            (
+                ChangeOutcome::Failed,
+                format!(
+                    "rollback of {} to {target} failed on {} host(s):\n  {}",
+                    self.env.name,
+                    failed.len(),
+                    failed.join("\n  ")
+                ),
+            )
         };
         Ok(self.report(&plan, &progress, outcome, summary))
     }
 
     /// Rolling back a host that fails its gate leaves it on the rollback
     /// target: the release it came from is the one being abandoned.
-    fn roll_back_host(&self, h: &HostHandle, i: usize, hp: &HostPlan, state: &HostState) -> Progress {
+    fn roll_back_host(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        hp: &HostPlan,
+        state: &HostState,
+    ) -> Progress {
         let Some(target) = hp.to.as_ref() else {
             return Progress::Skipped;
         };
         let env = self.hook_env(i, target, hp.from.as_ref());
         let sha = state.verified.get(target).cloned();
         let result = (|| -> Result<HealthVerdict, StepError> {
-            self.step(i, Step::Switch, || h.with(|t| host::switch(t, &self.layout(i), Some(target), &self.nonce(i))))?;
+            self.step(i, Step::Switch, || {
+                h.with(|t| host::switch(t, &self.layout(i), Some(target), &self.nonce(i)))
+            })?;
             self.restart(h, i, &env)?;
             self.health_gate(h, i, &env)
         })();
         let (outcome, verdict, progress, message) = match result {
             Ok(v) => (Outcome::Success, v, Progress::Switched(v), None),
-            Err(e) => (Outcome::Failed, HealthVerdict::Failed, Progress::Stuck(e.to_string()), Some(e.to_string())),
+            Err(e) => (
+                Outcome::Failed,
+                HealthVerdict::Failed,
+                Progress::Stuck(e.to_string()),
+                Some(e.to_string()),
+            ),
         };
         let recorded = self.step(i, Step::Record, || {
-            self.record(h, i, Action::Rollback, Some(target), sha.as_deref(), hp.from.as_ref(), outcome, verdict, message)
+            self.record(
+                h,
+                i,
+                Line {
+                    action: Action::Rollback,
+                    release: Some(target),
+                    sha256: sha.as_deref(),
+                    from: hp.from.as_ref(),
+                    outcome,
+                    health: verdict,
+                    message,
+                },
+            )
         });
         match (progress, recorded) {
-            (Progress::Switched(_), Err(e)) => Progress::Stuck(format!("switched, but its history line could not be written: {e}")),
+            (Progress::Switched(_), Err(e)) => Progress::Stuck(format!(
+                "switched, but its history line could not be written: {e}"
+            )),
             (p, _) => p,
         }
     }
 
-    fn report(&self, plan: &Plan, progress: &[Progress], outcome: ChangeOutcome, summary: String) -> ChangeReport {
+    fn report(
+        &self,
+        plan: &Plan,
+        progress: &[Progress],
+        outcome: ChangeOutcome,
+        summary: String,
+    ) -> ChangeReport {
         let hosts = plan
             .hosts
             .iter()
@@ -736,9 +1067,16 @@ pub fn human_duration(d: Duration) -> String {
 
 impl Engine {
     /// What `deploy` would do, read without touching anything.
-    pub fn plan(&self, env_name: &str, id: &ReleaseId) -> Result<(Plan, Option<EngineError>), EngineError> {
+    pub fn plan(
+        &self,
+        env_name: &str,
+        id: &ReleaseId,
+    ) -> Result<(Plan, Option<EngineError>), EngineError> {
         let (env, fleet) = self.environment(env_name)?;
-        let release = self.store.get(id).map_err(|e| EngineError::Usage(e.to_string()))?;
+        let release = self
+            .store
+            .get(id)
+            .map_err(|e| EngineError::Usage(e.to_string()))?;
         let results = fleet.all(|_, h| h.with(|t| host::probe(t, &Layout::new(&h.host.deploy_to))));
         let mut states = Vec::new();
         let mut errors = Vec::new();
@@ -749,7 +1087,10 @@ impl Engine {
             }
         }
         if !errors.is_empty() {
-            return Err(EngineError::Failed(format!("cannot read every host of {env_name}\n  {}", errors.join("\n  "))));
+            return Err(EngineError::Failed(format!(
+                "cannot read every host of {env_name}\n  {}",
+                errors.join("\n  ")
+            )));
         }
         let names: Vec<String> = env.hosts.iter().map(|h| h.name.clone()).collect();
         let cfg = &self.config;

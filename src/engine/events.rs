@@ -137,11 +137,18 @@ pub enum Event {
 /// Where events go. Sending never blocks and never fails the change: a view
 /// that went away must not stop a deploy half-way.
 #[derive(Clone)]
-pub struct EventSink(Option<tokio::sync::mpsc::UnboundedSender<Event>>);
+pub struct EventSink(Option<std::sync::Arc<dyn Fn(Event) + Send + Sync>>);
 
 impl EventSink {
     pub fn new(tx: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
-        EventSink(Some(tx))
+        Self::from_fn(move |e| {
+            let _ = tx.send(e);
+        })
+    }
+
+    /// Deliver events to a function (the TUI wraps them into its own messages).
+    pub fn from_fn(f: impl Fn(Event) + Send + Sync + 'static) -> Self {
+        EventSink(Some(std::sync::Arc::new(f)))
     }
 
     pub fn discard() -> Self {
@@ -149,8 +156,8 @@ impl EventSink {
     }
 
     pub fn emit(&self, event: Event) {
-        if let Some(tx) = &self.0 {
-            let _ = tx.send(event);
+        if let Some(f) = &self.0 {
+            f(event);
         }
     }
 

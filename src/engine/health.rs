@@ -34,7 +34,14 @@ pub fn probe_once(
             Err(e) => (false, e.to_string()),
         },
         Probe::Command(cmd) => {
-            match run_command(t, "health command", &env.release_dir, cmd, env, health.timeout) {
+            match run_command(
+                t,
+                "health command",
+                &env.release_dir,
+                cmd,
+                env,
+                health.timeout,
+            ) {
                 Ok(out) => (true, out.summary()),
                 Err(StepError::Command { status, detail, .. }) => {
                     (false, format!("exit {status}: {detail}"))
@@ -82,7 +89,9 @@ pub fn gate(
             )));
         }
         if cancel.wait(health.interval) {
-            return Err(StepError::Refused("cancelled during the health gate".into()));
+            return Err(StepError::Refused(
+                "cancelled during the health gate".into(),
+            ));
         }
     }
 }

@@ -16,10 +16,8 @@ pub fn release_stack(records: &[HistoryRecord]) -> Vec<ReleaseId> {
         .filter(|r| r.outcome == Outcome::Success && r.action.switches())
     {
         match (r.action, &r.release) {
-            (Action::Deploy | Action::Promote, Some(id)) => {
-                if stack.last() != Some(id) {
-                    stack.push(id.clone());
-                }
+            (Action::Deploy | Action::Promote, Some(id)) if stack.last() != Some(id) => {
+                stack.push(id.clone());
             }
             (Action::Rollback | Action::Revert, Some(id)) => {
                 match stack.iter().rposition(|s| s == id) {
@@ -35,7 +33,10 @@ pub fn release_stack(records: &[HistoryRecord]) -> Vec<ReleaseId> {
 }
 
 /// Where a rollback from `current` goes, according to history.
-pub fn previous_release(records: &[HistoryRecord], current: Option<&ReleaseId>) -> Option<ReleaseId> {
+pub fn previous_release(
+    records: &[HistoryRecord],
+    current: Option<&ReleaseId>,
+) -> Option<ReleaseId> {
     let current = current?;
     let stack = release_stack(records);
     let pos = stack.iter().rposition(|s| s == current)?;
@@ -57,10 +58,11 @@ pub fn passed_gate(records: &[HistoryRecord], id: &ReleaseId, sha256: &str) -> b
         .filter(|r| r.outcome == Outcome::Failed)
         .map(|r| r.change.as_str())
         .collect();
-    records
-        .iter()
-        .filter(ships)
-        .any(|r| r.outcome == Outcome::Success && r.health.gate_passed() && !taken_back.contains(&r.change.as_str()))
+    records.iter().filter(ships).any(|r| {
+        r.outcome == Outcome::Success
+            && r.health.gate_passed()
+            && !taken_back.contains(&r.change.as_str())
+    })
 }
 
 /// Releases cleanup may delete: all but the newest `keep` (newest = most
@@ -110,7 +112,10 @@ mod tests {
 
     #[test]
     fn rollback_goes_to_the_release_before_current() {
-        let h = [rec(Deploy, Some("v1"), Success), rec(Deploy, Some("v2"), Success)];
+        let h = [
+            rec(Deploy, Some("v1"), Success),
+            rec(Deploy, Some("v2"), Success),
+        ];
         assert_eq!(previous_release(&h, Some(&id("v2"))), Some(id("v1")));
         assert_eq!(previous_release(&h, Some(&id("v1"))), None);
     }
@@ -161,7 +166,11 @@ mod tests {
         assert!(!passed_gate(&[rb], &id("v2"), "sha-v2"));
         let pass = rec(Deploy, Some("v2"), Success);
         let taken_back = rec(Deploy, Some("v2"), Failed);
-        assert!(!passed_gate(&[pass.clone(), taken_back], &id("v2"), "sha-v2"));
+        assert!(!passed_gate(
+            &[pass.clone(), taken_back],
+            &id("v2"),
+            "sha-v2"
+        ));
         let mut other_change = rec(Deploy, Some("v2"), Failed);
         other_change.change = "c0".into();
         assert!(passed_gate(&[other_change, pass], &id("v2"), "sha-v2"));
@@ -169,7 +178,9 @@ mod tests {
 
     #[test]
     fn cleanup_keeps_the_newest_and_never_current_or_previous() {
-        let disk: Vec<_> = ["v1", "v2", "v3", "v4", "v5", "zz-unknown"].map(id).to_vec();
+        let disk: Vec<_> = ["v1", "v2", "v3", "v4", "v5", "zz-unknown"]
+            .map(id)
+            .to_vec();
         let h: Vec<_> = ["v1", "v2", "v3", "v4", "v5"]
             .iter()
             .map(|v| rec(Deploy, Some(v), Success))

@@ -73,7 +73,10 @@ const DISK_FACTOR: u64 = 4;
 
 impl Engine {
     /// The environments to look at: one by name, or all in config order.
-    pub fn environments_named(&self, env: Option<&str>) -> Result<Vec<(String, Arc<Fleet>)>, EngineError> {
+    pub fn environments_named(
+        &self,
+        env: Option<&str>,
+    ) -> Result<Vec<(String, Arc<Fleet>)>, EngineError> {
         match env {
             Some(name) => {
                 let (e, f) = self.environment(name)?;
@@ -83,12 +86,20 @@ impl Engine {
                 .config
                 .environments
                 .iter()
-                .filter_map(|e| self.fleets.get(&e.name).map(|f| (e.name.clone(), f.clone())))
+                .filter_map(|e| {
+                    self.fleets
+                        .get(&e.name)
+                        .map(|f| (e.name.clone(), f.clone()))
+                })
                 .collect()),
         }
     }
 
-    pub fn status(&self, env: Option<&str>, probe_health: bool) -> Result<Vec<HostStatus>, EngineError> {
+    pub fn status(
+        &self,
+        env: Option<&str>,
+        probe_health: bool,
+    ) -> Result<Vec<HostStatus>, EngineError> {
         let mut out = Vec::new();
         for (name, fleet) in self.environments_named(env)? {
             out.extend(fleet.all(|_, h| self.host_status(&name, h, probe_health)));
@@ -122,7 +133,10 @@ impl Engine {
         status.reachable = true;
         status.current = state.current();
         status.previous = previous_release(&state.history, status.current.as_ref());
-        status.rollback_ready = status.previous.as_ref().is_some_and(|p| state.has_release(p));
+        status.rollback_ready = status
+            .previous
+            .as_ref()
+            .is_some_and(|p| state.has_release(p));
         status.releases = state.releases.clone();
         status.lock = state.lock.as_ref().map(|l| l.describe());
         match (&self.config.health, &status.current) {
@@ -140,7 +154,8 @@ impl Engine {
                 match h.with(|t| probe_once(t, health, &env)) {
                     Ok(p) => {
                         status.health = if p.passed { "healthy" } else { "unhealthy" }.into();
-                        status.health_detail = Some(format!("{} in {}ms", p.detail, p.latency.as_millis()));
+                        status.health_detail =
+                            Some(format!("{} in {}ms", p.detail, p.latency.as_millis()));
                     }
                     Err(e) => status.health_detail = Some(e.to_string()),
                 }
@@ -152,7 +167,11 @@ impl Engine {
     }
 
     pub fn check(&self, env: Option<&str>) -> Result<CheckReport, EngineError> {
-        let artifact_bytes = self.store.list().ok().and_then(|l| l.last().map(|r| r.manifest.size));
+        let artifact_bytes = self
+            .store
+            .list()
+            .ok()
+            .and_then(|l| l.last().map(|r| r.manifest.size));
         let mut hosts = Vec::new();
         for (name, fleet) in self.environments_named(env)? {
             hosts.extend(fleet.all(|_, h| {
@@ -164,15 +183,22 @@ impl Engine {
                     free_bytes: None,
                 };
                 let layout = Layout::new(&h.host.deploy_to);
-                let r = h.with(|t| Ok::<_, StepError>((host::preflight(t, &layout)?, host::probe(t, &layout)?)));
+                let r = h.with(|t| {
+                    Ok::<_, StepError>((host::preflight(t, &layout)?, host::probe(t, &layout)?))
+                });
                 match r {
                     Err(e) => check.problems.push(e.to_string()),
                     Ok((pre, state)) => {
                         if !pre.writable {
-                            check.problems.push(format!("{} is not writable", h.host.deploy_to));
+                            check
+                                .problems
+                                .push(format!("{} is not writable", h.host.deploy_to));
                         }
                         if !pre.missing_commands.is_empty() {
-                            check.problems.push(format!("missing commands: {}", pre.missing_commands.join(", ")));
+                            check.problems.push(format!(
+                                "missing commands: {}",
+                                pre.missing_commands.join(", ")
+                            ));
                         }
                         check.free_bytes = pre.free_bytes;
                         if let (Some(free), Some(need)) = (pre.free_bytes, artifact_bytes)
@@ -190,7 +216,10 @@ impl Engine {
                 check
             }));
         }
-        Ok(CheckReport { hosts, artifact_bytes })
+        Ok(CheckReport {
+            hosts,
+            artifact_bytes,
+        })
     }
 
     /// Hold an environment: no change can start until it is unlocked.
@@ -204,7 +233,8 @@ impl Engine {
             reason: reason.to_owned(),
             change: None,
         };
-        let results = fleet.all(|_, h| h.with(|t| host::lock(t, &Layout::new(&h.host.deploy_to), &owner)));
+        let results =
+            fleet.all(|_, h| h.with(|t| host::lock(t, &Layout::new(&h.host.deploy_to), &owner)));
         let mut report = LockReport {
             env: env.to_owned(),
             changed: Vec::new(),
@@ -215,21 +245,36 @@ impl Engine {
         for (h, r) in fleet.hosts.iter().zip(results) {
             match r {
                 Ok(LockAttempt::Acquired(_)) => report.changed.push(h.host.name.clone()),
-                Ok(LockAttempt::Held(lock, _)) if lock.owner().is_some_and(|o| o.operator == self.operator && o.change.is_none()) => {
+                Ok(LockAttempt::Held(lock, _))
+                    if lock
+                        .owner()
+                        .is_some_and(|o| o.operator == self.operator && o.change.is_none()) =>
+                {
                     report.already.push(h.host.name.clone())
                 }
-                Ok(LockAttempt::Held(lock, _)) => others.push(format!("{}: locked by {}", h.host.name, lock.describe())),
+                Ok(LockAttempt::Held(lock, _)) => {
+                    others.push(format!("{}: locked by {}", h.host.name, lock.describe()))
+                }
                 Err(e) => errors.push(format!("{}: {e}", h.host.name)),
             }
         }
-        let taken: Vec<usize> = (0..fleet.len()).filter(|&i| report.changed.contains(&fleet.hosts[i].host.name)).collect();
+        let taken: Vec<usize> = (0..fleet.len())
+            .filter(|&i| report.changed.contains(&fleet.hosts[i].host.name))
+            .collect();
         if !others.is_empty() || !errors.is_empty() {
             // All or nothing, like a change's lock.
             fleet.each(&taken, |_, h| {
                 let _ = h.with(|t| host::unlock(t, &Layout::new(&h.host.deploy_to), None));
             });
-            let msg = format!("could not lock {env}; nothing was changed\n  {}", [others.clone(), errors].concat().join("\n  "));
-            return Err(if others.is_empty() { EngineError::Failed(msg) } else { EngineError::Locked(msg) });
+            let msg = format!(
+                "could not lock {env}; nothing was changed\n  {}",
+                [others.clone(), errors].concat().join("\n  ")
+            );
+            return Err(if others.is_empty() {
+                EngineError::Failed(msg)
+            } else {
+                EngineError::Locked(msg)
+            });
         }
         fleet.each(&taken, |_, h| {
             let _ = self.record_plain(&change, env, h, Action::Lock, Some(reason.to_owned()));
@@ -240,7 +285,12 @@ impl Engine {
     /// Release an environment's lock. Without `force`, only a hold taken by
     /// this operator is released; a lock held by someone else, or by a
     /// change, needs `force`, and breaking it is written into history.
-    pub fn unlock(&self, env: &str, force: bool, reason: Option<&str>) -> Result<LockReport, EngineError> {
+    pub fn unlock(
+        &self,
+        env: &str,
+        force: bool,
+        reason: Option<&str>,
+    ) -> Result<LockReport, EngineError> {
         let (_, fleet) = self.environment(env)?;
         let change = new_change_id();
         let states = fleet.all(|_, h| h.with(|t| host::probe(t, &Layout::new(&h.host.deploy_to))));
@@ -258,7 +308,9 @@ impl Engine {
                 Ok(state) => match &state.lock {
                     None => report.already.push(h.host.name.clone()),
                     Some(lock) => {
-                        let mine = lock.owner().is_some_and(|o| o.operator == self.operator && o.change.is_none());
+                        let mine = lock
+                            .owner()
+                            .is_some_and(|o| o.operator == self.operator && o.change.is_none());
                         if mine || force {
                             to_unlock.push((i, lock.describe(), mine));
                         } else {
@@ -276,12 +328,18 @@ impl Engine {
         }
         let indices: Vec<usize> = to_unlock.iter().map(|(i, ..)| *i).collect();
         let results = fleet.each(&indices, |i, h| {
-            let (_, held_by, mine) = to_unlock.iter().find(|(j, ..)| *j == i).expect("index comes from to_unlock");
+            let (_, held_by, mine) = to_unlock
+                .iter()
+                .find(|(j, ..)| *j == i)
+                .expect("index comes from to_unlock");
             h.with(|t| host::unlock(t, &Layout::new(&h.host.deploy_to), None))?;
             let message = if *mine {
                 reason.map(str::to_owned)
             } else {
-                Some(format!("broke the lock of {held_by}{}", reason.map(|r| format!(": {r}")).unwrap_or_default()))
+                Some(format!(
+                    "broke the lock of {held_by}{}",
+                    reason.map(|r| format!(": {r}")).unwrap_or_default()
+                ))
             };
             self.record_plain(&change, env, h, Action::Unlock, message)
         });
@@ -292,12 +350,22 @@ impl Engine {
             }
         }
         if !errors.is_empty() {
-            return Err(EngineError::Failed(format!("could not unlock every host of {env}\n  {}", errors.join("\n  "))));
+            return Err(EngineError::Failed(format!(
+                "could not unlock every host of {env}\n  {}",
+                errors.join("\n  ")
+            )));
         }
         Ok(report)
     }
 
-    fn record_plain(&self, change: &str, env: &str, h: &HostHandle, action: Action, message: Option<String>) -> Result<(), StepError> {
+    fn record_plain(
+        &self,
+        change: &str,
+        env: &str,
+        h: &HostHandle,
+        action: Action,
+        message: Option<String>,
+    ) -> Result<(), StepError> {
         let record = HistoryRecord {
             time: now_rfc3339(),
             operator: self.operator.clone(),
@@ -317,11 +385,18 @@ impl Engine {
     }
 
     /// Every history line of an environment's hosts, oldest first.
-    pub fn history(&self, env: Option<&str>) -> Result<(Vec<HistoryRecord>, Vec<String>), EngineError> {
+    pub fn history(
+        &self,
+        env: Option<&str>,
+    ) -> Result<(Vec<HistoryRecord>, Vec<String>), EngineError> {
         let mut records = Vec::new();
         let mut errors = Vec::new();
         for (name, fleet) in self.environments_named(env)? {
-            for (h, r) in fleet.hosts.iter().zip(fleet.all(|_, h| h.with(|t| host::probe(t, &Layout::new(&h.host.deploy_to))))) {
+            for (h, r) in fleet
+                .hosts
+                .iter()
+                .zip(fleet.all(|_, h| h.with(|t| host::probe(t, &Layout::new(&h.host.deploy_to)))))
+            {
                 match r {
                     Ok(s) => records.extend(s.history.into_iter().filter(|r| r.env == name)),
                     Err(e) => errors.push(format!("{}: {e}", h.host.name)),
@@ -341,5 +416,9 @@ pub fn bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }

@@ -98,7 +98,12 @@ impl Engine {
         let fleets = config
             .environments
             .iter()
-            .map(|e| (e.name.clone(), Arc::new(Fleet::new(e.hosts.clone(), &settings))))
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    Arc::new(Fleet::new(e.hosts.clone(), &settings)),
+                )
+            })
             .collect();
         Engine {
             store: Store::new(&config),

@@ -88,7 +88,11 @@ pub fn plan_deploy(input: &DeployInput<'_>) -> Plan {
             publish,
         });
     }
-    let active: Vec<usize> = hosts.iter().filter(|h| h.skip.is_none()).map(|h| h.host).collect();
+    let active: Vec<usize> = hosts
+        .iter()
+        .filter(|h| h.skip.is_none())
+        .map(|h| h.host)
+        .collect();
     let run_once_on = (!input.hooks.run_once.is_empty())
         .then(|| active.first().copied())
         .flatten();
@@ -181,8 +185,12 @@ pub fn plan_rollback(
             (_, Some(t)) if !state.has_release(t) => missing.push(name.clone()),
             _ => {}
         }
-        let skip = (from.is_some() && from == target)
-            .then(|| format!("already runs {}", from.as_ref().map(ToString::to_string).unwrap_or_default()));
+        let skip = (from.is_some() && from == target).then(|| {
+            format!(
+                "already runs {}",
+                from.as_ref().map(ToString::to_string).unwrap_or_default()
+            )
+        });
         hosts.push(HostPlan {
             host: i,
             name: name.clone(),
@@ -213,7 +221,11 @@ pub fn plan_rollback(
     for h in hosts.iter_mut().filter(|h| h.to.is_none()) {
         h.skip = Some("runs no release".into());
     }
-    let active: Vec<usize> = hosts.iter().filter(|h| h.skip.is_none()).map(|h| h.host).collect();
+    let active: Vec<usize> = hosts
+        .iter()
+        .filter(|h| h.skip.is_none())
+        .map(|h| h.host)
+        .collect();
     let release = match to {
         Some(t) => Some(t.clone()),
         None => {
@@ -228,7 +240,11 @@ pub fn plan_rollback(
         release,
         strategy: Strategy::AllAtOnce.to_string(),
         hosts,
-        batches: if active.is_empty() { Vec::new() } else { vec![active] },
+        batches: if active.is_empty() {
+            Vec::new()
+        } else {
+            vec![active]
+        },
         run_once_on: None,
         max_failures: 0,
     })

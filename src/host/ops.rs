@@ -13,8 +13,25 @@ pub const QUICK: Duration = Duration::from_secs(30);
 
 /// Commands every host needs for shipdeck's own steps.
 pub const REQUIRED_COMMANDS: &[&str] = &[
-    "sh", "mkdir", "mv", "ln", "readlink", "rm", "cp", "tar", "gzip", "sha256sum", "df", "tail",
-    "sed", "tr", "cat", "awk", "cut", "grep", "dirname",
+    "sh",
+    "mkdir",
+    "mv",
+    "ln",
+    "readlink",
+    "rm",
+    "cp",
+    "tar",
+    "gzip",
+    "sha256sum",
+    "df",
+    "tail",
+    "sed",
+    "tr",
+    "cat",
+    "awk",
+    "cut",
+    "grep",
+    "dirname",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +56,6 @@ impl StepError {
             detail: out.summary(),
         }
     }
-
 }
 
 impl BreaksSession for StepError {
@@ -48,7 +64,12 @@ impl BreaksSession for StepError {
     }
 }
 
-fn run(t: &mut dyn Transport, what: &str, script: &str, timeout: Duration) -> Result<Output, StepError> {
+fn run(
+    t: &mut dyn Transport,
+    what: &str,
+    script: &str,
+    timeout: Duration,
+) -> Result<Output, StepError> {
     let out = t.exec(script, timeout)?;
     if out.success() {
         Ok(out)
@@ -72,7 +93,11 @@ pub enum LockAttempt {
 
 /// Take the lock atomically (`mkdir`) and read the host's state in the same
 /// round trip. Creates `deploy_to` and its folders on a new host.
-pub fn lock(t: &mut dyn Transport, layout: &Layout, owner: &LockOwner) -> Result<LockAttempt, StepError> {
+pub fn lock(
+    t: &mut dyn Transport,
+    layout: &Layout,
+    owner: &LockOwner,
+) -> Result<LockAttempt, StepError> {
     let json = serde_json::to_string(owner).expect("a lock owner serializes");
     let script = format!(
         "mkdir -p {releases} {shared} {uploads} {verified} || exit 1\n\
@@ -101,7 +126,11 @@ pub fn lock(t: &mut dyn Transport, layout: &Layout, owner: &LockOwner) -> Result
 
 /// Release a lock. Without `force`, only a lock whose owner file names `change`
 /// (or, for a hold, the same operator) is removed.
-pub fn unlock(t: &mut dyn Transport, layout: &Layout, owned_by: Option<&str>) -> Result<(), StepError> {
+pub fn unlock(
+    t: &mut dyn Transport,
+    layout: &Layout,
+    owned_by: Option<&str>,
+) -> Result<(), StepError> {
     let script = match owned_by {
         None => format!("rm -rf {}", quote(&layout.lock())),
         Some(marker) => format!(
@@ -117,7 +146,10 @@ pub fn unlock(t: &mut dyn Transport, layout: &Layout, owned_by: Option<&str>) ->
 
 /// The text that identifies a change's lock in its owner file.
 pub fn change_marker(change: &str) -> String {
-    format!("\"change\":{}", serde_json::Value::String(change.to_owned()))
+    format!(
+        "\"change\":{}",
+        serde_json::Value::String(change.to_owned())
+    )
 }
 
 /// Whether a release's files are already there and verified (nothing to upload).
@@ -166,7 +198,12 @@ mv -T "$tmp" "$rel" && printf '%s\n' {sha} > {verified} && rm -f "$part"
 
 /// Link each shared path into the release. A shared path that does not exist
 /// yet is seeded from the release when it ships one, else created as a folder.
-pub fn link_shared(t: &mut dyn Transport, layout: &Layout, id: &ReleaseId, shared: &[String]) -> Result<(), StepError> {
+pub fn link_shared(
+    t: &mut dyn Transport,
+    layout: &Layout,
+    id: &ReleaseId,
+    shared: &[String],
+) -> Result<(), StepError> {
     if shared.is_empty() {
         return Ok(());
     }
@@ -206,7 +243,10 @@ impl HookEnv {
             ("SHIPDECK_RELEASE", self.release.to_string()),
             (
                 "SHIPDECK_PREVIOUS_RELEASE",
-                self.previous.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+                self.previous
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
             ),
             ("SHIPDECK_DEPLOY_TO", self.deploy_to.clone()),
             ("SHIPDECK_RELEASE_DIR", self.release_dir.clone()),
@@ -224,14 +264,23 @@ pub fn run_command(
     env: &HookEnv,
     timeout: Duration,
 ) -> Result<Output, StepError> {
-    let script = format!("{}cd {} || exit 1\n{command}\n", exports(&env.vars()), quote(dir));
+    let script = format!(
+        "{}cd {} || exit 1\n{command}\n",
+        exports(&env.vars()),
+        quote(dir)
+    );
     run(t, what, &script, timeout)
 }
 
 /// Point `current` at `to` atomically: a new link under a temporary name,
 /// renamed over `current` (`mv -T` is rename(2); `ln -sfn` is not atomic).
 /// `None` removes `current`, which is how a host that ran nothing goes back.
-pub fn switch(t: &mut dyn Transport, layout: &Layout, to: Option<&ReleaseId>, nonce: &str) -> Result<(), StepError> {
+pub fn switch(
+    t: &mut dyn Transport,
+    layout: &Layout,
+    to: Option<&ReleaseId>,
+    nonce: &str,
+) -> Result<(), StepError> {
     let script = match to {
         Some(id) => format!(
             "cd {root} || exit 1\n[ -d {rel} ] || {{ echo \"release \"{rel}\" is not on this host\" >&2; exit 1; }}\n\
@@ -246,7 +295,11 @@ pub fn switch(t: &mut dyn Transport, layout: &Layout, to: Option<&ReleaseId>, no
     Ok(())
 }
 
-pub fn append_history(t: &mut dyn Transport, layout: &Layout, record: &HistoryRecord) -> Result<(), StepError> {
+pub fn append_history(
+    t: &mut dyn Transport,
+    layout: &Layout,
+    record: &HistoryRecord,
+) -> Result<(), StepError> {
     let json = serde_json::to_string(record).expect("a history record serializes");
     let script = format!(
         "mkdir -p {meta} && printf '%s\\n' {json} >> {history}",
@@ -259,7 +312,11 @@ pub fn append_history(t: &mut dyn Transport, layout: &Layout, record: &HistoryRe
 }
 
 /// Remove these release directories and their verification marks.
-pub fn remove_releases(t: &mut dyn Transport, layout: &Layout, ids: &[ReleaseId]) -> Result<(), StepError> {
+pub fn remove_releases(
+    t: &mut dyn Transport,
+    layout: &Layout,
+    ids: &[ReleaseId],
+) -> Result<(), StepError> {
     if ids.is_empty() {
         return Ok(());
     }

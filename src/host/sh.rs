@@ -30,7 +30,16 @@ mod tests {
 
     #[test]
     fn quoted_words_come_back_unchanged_through_a_real_shell() {
-        for s in ["plain", "", "it's", "$(id)", "`id`", "a b\nc", "'; rm -rf / #", "\\'\""] {
+        for s in [
+            "plain",
+            "",
+            "it's",
+            "$(id)",
+            "`id`",
+            "a b\nc",
+            "'; rm -rf / #",
+            "\\'\"",
+        ] {
             let out = Command::new("sh")
                 .arg("-c")
                 .arg(format!("printf %s {}", quote(s)))

@@ -153,7 +153,10 @@ mod tests {
         let s = parse_probe(out);
         assert!(s.exists);
         assert_eq!(s.releases.len(), 2);
-        assert_eq!(s.verified.get(&ReleaseId::parse("v2").unwrap()).unwrap(), "abc123");
+        assert_eq!(
+            s.verified.get(&ReleaseId::parse("v2").unwrap()).unwrap(),
+            "abc123"
+        );
         assert_eq!(s.lock, Some(LockState::Unknown("{not json".into())));
         assert_eq!(s.unreadable_history, 1);
     }

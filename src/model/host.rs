@@ -5,7 +5,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     /// A directory on this machine; commands run as local processes.
-    Local { dir: PathBuf },
+    Local {
+        dir: PathBuf,
+    },
     Ssh(SshTarget),
 }
 

@@ -8,8 +8,8 @@ use regex::Regex;
 
 use crate::config::Config;
 use crate::engine::CancelToken;
-use crate::host::sh::quote;
 use crate::host::Layout;
+use crate::host::sh::quote;
 use crate::model::Host;
 use crate::transport::HostHandle;
 use crate::transport::ssh::SshSettings;
@@ -27,9 +27,15 @@ pub struct LogLine {
 pub enum TailEvent {
     Line(LogLine),
     /// The follow stopped (connection lost, command ended); retried after `retry_in`.
-    Down { host: usize, reason: String, retry_in: Duration },
+    Down {
+        host: usize,
+        reason: String,
+        retry_in: Duration,
+    },
     /// The follow (re)started.
-    Up { host: usize },
+    Up {
+        host: usize,
+    },
 }
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
@@ -39,13 +45,20 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub fn tail_script(cfg: &Config, deploy_to: &str, lines: usize) -> Option<String> {
     let layout = Layout::new(deploy_to);
     if let Some(cmd) = &cfg.logs.command {
-        return Some(format!("cd {} 2>/dev/null || cd {} || exit 1\nexec {cmd}", quote(&layout.current()), quote(deploy_to)));
+        return Some(format!(
+            "cd {} 2>/dev/null || cd {} || exit 1\nexec {cmd}",
+            quote(&layout.current()),
+            quote(deploy_to)
+        ));
     }
     if cfg.logs.files.is_empty() {
         return None;
     }
     let files: Vec<String> = cfg.logs.files.iter().map(|f| quote(f)).collect();
-    Some(format!("exec tail -q -F -n {lines} -- {} 2>/dev/null", files.join(" ")))
+    Some(format!(
+        "exec tail -q -F -n {lines} -- {} 2>/dev/null",
+        files.join(" ")
+    ))
 }
 
 /// Follow one host until `stop` is cancelled, sending what happens to `send`.
@@ -65,26 +78,30 @@ pub fn follow(
         let mut reader_gone = false;
         let mut announced = false;
         let result = handle.with(|t| {
-            t.stream(&script, &mut |text| {
-                if !announced {
-                    announced = true;
-                    if !send(TailEvent::Up { host: index }) {
-                        reader_gone = true;
-                        return false;
+            t.stream(
+                &script,
+                &mut |text| {
+                    if !announced {
+                        announced = true;
+                        if !send(TailEvent::Up { host: index }) {
+                            reader_gone = true;
+                            return false;
+                        }
                     }
-                }
-                let error = error_pattern.as_ref().is_some_and(|re| re.is_match(text));
-                let line = LogLine {
-                    host: index,
-                    received: SystemTime::now(),
-                    text: text.to_owned(),
-                    error,
-                };
-                if !send(TailEvent::Line(line)) {
-                    reader_gone = true;
-                }
-                !reader_gone && !stop.is_cancelled()
-            })
+                    let error = error_pattern.as_ref().is_some_and(|re| re.is_match(text));
+                    let line = LogLine {
+                        host: index,
+                        received: SystemTime::now(),
+                        text: text.to_owned(),
+                        error,
+                    };
+                    if !send(TailEvent::Line(line)) {
+                        reader_gone = true;
+                    }
+                    !reader_gone && !stop.is_cancelled()
+                },
+                &|| !stop.is_cancelled(),
+            )
         });
         if reader_gone || stop.is_cancelled() {
             return;

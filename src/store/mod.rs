@@ -102,15 +102,23 @@ impl Store {
         let path = self.manifest_path(id);
         let tarball = self.tarball(id);
         if !path.exists() || !tarball.exists() {
-            return Err(StoreError::NotFound(id.clone(), self.dir.display().to_string()));
+            return Err(StoreError::NotFound(
+                id.clone(),
+                self.dir.display().to_string(),
+            ));
         }
         let text = fs::read_to_string(&path).map_err(io_err(&path))?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|source| StoreError::Manifest {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|source| StoreError::Manifest {
+                path: path.display().to_string(),
+                source,
+            })?;
         if &manifest.id != id {
-            return Err(StoreError::Corrupt(format!("{} names release {}", path.display(), manifest.id)));
+            return Err(StoreError::Corrupt(format!(
+                "{} names release {}",
+                path.display(),
+                manifest.id
+            )));
         }
         Ok(LocalRelease { manifest, tarball })
     }
@@ -125,8 +133,13 @@ impl Store {
         let mut out = Vec::new();
         for entry in entries {
             let path = entry.map_err(io_err(&self.dir))?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-            let Some(id) = name.strip_suffix(".json").and_then(|s| ReleaseId::parse(s).ok()) else {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(id) = name
+                .strip_suffix(".json")
+                .and_then(|s| ReleaseId::parse(s).ok())
+            else {
                 continue;
             };
             out.push(self.get(&id)?);
@@ -138,7 +151,11 @@ impl Store {
     }
 
     /// Run the build command (if any), pack the artifact folder, and record it.
-    pub fn build(&self, id: Option<ReleaseId>, notes: Option<String>) -> Result<LocalRelease, StoreError> {
+    pub fn build(
+        &self,
+        id: Option<ReleaseId>,
+        notes: Option<String>,
+    ) -> Result<LocalRelease, StoreError> {
         let id = id.unwrap_or_else(default_id);
         if self.manifest_path(&id).exists() || self.tarball(&id).exists() {
             return Err(StoreError::Exists(id));
@@ -222,7 +239,8 @@ fn pack(dir: &Path, out: &Path) -> Result<(), StoreError> {
                 tar.append_dir(&child, &path).map_err(io_err(&path))?;
                 stack.push(child);
             } else {
-                tar.append_path_with_name(&path, &child).map_err(io_err(&path))?;
+                tar.append_path_with_name(&path, &child)
+                    .map_err(io_err(&path))?;
             }
         }
     }

@@ -4,13 +4,16 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{HttpStatus, Output, Transport, TransportError, http_request, parse_http_status};
+
+/// How often a quiet follow checks whether it should stop.
+const STREAM_WAKE: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub struct LocalTransport {
     name: String,
@@ -88,7 +91,13 @@ impl Transport for LocalTransport {
                 return Err(TransportError::Timeout {
                     host: self.name.clone(),
                     timeout,
-                    what: script.lines().next().unwrap_or_default().chars().take(80).collect(),
+                    what: script
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(80)
+                        .collect(),
                 });
             }
         };
@@ -105,7 +114,12 @@ impl Transport for LocalTransport {
         })
     }
 
-    fn stream(&mut self, script: &str, on_line: &mut dyn FnMut(&str) -> bool) -> Result<Option<i32>, TransportError> {
+    fn stream(
+        &mut self,
+        script: &str,
+        on_line: &mut dyn FnMut(&str) -> bool,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<Option<i32>, TransportError> {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -118,33 +132,72 @@ impl Transport for LocalTransport {
             .map_err(|e| self.io(format!("cannot start sh: {e}")))?;
         let pid = child.id();
         let stdout = child.stdout.take().expect("stdout is piped");
-        let mut reader = std::io::BufReader::new(stdout);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&line);
-                    if !on_line(text.trim_end_matches(['\n', '\r'])) {
-                        let _ = Command::new("kill").args(["-TERM", &format!("-{pid}")]).status();
-                        break;
+        // The pipe read blocks, so lines come through a reader thread and the
+        // wait for them wakes up every `STREAM_WAKE` to ask `keep_going`.
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(1024);
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(stdout);
+            loop {
+                let mut line = Vec::new();
+                match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if tx.send(line).is_err() {
+                            break;
+                        }
                     }
                 }
-                Err(e) => return Err(self.io(format!("reading output: {e}"))),
+            }
+        });
+        let stop = || {
+            let _ = Command::new("kill")
+                .args(["-TERM", &format!("-{pid}")])
+                .status();
+        };
+        loop {
+            match rx.recv_timeout(STREAM_WAKE) {
+                Ok(line) => {
+                    let text = String::from_utf8_lossy(&line);
+                    if !on_line(text.trim_end_matches(['\n', '\r'])) || !keep_going() {
+                        stop();
+                        let _ = child.wait();
+                        return Ok(None);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if !keep_going() {
+                        stop();
+                        let _ = child.wait();
+                        return Ok(None);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        let status = child.wait().map_err(|e| self.io(format!("waiting for sh: {e}")))?;
+        let status = child
+            .wait()
+            .map_err(|e| self.io(format!("waiting for sh: {e}")))?;
         Ok(status.code())
     }
 
-    fn upload(&mut self, local: &Path, remote: &str, _timeout: Duration) -> Result<(), TransportError> {
+    fn upload(
+        &mut self,
+        local: &Path,
+        remote: &str,
+        _timeout: Duration,
+    ) -> Result<(), TransportError> {
         std::fs::copy(local, remote)
             .map(drop)
             .map_err(|e| self.io(format!("copying {} to {remote}: {e}", local.display())))
     }
 
-    fn http_get(&mut self, host: &str, port: u16, path: &str, timeout: Duration) -> Result<HttpStatus, TransportError> {
+    fn http_get(
+        &mut self,
+        host: &str,
+        port: u16,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<HttpStatus, TransportError> {
         let addr = (host, port)
             .to_socket_addrs()
             .map_err(|e| self.io(format!("{host}:{port}: {e}")))?

@@ -27,7 +27,12 @@ impl Output {
 
     /// The most useful line to show an operator: the last line of stderr, else of stdout.
     pub fn summary(&self) -> String {
-        let pick = |s: &str| s.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned);
+        let pick = |s: &str| {
+            s.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+        };
         pick(&self.stderr)
             .or_else(|| pick(&self.stdout))
             .unwrap_or_else(|| format!("exit status {}", self.status))
@@ -104,20 +109,24 @@ pub trait Transport: Send {
     fn exec(&mut self, script: &str, timeout: Duration) -> Result<Output, TransportError>;
 
     /// Copy a local file to `remote` (an absolute path), replacing what is there.
-    fn upload(&mut self, local: &Path, remote: &str, timeout: Duration)
-    -> Result<(), TransportError>;
+    fn upload(
+        &mut self,
+        local: &Path,
+        remote: &str,
+        timeout: Duration,
+    ) -> Result<(), TransportError>;
 
     /// Run a long-lived script (a log tail), handing each line of its stdout to
     /// `on_line` until the script ends, the connection drops, or `on_line`
-    /// returns false (which stops the script). Returns its exit status, if any.
+    /// returns false or `keep_going` (asked at least every second, even when
+    /// no line comes) says stop; stopping ends the script. Returns its exit
+    /// status, if it exited on its own.
     fn stream(
         &mut self,
         script: &str,
         on_line: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<Option<i32>, TransportError> {
-        let _ = (script, on_line);
-        unimplemented!("TEMPORARY until ssh.rs implements it")
-    }
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<Option<i32>, TransportError>;
 
     /// `GET path` from `host:port` as seen from the host itself (for SSH, through
     /// a direct-tcpip channel), so the app's port need not be reachable from here.
@@ -135,12 +144,13 @@ pub(crate) fn parse_http_status(host: &str, raw: &[u8]) -> Result<HttpStatus, Tr
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(raw) {
-        Ok(_) => response.code.map(|code| HttpStatus { code }).ok_or_else(|| {
-            TransportError::Io {
+        Ok(_) => response
+            .code
+            .map(|code| HttpStatus { code })
+            .ok_or_else(|| TransportError::Io {
                 host: host.to_owned(),
                 reason: "incomplete HTTP response".into(),
-            }
-        }),
+            }),
         Err(e) => Err(TransportError::Io {
             host: host.to_owned(),
             reason: format!("bad HTTP response: {e}"),

@@ -106,7 +106,9 @@ impl Fleet {
                 scope.spawn(|| {
                     loop {
                         let slot = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&host) = indices.get(slot) else { break };
+                        let Some(&host) = indices.get(slot) else {
+                            break;
+                        };
                         let r = f(host, &self.hosts[host]);
                         *results[slot].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
                     }

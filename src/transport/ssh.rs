@@ -22,6 +22,7 @@ use ssh2::{Channel, ErrorCode, HostKeyType, MethodType, Session};
 
 use super::known_hosts::{self, KeyCheck};
 use super::{HttpStatus, Output, Transport, TransportError};
+use crate::host::sh::quote;
 use crate::model::SshTarget;
 
 /// How to reach SSH hosts; the same for every host of a run.
@@ -105,11 +106,6 @@ impl Op {
 /// libssh2 wants milliseconds and treats 0 as "no timeout": never pass 0.
 fn millis(d: Duration) -> u32 {
     d.as_millis().clamp(1, u32::MAX as u128) as u32
-}
-
-/// Quote for POSIX sh: the remote login shell then only ever sees `sh -c '<script>'`.
-fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// The first line of a script that says what it does, shortened, to name it
@@ -617,7 +613,7 @@ impl SshTransport {
             .map_err(|e| self.ssh_error(op, &e))?;
         self.arm(op)?;
         channel
-            .exec(&format!("sh -c {}", sh_quote(script)))
+            .exec(&format!("sh -c {}", quote(script)))
             .map_err(|e| self.ssh_error(op, &e))?;
         // Scripts get an empty stdin rather than one that never ends.
         self.arm(op)?;
@@ -804,6 +800,15 @@ impl SshTransport {
     }
 }
 
+/// Setting up a follow (channel, exec) and each keepalive get this long.
+const STREAM_SETUP: Duration = Duration::from_secs(15);
+/// How often a quiet follow wakes up to check on its caller.
+const STREAM_WAKE: Duration = Duration::from_millis(500);
+/// How long a follow may stay quiet before a keepalive checks the link.
+const STREAM_KEEPALIVE: Duration = Duration::from_secs(5);
+/// A log line longer than this is cut, so one endless line cannot grow memory.
+const MAX_LINE: usize = 64 * 1024;
+
 fn ssh_code(e: &ssh2::Error) -> i32 {
     match e.code() {
         ErrorCode::Session(code) => code,
@@ -843,6 +848,80 @@ impl Transport for SshTransport {
         result
     }
 
+    fn stream(
+        &mut self,
+        script: &str,
+        on_line: &mut dyn FnMut(&str) -> bool,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<Option<i32>, TransportError> {
+        let op = Op::new(describe(script), STREAM_SETUP);
+        self.arm(&op)?;
+        let mut channel = self
+            .session
+            .channel_session()
+            .map_err(|e| self.ssh_error(&op, &e))?;
+        self.arm(&op)?;
+        channel
+            .exec(&format!("sh -c {}", quote(script)))
+            .map_err(|e| self.ssh_error(&op, &e))?;
+        self.arm(&op)?;
+        channel.send_eof().map_err(|e| self.ssh_error(&op, &e))?;
+        tracing::debug!(host = %self.name, what = %op.what, "ssh stream started");
+        let mut buf = vec![0u8; CHUNK];
+        let mut pending: Vec<u8> = Vec::new();
+        let mut quiet_since = Instant::now();
+        loop {
+            // A quiet follow must still notice a host that went away: wake up
+            // now and then and send a keepalive, which fails on a dead link.
+            self.session.set_timeout(millis(STREAM_WAKE));
+            match channel.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    quiet_since = Instant::now();
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=pos).collect();
+                        let text = String::from_utf8_lossy(&line);
+                        if !on_line(text.trim_end_matches(['\n', '\r'])) || !keep_going() {
+                            let _ = channel.close();
+                            return Ok(None);
+                        }
+                    }
+                    if pending.len() > MAX_LINE {
+                        let text = String::from_utf8_lossy(&pending).into_owned();
+                        pending.clear();
+                        if !on_line(&text) {
+                            let _ = channel.close();
+                            return Ok(None);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    if quiet_since.elapsed() >= STREAM_KEEPALIVE {
+                        quiet_since = Instant::now();
+                        let probe = Op::new(format!("keepalive during: {}", op.what), STREAM_SETUP);
+                        self.arm(&probe)?;
+                        self.session
+                            .keepalive_send()
+                            .map_err(|e| self.ssh_error(&probe, &e))?;
+                    }
+                    if !keep_going() {
+                        let _ = channel.close();
+                        return Ok(None);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(&op, &e)),
+            }
+        }
+        if !pending.is_empty() {
+            on_line(String::from_utf8_lossy(&pending).trim_end_matches('\r'));
+        }
+        self.arm(&op)?;
+        let _ = channel.wait_close();
+        Ok(channel.exit_status().ok())
+    }
+
     fn http_get(
         &mut self,
         host: &str,
@@ -864,12 +943,12 @@ mod tests {
 
     #[test]
     fn quoting_survives_sh() {
-        assert_eq!(sh_quote("echo hi"), "'echo hi'");
-        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        assert_eq!(quote("echo hi"), "'echo hi'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
         let script = "printf '%s\\n' \"a b\" 'c'\"'\"'d' $HOME";
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(format!("sh -c {}", sh_quote(script)))
+            .arg(format!("sh -c {}", quote(script)))
             .output()
             .unwrap();
         let direct = std::process::Command::new("sh")

@@ -15,7 +15,10 @@ fn on(release: Option<&str>, on_disk: &[&str], history: &[(Action, &str)]) -> Ho
         exists: true,
         current_link: release.map(|r| format!("releases/{r}")),
         releases: on_disk.iter().map(|r| id(r)).collect(),
-        verified: on_disk.iter().map(|r| (id(r), format!("sha-{r}"))).collect(),
+        verified: on_disk
+            .iter()
+            .map(|r| (id(r), format!("sha-{r}")))
+            .collect(),
         history: history
             .iter()
             .map(|(a, r)| record(*a, Some(r), Outcome::Success))
@@ -55,7 +58,10 @@ fn all_at_once_is_one_batch_with_run_once_on_the_first_host() {
     let plan = deploy(&Strategy::AllAtOnce, &states);
     assert_eq!(plan.batches, [vec![0, 1, 2]]);
     assert_eq!(plan.run_once_on, Some(0));
-    assert_eq!(plan.hosts[0].prepare, [Step::Upload, Step::BeforeSwitch, Step::RunOnce]);
+    assert_eq!(
+        plan.hosts[0].prepare,
+        [Step::Upload, Step::BeforeSwitch, Step::RunOnce]
+    );
     assert_eq!(plan.hosts[1].prepare, [Step::Upload, Step::BeforeSwitch]);
     assert_eq!(
         plan.hosts[2].publish,
@@ -78,7 +84,10 @@ fn rolling_batches_by_count_and_percentage_of_the_environment() {
         batch: HostCount::Percent(40),
         max_failures: 0,
     };
-    assert_eq!(deploy(&forty, &states).batches, [vec![0, 1], vec![2, 3], vec![4]]);
+    assert_eq!(
+        deploy(&forty, &states).batches,
+        [vec![0, 1], vec![2, 3], vec![4]]
+    );
 }
 
 #[test]
@@ -114,7 +123,10 @@ fn rollback_targets_the_previous_release_from_history() {
     let plan = plan_rollback("production", &names(3), &states, None, &hooks(), true).unwrap();
     assert_eq!(plan.release, Some(id("v1")));
     assert_eq!(plan.batches, [vec![0, 1, 2]]);
-    assert_eq!(plan.hosts[0].publish, [Step::Switch, Step::Restart, Step::Health, Step::Record]);
+    assert_eq!(
+        plan.hosts[0].publish,
+        [Step::Switch, Step::Restart, Step::Health, Step::Record]
+    );
 }
 
 #[test]
@@ -130,9 +142,19 @@ fn rollback_refuses_naming_the_hosts_missing_the_target() {
         err.to_string(),
         "v1 is not on disk on web-2, web-3: cannot roll back there"
     );
-    let err = plan_rollback("production", &names(3), &states, Some(&id("v0")), &hooks(), false)
-        .unwrap_err();
-    assert!(err.to_string().starts_with("v0 is not on disk on web-1, web-2, web-3"));
+    let err = plan_rollback(
+        "production",
+        &names(3),
+        &states,
+        Some(&id("v0")),
+        &hooks(),
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("v0 is not on disk on web-1, web-2, web-3")
+    );
 }
 
 #[test]
@@ -140,7 +162,14 @@ fn rollback_without_history_asks_for_a_target() {
     let states = vec![on(Some("v2"), &["v1", "v2"], &[]); 2];
     let err = plan_rollback("production", &names(2), &states, None, &hooks(), false).unwrap_err();
     assert!(matches!(err, RollbackRefusal::NoPrevious(_)));
-    let plan =
-        plan_rollback("production", &names(2), &states, Some(&id("v1")), &hooks(), false).unwrap();
+    let plan = plan_rollback(
+        "production",
+        &names(2),
+        &states,
+        Some(&id("v1")),
+        &hooks(),
+        false,
+    )
+    .unwrap();
     assert_eq!(plan.batches, [vec![0, 1]]);
 }
