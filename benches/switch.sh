@@ -2,7 +2,7 @@
 # Benchmark: switch `current` on N sshd-backed loopback hosts, shipdeck vs
 # ansible-core vs plain ssh. See benches/README.md.
 #
-#   benches/switch.sh [--skip-shipdeck] [N ...]     (default N: 10 50; root only)
+#   benches/switch.sh [--skip-shipdeck | --only-shipdeck] [N ...]     (default N: 10 50; root only)
 #
 # Environment: BENCH_WORK (work dir, default /tmp/shipdeck-bench; the ansible
 # venv there is reused), BENCH_RUNS (default 5), SHIPDECK_BIN (use this binary
@@ -18,10 +18,12 @@ HOSTS_DIR=$BENCH_HOME/hosts
 PY=/usr/bin/python3
 
 skip_shipdeck=0
+only_shipdeck=0
 sizes=()
 for arg in "$@"; do
     case $arg in
         --skip-shipdeck) skip_shipdeck=1 ;;
+        --only-shipdeck) only_shipdeck=1 ;;
         -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
         *[!0-9]* | '') echo "usage: $0 [--skip-shipdeck] [N ...]" >&2; exit 2 ;;
         *) sizes+=("$arg") ;;
@@ -355,6 +357,7 @@ for n in "${sizes[@]}"; do
     write_ansible_files "$n"
 
     # c) ansible-core, d) plain ssh: each run switches v2 -> v1 on every host
+    if [ $only_shipdeck = 0 ]; then
     "$WORK/bin/layout"
     "$WORK/bin/ssh-switch" || die "ssh switch failed"
     "$WORK/bin/check-switched" || die "ssh switch did not switch"
@@ -365,6 +368,7 @@ for n in "${sizes[@]}"; do
     measure ansible-default "$n" "$WORK/bin/unswitch" "$WORK/bin/ansible-default"
     measure ansible-pipelining "$n" "$WORK/bin/unswitch" "$WORK/bin/ansible-pipelining"
     measure ssh-parallel "$n" "$WORK/bin/unswitch" "$WORK/bin/ssh-switch"
+    fi
 
     # a) shipdeck deploy v2 after v1, b) rollback (a fresh process: connect included)
     if [ $skip_shipdeck = 0 ]; then

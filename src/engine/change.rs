@@ -227,6 +227,30 @@ impl<'a> Run<'a> {
         r
     }
 
+    /// Several steps done in one round trip: reported together.
+    fn steps<R>(
+        &self,
+        i: usize,
+        steps: &[Step],
+        f: impl FnOnce() -> Result<R, StepError>,
+    ) -> Result<R, StepError> {
+        let (first, rest) = steps.split_first().expect("at least one step");
+        let r = self.step(i, *first, f);
+        if r.is_ok() {
+            for step in rest {
+                self.engine.events.step(
+                    i,
+                    *step,
+                    StepStatus::Done {
+                        elapsed: Duration::ZERO,
+                        detail: Some(format!("with {first}")),
+                    },
+                );
+            }
+        }
+        r
+    }
+
     fn skip(&self, i: usize, step: Step, why: &str) {
         self.engine.events.step(
             i,
@@ -334,7 +358,12 @@ impl<'a> Run<'a> {
     }
 
     fn record(&self, h: &HostHandle, i: usize, line: Line<'_>) -> Result<(), StepError> {
-        let record = HistoryRecord {
+        let record = self.history_line(h, line);
+        h.with(|t| host::append_history(t, &self.layout(i), &record))
+    }
+
+    fn history_line(&self, h: &HostHandle, line: Line<'_>) -> HistoryRecord {
+        HistoryRecord {
             time: now_rfc3339(),
             operator: self.engine.operator.clone(),
             change: self.change.clone(),
@@ -348,8 +377,7 @@ impl<'a> Run<'a> {
             health: line.health,
             duration_ms: self.started.elapsed().as_millis() as u64,
             message: line.message,
-        };
-        h.with(|t| host::append_history(t, &self.layout(i), &record))
+        }
     }
 
     fn history_action(&self) -> Action {
@@ -901,15 +929,19 @@ impl<'a> Run<'a> {
                 }
             })
             .collect();
+        let mut still_locked = all.clone();
         for batch in &plan.batches {
             let results = self.fleet.each(batch, |i, h| {
                 self.roll_back_host(h, i, &plan.hosts[i], &states[i])
             });
-            for (&i, p) in batch.iter().zip(results) {
+            for (&i, (p, unlocked)) in batch.iter().zip(results) {
                 progress[i] = p;
+                if unlocked {
+                    still_locked.retain(|&h| h != i);
+                }
             }
         }
-        self.unlock(&all);
+        self.unlock(&still_locked);
         let failed: Vec<String> = progress
             .iter()
             .enumerate()
@@ -960,54 +992,94 @@ impl<'a> Run<'a> {
 
     /// Rolling back a host that fails its gate leaves it on the rollback
     /// target: the release it came from is the one being abandoned.
+    /// Rolling back a host that fails its gate leaves it on the rollback
+    /// target: the release it came from is the one being abandoned. The
+    /// history line and the unlock travel with the last step, and with no
+    /// restart or gate to wait for, the switch travels with them too: over
+    /// many hosts, round trips are what a rollback costs.
     fn roll_back_host(
         &self,
         h: &HostHandle,
         i: usize,
         hp: &HostPlan,
         state: &HostState,
-    ) -> Progress {
+    ) -> (Progress, bool) {
         let Some(target) = hp.to.as_ref() else {
-            return Progress::Skipped;
+            return (Progress::Skipped, false);
         };
+        let cfg = &self.engine.config;
+        let layout = self.layout(i);
         let env = self.hook_env(i, target, hp.from.as_ref());
         let sha = state.verified.get(target).cloned();
+        let line = |outcome, health, message| Line {
+            action: Action::Rollback,
+            release: Some(target),
+            sha256: sha.as_deref(),
+            from: hp.from.as_ref(),
+            outcome,
+            health,
+            message,
+        };
+        let unlock = host::unlock_script(&layout, Some(&host::change_marker(&self.change)));
+        let switch = host::switch_script(&layout, Some(target), &self.nonce(i));
+        if cfg.hooks.restart.is_none() && cfg.health.is_none() {
+            let record = self.history_line(
+                h,
+                line(Outcome::Success, HealthVerdict::NotConfigured, None),
+            );
+            let done = self.steps(i, &[Step::Switch, Step::Record, Step::Unlock], || {
+                h.with(|t| {
+                    host::run_together(
+                        t,
+                        "switching, recording and unlocking",
+                        &[switch, host::history_script(&layout, &record), unlock],
+                    )
+                })
+            });
+            return match done {
+                Ok(()) => (Progress::Switched(HealthVerdict::NotConfigured), true),
+                Err(e) => {
+                    let _ = self.record(
+                        h,
+                        i,
+                        line(Outcome::Failed, HealthVerdict::NotRun, Some(e.to_string())),
+                    );
+                    (Progress::Stuck(e.to_string()), false)
+                }
+            };
+        }
         let result = (|| -> Result<HealthVerdict, StepError> {
             self.step(i, Step::Switch, || {
-                h.with(|t| host::switch(t, &self.layout(i), Some(target), &self.nonce(i)))
+                h.with(|t| host::switch(t, &layout, Some(target), &self.nonce(i)))
             })?;
             self.restart(h, i, &env)?;
             self.health_gate(h, i, &env)
         })();
-        let (outcome, verdict, progress, message) = match result {
-            Ok(v) => (Outcome::Success, v, Progress::Switched(v), None),
+        let (record, progress) = match result {
+            Ok(v) => (line(Outcome::Success, v, None), Progress::Switched(v)),
             Err(e) => (
-                Outcome::Failed,
-                HealthVerdict::Failed,
+                line(Outcome::Failed, HealthVerdict::Failed, Some(e.to_string())),
                 Progress::Stuck(e.to_string()),
-                Some(e.to_string()),
             ),
         };
-        let recorded = self.step(i, Step::Record, || {
-            self.record(
-                h,
-                i,
-                Line {
-                    action: Action::Rollback,
-                    release: Some(target),
-                    sha256: sha.as_deref(),
-                    from: hp.from.as_ref(),
-                    outcome,
-                    health: verdict,
-                    message,
-                },
-            )
+        let record = self.history_line(h, record);
+        let recorded = self.steps(i, &[Step::Record, Step::Unlock], || {
+            h.with(|t| {
+                host::run_together(
+                    t,
+                    "recording and unlocking",
+                    &[host::history_script(&layout, &record), unlock],
+                )
+            })
         });
         match (progress, recorded) {
-            (Progress::Switched(_), Err(e)) => Progress::Stuck(format!(
-                "switched, but its history line could not be written: {e}"
-            )),
-            (p, _) => p,
+            (Progress::Switched(_), Err(e)) => (
+                Progress::Stuck(format!(
+                    "switched, but its history line could not be written: {e}"
+                )),
+                false,
+            ),
+            (p, r) => (p, r.is_ok()),
         }
     }
 

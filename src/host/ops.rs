@@ -100,7 +100,7 @@ pub fn lock(
 ) -> Result<LockAttempt, StepError> {
     let json = serde_json::to_string(owner).expect("a lock owner serializes");
     let script = format!(
-        "mkdir -p {releases} {shared} {uploads} {verified} || exit 1\n\
+        "[ -d {releases} ] && [ -d {shared} ] && [ -d {uploads} ] && [ -d {verified} ] || mkdir -p {releases} {shared} {uploads} {verified} || exit 1\n\
          if mkdir {lock} 2>/dev/null; then printf '%s\\n' {json} > {owner} || {{ rm -rf {lock}; exit 1; }}; echo lock-acquired; else echo lock-held; fi\n{probe}",
         releases = quote(&layout.releases()),
         shared = quote(&layout.shared()),
@@ -131,17 +131,25 @@ pub fn unlock(
     layout: &Layout,
     owned_by: Option<&str>,
 ) -> Result<(), StepError> {
-    let script = match owned_by {
+    run(
+        t,
+        "releasing the lock",
+        &unlock_script(layout, owned_by),
+        QUICK,
+    )?;
+    Ok(())
+}
+
+pub fn unlock_script(layout: &Layout, owned_by: Option<&str>) -> String {
+    match owned_by {
         None => format!("rm -rf {}", quote(&layout.lock())),
         Some(marker) => format!(
-            "if grep -qF {marker} {owner} 2>/dev/null; then rm -rf {lock}; fi",
+            "if [ -f {owner} ]; then read -r o < {owner}; case \"$o\" in *{marker}*) rm -rf {lock};; esac; fi",
             marker = quote(marker),
             owner = quote(&layout.lock_owner()),
             lock = quote(&layout.lock()),
         ),
-    };
-    run(t, "releasing the lock", &script, QUICK)?;
-    Ok(())
+    }
 }
 
 /// The text that identifies a change's lock in its owner file.
@@ -150,11 +158,6 @@ pub fn change_marker(change: &str) -> String {
         "\"change\":{}",
         serde_json::Value::String(change.to_owned())
     )
-}
-
-/// Whether a release's files are already there and verified (nothing to upload).
-pub fn needs_upload(state: &HostState, id: &ReleaseId, sha256: &str) -> bool {
-    !state.has_verified(id, sha256)
 }
 
 /// Upload the artifact, check its sha256 on the host, unpack it into a hidden
@@ -281,18 +284,26 @@ pub fn switch(
     to: Option<&ReleaseId>,
     nonce: &str,
 ) -> Result<(), StepError> {
-    let script = match to {
+    run(
+        t,
+        "switching current",
+        &switch_script(layout, to, nonce),
+        QUICK,
+    )?;
+    Ok(())
+}
+
+pub fn switch_script(layout: &Layout, to: Option<&ReleaseId>, nonce: &str) -> String {
+    match to {
         Some(id) => format!(
             "cd {root} || exit 1\n[ -d {rel} ] || {{ echo \"release \"{rel}\" is not on this host\" >&2; exit 1; }}\n\
-             rm -f {tmp} && ln -s {rel} {tmp} && mv -T {tmp} current || {{ rm -f {tmp}; exit 1; }}",
+             ln -s {rel} {tmp} && mv -T {tmp} current || {{ rm -f {tmp}; exit 1; }}",
             root = quote(layout.root()),
             rel = quote(&format!("releases/{id}")),
             tmp = quote(&format!(".current.tmp-{nonce}")),
         ),
         None => format!("rm -f {}", quote(&layout.current())),
-    };
-    run(t, "switching current", &script, QUICK)?;
-    Ok(())
+    }
 }
 
 pub fn append_history(
@@ -300,14 +311,33 @@ pub fn append_history(
     layout: &Layout,
     record: &HistoryRecord,
 ) -> Result<(), StepError> {
+    run(t, "writing history", &history_script(layout, record), QUICK)?;
+    Ok(())
+}
+
+pub fn history_script(layout: &Layout, record: &HistoryRecord) -> String {
     let json = serde_json::to_string(record).expect("a history record serializes");
-    let script = format!(
-        "mkdir -p {meta} && printf '%s\\n' {json} >> {history}",
+    format!(
+        "{{ [ -d {meta} ] || mkdir -p {meta}; }} && printf '%s\\n' {json} >> {history}",
         meta = quote(&layout.meta()),
         json = quote(&json),
         history = quote(&layout.history()),
-    );
-    run(t, "writing history", &script, QUICK)?;
+    )
+}
+
+/// Run several steps' scripts in one round trip, each only if the one before
+/// succeeded. Over many hosts a round trip is the dominant cost of a rollback.
+pub fn run_together(
+    t: &mut dyn Transport,
+    what: &str,
+    scripts: &[String],
+) -> Result<(), StepError> {
+    let script = scripts
+        .iter()
+        .map(|s| format!("{{\n{s}\n}}"))
+        .collect::<Vec<_>>()
+        .join(" &&\n");
+    run(t, what, &script, QUICK)?;
     Ok(())
 }
 

@@ -73,7 +73,9 @@ impl HostState {
     }
 }
 
-/// Prints the state of a host, one keyed line per fact.
+/// Prints the state of a host, one keyed line per fact, then its history.
+/// Shell builtins wherever they do: on fifty hosts at once, every process a
+/// probe forks is CPU the hosts' sshd needs for the next step.
 pub fn probe_script(layout: &Layout) -> String {
     format!(
         r#"d={root}
@@ -81,19 +83,26 @@ if [ ! -d "$d" ]; then echo absent; exit 0; fi
 cd "$d" || exit 1
 echo present
 if [ -L current ]; then printf 'current %s\n' "$(readlink current)"; fi
-if [ -d releases ]; then for r in releases/*; do if [ -d "$r" ]; then printf 'release %s\n' "${{r#releases/}}"; fi; done; fi
-if [ -d .shipdeck/verified ]; then for v in .shipdeck/verified/*; do if [ -f "$v" ]; then printf 'verified %s %s\n' "${{v#.shipdeck/verified/}}" "$(cat "$v")"; fi; done; fi
-if [ -d .shipdeck/lock ]; then printf 'lock %s\n' "$(cat .shipdeck/lock/owner.json 2>/dev/null | tr -d '\n')"; fi
-if [ -f .shipdeck/history.jsonl ]; then tail -n {tail} .shipdeck/history.jsonl | sed 's/^/history /'; fi
+for r in releases/*; do if [ -d "$r" ]; then printf 'release %s\n' "${{r#releases/}}"; fi; done
+for v in .shipdeck/verified/*; do if [ -f "$v" ]; then read -r sha < "$v"; printf 'verified %s %s\n' "${{v#.shipdeck/verified/}}" "$sha"; fi; done
+if [ -d .shipdeck/lock ]; then o=; if [ -f .shipdeck/lock/owner.json ]; then read -r o < .shipdeck/lock/owner.json; fi; printf 'lock %s\n' "$o"; fi
+if [ -f .shipdeck/history.jsonl ]; then echo {HISTORY_FOLLOWS}; exec tail -n {tail} .shipdeck/history.jsonl; fi
 "#,
         root = quote(layout.root()),
         tail = HISTORY_TAIL,
     )
 }
 
+/// Every line after this one is a history line.
+const HISTORY_FOLLOWS: &str = "history-follows";
+
 pub fn parse_probe(stdout: &str) -> HostState {
     let mut state = HostState::default();
-    for line in stdout.lines() {
+    let mut lines = stdout.lines();
+    for line in lines.by_ref() {
+        if line == HISTORY_FOLLOWS {
+            break;
+        }
         let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
         match key {
             "present" => state.exists = true,
@@ -116,11 +125,13 @@ pub fn parse_probe(stdout: &str) -> HostState {
                     Err(_) => LockState::Unknown(rest.to_owned()),
                 })
             }
-            "history" => match serde_json::from_str::<HistoryRecord>(rest) {
-                Ok(r) => state.history.push(r),
-                Err(_) => state.unreadable_history += 1,
-            },
             _ => {}
+        }
+    }
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<HistoryRecord>(line) {
+            Ok(r) => state.history.push(r),
+            Err(_) => state.unreadable_history += 1,
         }
     }
     state.releases.sort();
@@ -149,7 +160,7 @@ mod tests {
     #[test]
     fn parses_every_kind_of_line_and_survives_junk() {
         let out = "present\ncurrent releases/v2\nrelease v1\nrelease v2\nrelease bad;id\n\
-                   verified v2 abc123\nlock {not json\nhistory {\"broken\nnoise\n";
+                   verified v2 abc123\nlock {not json\nnoise\nhistory-follows\n{\"broken\n";
         let s = parse_probe(out);
         assert!(s.exists);
         assert_eq!(s.releases.len(), 2);

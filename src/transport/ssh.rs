@@ -201,6 +201,50 @@ fn set_hostkey_preference(session: &Session, known_types: &[String]) {
     }
 }
 
+/// Fast algorithms first, among those both sides support: curve25519 key
+/// exchange costs a fraction of the (finite-field) Diffie-Hellman libssh2 may
+/// otherwise pick, and AES-GCM needs no separate MAC pass over an upload.
+const PREFERRED: &[(MethodType, &[&str])] = &[
+    (
+        MethodType::Kex,
+        &[
+            "curve25519-sha256",
+            "curve25519-sha256@libssh.org",
+            "ecdh-sha2-nistp256",
+        ],
+    ),
+    (
+        MethodType::CryptCs,
+        &["aes128-gcm@openssh.com", "aes128-ctr"],
+    ),
+    (
+        MethodType::CryptSc,
+        &["aes128-gcm@openssh.com", "aes128-ctr"],
+    ),
+];
+
+fn set_fast_preferences(session: &Session) {
+    for (method, first) in PREFERRED {
+        let Ok(supported) = session.supported_algs(*method) else {
+            continue;
+        };
+        let mut prefs: Vec<&str> = first
+            .iter()
+            .copied()
+            .filter(|m| supported.contains(m))
+            .collect();
+        let rest: Vec<&str> = supported
+            .iter()
+            .copied()
+            .filter(|m| !first.contains(m))
+            .collect();
+        prefs.extend(rest);
+        if let Err(e) = session.method_pref(*method, &prefs.join(",")) {
+            tracing::debug!(prefs = %prefs.join(","), error = %e, "could not set method preference");
+        }
+    }
+}
+
 fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
     let addrs = (host, port)
         .to_socket_addrs()
@@ -287,6 +331,7 @@ impl SshTransport {
         if !known_types.is_empty() {
             set_hostkey_preference(&session, &known_types);
         }
+        set_fast_preferences(&session);
         session.set_tcp_stream(tcp);
         session.handshake().map_err(|e| {
             if is_timeout(ssh_code(&e)) {
@@ -295,6 +340,14 @@ impl SshTransport {
                 connect_error(format!("SSH handshake failed: {}", e.message()))
             }
         })?;
+        tracing::debug!(
+            host = %name,
+            kex = ?session.methods(MethodType::Kex),
+            hostkey = ?session.methods(MethodType::HostKey),
+            cipher = ?session.methods(MethodType::CryptCs),
+            mac = ?session.methods(MethodType::MacCs),
+            "negotiated"
+        );
 
         let transport = SshTransport {
             name: name.to_owned(),
