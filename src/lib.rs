@@ -3,9 +3,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod host;
 pub mod model;
 pub mod monitor;
 pub mod store;
 pub mod transport;
+pub mod tui;

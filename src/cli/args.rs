@@ -26,12 +26,27 @@ pub struct Cli {
     /// Trust and record the host keys of hosts not yet in known_hosts (never a changed key).
     #[arg(long, global = true)]
     pub accept_new_host_keys: bool,
+    /// Open the console to look, not to change anything.
+    #[arg(long, global = true)]
+    pub readonly: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build a sandbox (local hosts, a sample app, releases v1 v2 and a bad v3) and open the console on it.
+    Demo {
+        /// Where to build it (default: a fresh temporary folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Build the sandbox and print its config path; do not open the console.
+        #[arg(long)]
+        no_console: bool,
+    },
+    /// The demo's sample app (run by the demo's hooks).
+    #[command(hide = true)]
+    SampleApp(crate::demo::SampleAppArgs),
     /// Preflight: config, reachability, host keys, deploy_to writable, free disk, locks.
     Check { env: Option<String> },
     /// Package app.artifact (after running app.build) into the local release store.

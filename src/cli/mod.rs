@@ -40,10 +40,23 @@ pub fn main() -> i32 {
     logging::init();
     tracing::info!(command = ?cli.command, "start");
     let flags = cli_flags(&cli);
-    let Some(command) = cli.command else {
-        use clap::CommandFactory;
-        let _ = Cli::command().print_help();
-        return exit::OK;
+    let command = match cli.command {
+        Some(Command::SampleApp(args)) => return crate::demo::sample_app(args),
+        Some(Command::Demo { dir, no_console }) => {
+            return match crate::demo::create(dir.as_deref()) {
+                Ok(config) if no_console => {
+                    println!("{}", config.display());
+                    exit::OK
+                }
+                Ok(config) => open_console(&flags, &config),
+                Err(e) => {
+                    eprintln!("error: cannot build the demo: {e}");
+                    exit::FAILED
+                }
+            };
+        }
+        None => return open_console(&flags, &cli.config),
+        Some(c) => c,
     };
     let config = match Config::load(&cli.config) {
         Ok(c) => Arc::new(c),
@@ -65,6 +78,7 @@ struct Flags {
     json: bool,
     yes: bool,
     accept_new_host_keys: bool,
+    readonly: bool,
 }
 
 fn cli_flags(cli: &Cli) -> Flags {
@@ -72,6 +86,25 @@ fn cli_flags(cli: &Cli) -> Flags {
         json: cli.json,
         yes: cli.yes,
         accept_new_host_keys: cli.accept_new_host_keys,
+        readonly: cli.readonly,
+    }
+}
+
+/// `shipdeck` with no subcommand: the console on a config.
+fn open_console(flags: &Flags, path: &std::path::Path) -> i32 {
+    let config = match Config::load(path) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    match crate::tui::run(config, flags.readonly, flags.accept_new_host_keys) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAILED
+        }
     }
 }
 
@@ -115,6 +148,9 @@ fn run(flags: &Flags, config: Arc<Config>, command: Command) -> Result<i32, Engi
 
 fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, EngineError> {
     match command {
+        Command::Demo { .. } | Command::SampleApp(_) => {
+            unreachable!("handled before the config is read")
+        }
         Command::Check { env } => {
             let report = engine.check(env.as_deref())?;
             if flags.json {

@@ -15,7 +15,7 @@ use raw::{RawConfig, RawCount, RawHost, RawStrategy};
 use regex::Regex;
 use toml::Spanned;
 
-use crate::model::{Host, HostCount, SshTarget, Strategy, Target};
+use crate::model::{Host, HostCount, HttpTarget, SshTarget, Strategy, Target};
 use crate::transport::ssh::SshSettings;
 
 pub const DEFAULT_KEEP_RELEASES: usize = 5;
@@ -39,6 +39,7 @@ pub struct Config {
     pub hooks: Hooks,
     pub health: Option<Health>,
     pub logs: Logs,
+    pub metrics: Metrics,
     pub ssh: Ssh,
     /// In the order of the file.
     pub environments: Vec<Environment>,
@@ -73,16 +74,27 @@ pub struct Health {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
-    /// Fetched from the host itself: `GET path` on `host:port` must answer 2xx.
-    Http {
-        url: String,
-        host: String,
-        port: u16,
-        path: String,
-    },
+    /// Fetched from the host itself: `GET` must answer 2xx. The URL may name
+    /// per-host vars (`{port}`); each host's own is `Host::health_http`.
+    Http(String),
     /// Run in the release directory on the host; exit 0 passes.
     Command(String),
 }
+
+/// App metrics read from a Prometheus text page on each host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// The page's URL as written (each host's own is `Host::metrics`).
+    pub prometheus: Option<String>,
+    /// Counter of all requests (summed over its series).
+    pub requests: String,
+    /// Counter of failed requests: a name, optionally with one label match,
+    /// as in `http_requests_total{code=~"5.."}`.
+    pub errors: String,
+    pub interval: Duration,
+}
+
+pub const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct Logs {
@@ -157,6 +169,12 @@ impl Config {
     }
 }
 
+/// The URL templates each host fills in with its vars.
+struct Urls<'a> {
+    health: Option<&'a Spanned<String>>,
+    metrics: Option<&'a Spanned<String>>,
+}
+
 struct Resolver<'a> {
     path: &'a Path,
     source: &'a str,
@@ -171,15 +189,35 @@ impl Resolver<'_> {
     fn resolve(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let app = self.app(raw.app)?;
         let ssh = self.ssh(raw.ssh)?;
+        let health_url = raw.health.as_ref().and_then(|h| h.http.clone());
         let health = raw.health.map(|h| self.health(h)).transpose()?;
         let logs = self.logs(raw.logs)?;
+        let metrics = Metrics {
+            prometheus: raw.metrics.prometheus.as_ref().map(|p| p.get_ref().clone()),
+            requests: raw
+                .metrics
+                .requests
+                .unwrap_or_else(|| "http_requests_total".into()),
+            errors: raw
+                .metrics
+                .errors
+                .unwrap_or_else(|| "http_requests_total{code=~\"5..\"}".into()),
+            interval: raw
+                .metrics
+                .interval
+                .map_or(DEFAULT_METRICS_INTERVAL, |d| d.0),
+        };
+        let urls = Urls {
+            health: health_url.as_ref(),
+            metrics: raw.metrics.prometheus.as_ref(),
+        };
         if raw.environments.get_ref().is_empty() {
             return Err(self.err(&raw.environments, "at least one environment is needed"));
         }
         let names: Vec<String> = raw.environments.get_ref().keys().cloned().collect();
         let mut environments = Vec::new();
         for (name, env) in raw.environments.into_inner() {
-            environments.push(self.environment(&name, env, &names, &app, &ssh)?);
+            environments.push(self.environment(&name, env, &names, &app, &ssh, &urls)?);
         }
         self.check_requires_cycles(&environments)?;
         Ok(Config {
@@ -189,6 +227,7 @@ impl Resolver<'_> {
             hooks: raw.hooks.into(),
             health,
             logs,
+            metrics,
             ssh,
             environments,
         })
@@ -294,7 +333,13 @@ impl Resolver<'_> {
 
     fn health(&self, h: raw::RawHealth) -> Result<Health, ConfigError> {
         let probe = match (h.http, h.command) {
-            (Some(url), None) => self.http_probe(&url)?,
+            (Some(url), None) => {
+                // Checked per host, once its vars are known.
+                if !url.get_ref().starts_with("http://") {
+                    return Err(self.err(&url, format!("{:?}: health.http must be a plain http:// URL on the host (it is fetched through the SSH connection)", url.get_ref())));
+                }
+                Probe::Http(url.into_inner())
+            }
             (None, Some(cmd)) => Probe::Command(cmd.into_inner()),
             (Some(_), Some(cmd)) => {
                 return Err(self.err(&cmd, "[health] takes `http` or `command`, not both"));
@@ -320,41 +365,6 @@ impl Resolver<'_> {
             timeout: h.timeout.map_or(DEFAULT_HEALTH_TIMEOUT, |d| d.0),
             healthy_after,
             gate: h.gate.map_or(DEFAULT_HEALTH_GATE, |d| d.0),
-        })
-    }
-
-    fn http_probe(&self, url: &Spanned<String>) -> Result<Probe, ConfigError> {
-        let u = url.get_ref();
-        let rest = u.strip_prefix("http://").ok_or_else(|| {
-            self.err(
-                url,
-                format!("{u:?}: health.http must be a plain http:// URL on the host (it is fetched through the SSH connection)"),
-            )
-        })?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-                let port = p
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| self.err(url, format!("{u:?}: {p:?} is not a port")))?;
-                (h, port)
-            }
-            _ => (authority, 80),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(self.err(url, format!("{u:?} is not a usable http URL")));
-        }
-        Ok(Probe::Http {
-            url: u.clone(),
-            host: host.to_owned(),
-            port,
-            path: path.to_owned(),
         })
     }
 
@@ -390,6 +400,7 @@ impl Resolver<'_> {
         names: &[String],
         app: &App,
         ssh: &Ssh,
+        urls: &Urls<'_>,
     ) -> Result<Environment, ConfigError> {
         if !valid_env_name(name) {
             return Err(self.err(
@@ -404,7 +415,7 @@ impl Resolver<'_> {
         let mut hosts = Vec::new();
         let mut seen = HashSet::new();
         for h in env.hosts.get_ref() {
-            let host = self.host(h, app, ssh)?;
+            let host = self.host(h, app, ssh, urls)?;
             if !seen.insert((host.target.clone(), host.deploy_to.clone())) {
                 return Err(self.err(h, format!("host {:?} is listed twice", host.name)));
             }
@@ -437,7 +448,60 @@ impl Resolver<'_> {
         })
     }
 
-    fn host(&self, h: &Spanned<RawHost>, app: &App, ssh: &Ssh) -> Result<Host, ConfigError> {
+    fn host(
+        &self,
+        h: &Spanned<RawHost>,
+        app: &App,
+        ssh: &Ssh,
+        urls: &Urls<'_>,
+    ) -> Result<Host, ConfigError> {
+        let mut host = self.host_address(h, app, ssh)?;
+        if let RawHost::Table(t) = h.get_ref() {
+            for (k, v) in &t.vars {
+                if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    return Err(self.err(h, format!("var name {k:?} may only use A-Z a-z 0-9 _")));
+                }
+                host.vars.insert(k.clone(), v.clone());
+            }
+        }
+        host.health_http = urls
+            .health
+            .map(|u| self.http_target(u, &host))
+            .transpose()?;
+        host.metrics = urls
+            .metrics
+            .map(|u| self.http_target(u, &host))
+            .transpose()?;
+        Ok(host)
+    }
+
+    /// A URL with this host's `{var}`s filled in.
+    fn http_target(&self, url: &Spanned<String>, host: &Host) -> Result<HttpTarget, ConfigError> {
+        let mut filled = String::new();
+        let mut rest = url.get_ref().as_str();
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| self.err(url, "unclosed { in URL"))?
+                + open;
+            let name = &rest[open + 1..close];
+            let value = host.vars.get(name).ok_or_else(|| {
+                self.err(url, format!("host {:?} has no var {name:?} for this URL (add vars = {{ {name} = \"...\" }} to the host)", host.name))
+            })?;
+            filled.push_str(&rest[..open]);
+            filled.push_str(value);
+            rest = &rest[close + 1..];
+        }
+        filled.push_str(rest);
+        parse_http_url(&filled).map_err(|m| self.err(url, m))
+    }
+
+    fn host_address(
+        &self,
+        h: &Spanned<RawHost>,
+        app: &App,
+        ssh: &Ssh,
+    ) -> Result<Host, ConfigError> {
         let (address, deploy_to, user, port) = match h.get_ref() {
             RawHost::Short(s) => (s.as_str(), None, None, None),
             RawHost::Table(t) => (
@@ -462,6 +526,9 @@ impl Resolver<'_> {
                 name: address.to_owned(),
                 deploy_to: dir.to_string_lossy().into_owned(),
                 target: Target::Local { dir },
+                vars: Default::default(),
+                health_http: None,
+                metrics: None,
             });
         }
         let parsed = parse_address(address).map_err(|m| self.err(h, m))?;
@@ -485,6 +552,9 @@ impl Resolver<'_> {
                 port,
             }),
             deploy_to,
+            vars: Default::default(),
+            health_http: None,
+            metrics: None,
         })
     }
 
@@ -581,6 +651,37 @@ fn find_requires(source: &str, env: &str) -> Option<std::ops::Range<usize>> {
     let header = format!("[environments.{env}]");
     let start = source.find(&header)?;
     Some(start..start + header.len())
+}
+
+/// `http://host[:port]/path`, as fetched from the host itself.
+fn parse_http_url(u: &str) -> Result<HttpTarget, String> {
+    let rest = u.strip_prefix("http://").ok_or_else(|| {
+        format!("{u:?}: only plain http:// URLs can be fetched through the SSH connection")
+    })?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (
+            h,
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{u:?}: {p:?} is not a port"))?,
+        ),
+        _ => (authority, 80),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{u:?} is not a usable http URL"));
+    }
+    Ok(HttpTarget {
+        url: u.to_owned(),
+        host: host.to_owned(),
+        port,
+        path: path.to_owned(),
+    })
 }
 
 #[derive(Debug, PartialEq, Eq)]

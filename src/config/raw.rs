@@ -17,6 +17,8 @@ pub struct RawConfig {
     pub logs: RawLogs,
     #[serde(default)]
     pub ssh: RawSsh,
+    #[serde(default)]
+    pub metrics: RawMetrics,
     pub environments: Spanned<indexmap::IndexMap<String, Spanned<RawEnvironment>>>,
 }
 
@@ -67,6 +69,16 @@ pub struct RawLogs {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub prometheus: Option<Spanned<String>>,
+    /// Counter of requests, and of failed requests, in the Prometheus page.
+    pub requests: Option<String>,
+    pub errors: Option<String>,
+    pub interval: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawSsh {
     pub user: Option<String>,
     pub port: Option<Spanned<i64>>,
@@ -102,6 +114,8 @@ pub struct RawHostTable {
     pub deploy_to: Option<String>,
     pub user: Option<String>,
     pub port: Option<i64>,
+    #[serde(default)]
+    pub vars: indexmap::IndexMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

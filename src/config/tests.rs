@@ -53,15 +53,19 @@ fn full_example_resolves() {
             ("deploy@web-4.example.com:22".into(), "/opt/hello".into()),
         ]
     );
-    let health = cfg.health.unwrap();
+    let health = cfg.health.clone().unwrap();
     assert_eq!(
         health.probe,
-        Probe::Http {
+        Probe::Http("http://127.0.0.1:8080/healthz".into())
+    );
+    assert_eq!(
+        prod.hosts[0].health_http,
+        Some(HttpTarget {
             url: "http://127.0.0.1:8080/healthz".into(),
             host: "127.0.0.1".into(),
             port: 8080,
             path: "/healthz".into()
-        }
+        })
     );
     assert_eq!(health.healthy_after, 3);
     assert_eq!(health.gate, Duration::from_secs(60));
@@ -118,6 +122,41 @@ fn every_invalid_fixture_fails_where_it_says() {
             "{shown}\n  expected: {fragment}"
         );
     }
+}
+
+#[test]
+fn per_host_vars_fill_the_health_and_metrics_urls() {
+    let src = r#"
+[app]
+name = "demo"
+artifact = "dist"
+deploy_to = "/srv/demo"
+
+[health]
+http = "http://127.0.0.1:{port}/healthz"
+
+[metrics]
+prometheus = "http://127.0.0.1:{port}/metrics"
+
+[environments.dev]
+hosts = [{ address = "local:a", vars = { port = "8101" } }, { address = "local:b", vars = { port = "8102" } }]
+"#;
+    let cfg = Config::parse(Path::new("/x/shipdeck.toml"), src).unwrap();
+    let hosts = &cfg.environments[0].hosts;
+    assert_eq!(hosts[1].health_http.as_ref().unwrap().port, 8102);
+    assert_eq!(
+        hosts[0].metrics.as_ref().unwrap().url,
+        "http://127.0.0.1:8101/metrics"
+    );
+    assert_eq!(hosts[0].vars.get("port").map(String::as_str), Some("8101"));
+    let missing = src.replace(", vars = { port = \"8102\" }", "");
+    let err = Config::parse(Path::new("/x/shipdeck.toml"), &missing)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("/x/shipdeck.toml:8:8: host \"local:b\" has no var \"port\""),
+        "{err}"
+    );
 }
 
 #[test]

@@ -354,6 +354,7 @@ impl<'a> Run<'a> {
             previous: previous.cloned(),
             deploy_to: h.deploy_to.clone(),
             release_dir: self.layout(i).release(release),
+            host_vars: h.vars.clone(),
         }
     }
 
@@ -701,7 +702,7 @@ impl<'a> Run<'a> {
         match &self.engine.config.health {
             None => Ok(HealthVerdict::NotConfigured),
             Some(health) => self.step(i, Step::Health, || {
-                h.with(|t| health::gate(t, health, env, &self.engine.cancel))
+                h.with(|t| health::gate(t, health, &h.host, env, &self.engine.cancel))
             }),
         }
     }

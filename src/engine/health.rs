@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::CancelToken;
 use crate::config::{Health, Probe};
 use crate::host::{HookEnv, StepError, run_command};
-use crate::model::HealthVerdict;
+use crate::model::{HealthVerdict, Host};
 use crate::transport::{BreaksSession, Transport};
 
 /// One probe's answer. `passed == false` with no response is *unknown* to a
@@ -22,18 +22,20 @@ pub struct ProbeResult {
 pub fn probe_once(
     t: &mut dyn Transport,
     health: &Health,
+    host: &Host,
     env: &HookEnv,
 ) -> Result<ProbeResult, StepError> {
     let started = Instant::now();
-    let (passed, detail) = match &health.probe {
-        Probe::Http {
-            host, port, path, ..
-        } => match t.http_get(host, *port, path, health.timeout) {
-            Ok(s) => ((200..300).contains(&s.code), format!("HTTP {}", s.code)),
-            Err(e) if e.breaks_session() => return Err(e.into()),
-            Err(e) => (false, e.to_string()),
-        },
-        Probe::Command(cmd) => {
+    let (passed, detail) = match (&health.probe, &host.health_http) {
+        (Probe::Http(_), Some(http)) => {
+            match t.http_get(&http.host, http.port, &http.path, health.timeout) {
+                Ok(s) => ((200..300).contains(&s.code), format!("HTTP {}", s.code)),
+                Err(e) if e.breaks_session() => return Err(e.into()),
+                Err(e) => (false, e.to_string()),
+            }
+        }
+        (Probe::Http(url), None) => (false, format!("no URL for this host from {url}")),
+        (Probe::Command(cmd), _) => {
             match run_command(
                 t,
                 "health command",
@@ -62,6 +64,7 @@ pub fn probe_once(
 pub fn gate(
     t: &mut dyn Transport,
     health: &Health,
+    host: &Host,
     env: &HookEnv,
     cancel: &CancelToken,
 ) -> Result<HealthVerdict, StepError> {
@@ -69,7 +72,7 @@ pub fn gate(
     let mut in_a_row = 0;
     let mut last = String::new();
     loop {
-        let result = probe_once(t, health, env)?;
+        let result = probe_once(t, health, host, env)?;
         if result.passed {
             in_a_row += 1;
             if in_a_row >= health.healthy_after {

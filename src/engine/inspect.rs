@@ -150,8 +150,9 @@ impl Engine {
                     previous: status.previous.clone(),
                     deploy_to: h.host.deploy_to.clone(),
                     release_dir: layout.current(),
+                    host_vars: h.host.vars.clone(),
                 };
-                match h.with(|t| probe_once(t, health, &env)) {
+                match h.with(|t| probe_once(t, health, &h.host, &env)) {
                     Ok(p) => {
                         status.health = if p.passed { "healthy" } else { "unhealthy" }.into();
                         status.health_detail =

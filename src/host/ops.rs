@@ -236,24 +236,40 @@ pub struct HookEnv {
     pub previous: Option<ReleaseId>,
     pub deploy_to: String,
     pub release_dir: String,
+    /// The host's `vars`, exported as `SHIPDECK_VAR_<NAME>`.
+    pub host_vars: std::collections::BTreeMap<String, String>,
 }
 
 impl HookEnv {
-    fn vars(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("SHIPDECK_ENV", self.env.clone()),
-            ("SHIPDECK_HOST", self.host.clone()),
-            ("SHIPDECK_RELEASE", self.release.to_string()),
-            (
-                "SHIPDECK_PREVIOUS_RELEASE",
-                self.previous
-                    .as_ref()
-                    .map(|p| p.to_string())
-                    .unwrap_or_default(),
-            ),
-            ("SHIPDECK_DEPLOY_TO", self.deploy_to.clone()),
-            ("SHIPDECK_RELEASE_DIR", self.release_dir.clone()),
-        ]
+    fn vars(&self) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = self
+            .host_vars
+            .iter()
+            .map(|(k, v)| {
+                (
+                    format!("SHIPDECK_VAR_{}", k.to_ascii_uppercase()),
+                    v.clone(),
+                )
+            })
+            .collect();
+        vars.extend(
+            [
+                ("SHIPDECK_ENV", self.env.clone()),
+                ("SHIPDECK_HOST", self.host.clone()),
+                ("SHIPDECK_RELEASE", self.release.to_string()),
+                (
+                    "SHIPDECK_PREVIOUS_RELEASE",
+                    self.previous
+                        .as_ref()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                ),
+                ("SHIPDECK_DEPLOY_TO", self.deploy_to.clone()),
+                ("SHIPDECK_RELEASE_DIR", self.release_dir.clone()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        vars
     }
 }
 

@@ -17,7 +17,7 @@ pub fn quote(s: &str) -> String {
 }
 
 /// `export NAME='value'` lines for a hook's environment.
-pub fn exports(vars: &[(&str, String)]) -> String {
+pub fn exports(vars: &[(String, String)]) -> String {
     vars.iter()
         .map(|(k, v)| format!("export {k}={}\n", quote(v)))
         .collect()

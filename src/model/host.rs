@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -36,4 +37,20 @@ pub struct Host {
     pub target: Target,
     /// Absolute path of the deploy directory on the host.
     pub deploy_to: String,
+    /// Per-host values: given to hooks as `SHIPDECK_VAR_<NAME>`, and filled
+    /// into `{name}` in the health and metrics URLs.
+    pub vars: BTreeMap<String, String>,
+    /// `health.http` for this host, if the health check is HTTP.
+    pub health_http: Option<HttpTarget>,
+    /// `metrics.prometheus` for this host.
+    pub metrics: Option<HttpTarget>,
+}
+
+/// An HTTP endpoint as seen from the host itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget {
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
 }

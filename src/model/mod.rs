@@ -7,7 +7,7 @@ mod record;
 mod release_id;
 mod strategy;
 
-pub use host::{Host, SshTarget, Target};
+pub use host::{Host, HttpTarget, SshTarget, Target};
 pub use operator::Operator;
 pub use record::{Action, HealthVerdict, HistoryRecord, LockOwner, Outcome};
 pub use release_id::{ReleaseId, ReleaseIdError};

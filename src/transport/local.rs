@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{HttpStatus, Output, Transport, TransportError, http_request, parse_http_status};
+use super::{HttpResponse, Output, Transport, TransportError, http_request, parse_http_response};
 
 /// How often a quiet follow checks whether it should stop.
 const STREAM_WAKE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -197,7 +197,7 @@ impl Transport for LocalTransport {
         port: u16,
         path: &str,
         timeout: Duration,
-    ) -> Result<HttpStatus, TransportError> {
+    ) -> Result<HttpResponse, TransportError> {
         let addr = (host, port)
             .to_socket_addrs()
             .map_err(|e| self.io(format!("{host}:{port}: {e}")))?
@@ -210,7 +210,7 @@ impl Transport for LocalTransport {
         s.write_all(http_request(host, port, path).as_bytes())
             .map_err(|e| self.io(format!("{host}:{port}: {e}")))?;
         let mut buf = Vec::new();
-        let _ = s.take(64 * 1024).read_to_end(&mut buf);
-        parse_http_status(&self.name, &buf)
+        let _ = s.take(super::HTTP_CAP as u64).read_to_end(&mut buf);
+        parse_http_response(&self.name, &buf)
     }
 }

@@ -39,10 +39,11 @@ impl Output {
     }
 }
 
-/// The status line of an HTTP response fetched through a transport.
+/// An HTTP response fetched through a transport (a health probe, a metrics page).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpStatus {
+pub struct HttpResponse {
     pub code: u16,
+    pub body: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,27 +137,31 @@ pub trait Transport: Send {
         port: u16,
         path: &str,
         timeout: Duration,
-    ) -> Result<HttpStatus, TransportError>;
+    ) -> Result<HttpResponse, TransportError>;
 }
 
-/// Parse the status code out of a raw HTTP/1.x response head.
-pub(crate) fn parse_http_status(host: &str, raw: &[u8]) -> Result<HttpStatus, TransportError> {
+/// Parse a whole HTTP/1.x response: status code and body.
+pub(crate) fn parse_http_response(host: &str, raw: &[u8]) -> Result<HttpResponse, TransportError> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
+    let bad = |reason: String| TransportError::Io {
+        host: host.to_owned(),
+        reason,
+    };
     match response.parse(raw) {
-        Ok(_) => response
-            .code
-            .map(|code| HttpStatus { code })
-            .ok_or_else(|| TransportError::Io {
-                host: host.to_owned(),
-                reason: "incomplete HTTP response".into(),
-            }),
-        Err(e) => Err(TransportError::Io {
-            host: host.to_owned(),
-            reason: format!("bad HTTP response: {e}"),
+        Ok(httparse::Status::Complete(head)) => Ok(HttpResponse {
+            code: response
+                .code
+                .ok_or_else(|| bad("HTTP response without a status".into()))?,
+            body: String::from_utf8_lossy(&raw[head..]).into_owned(),
         }),
+        Ok(httparse::Status::Partial) => Err(bad("incomplete HTTP response".into())),
+        Err(e) => Err(bad(format!("bad HTTP response: {e}"))),
     }
 }
+
+/// Largest HTTP response read (a Prometheus page of a busy app fits).
+pub(crate) const HTTP_CAP: usize = 4 * 1024 * 1024;
 
 /// The request every transport sends for a health probe.
 pub(crate) fn http_request(host: &str, port: u16, path: &str) -> String {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use ssh2::{Channel, ErrorCode, HostKeyType, MethodType, Session};
 
 use super::known_hosts::{self, KeyCheck};
-use super::{HttpStatus, Output, Transport, TransportError};
+use super::{HttpResponse, Output, Transport, TransportError};
 use crate::host::sh::quote;
 use crate::model::SshTarget;
 
@@ -76,8 +76,6 @@ fn is_timeout(code: i32) -> bool {
 const CHUNK: usize = 64 * 1024;
 /// How long a read of stdout waits before stderr is drained again.
 const DRAIN_SLICE: Duration = Duration::from_millis(50);
-/// The most of an HTTP response we read: the status line is all we need.
-const HTTP_CAP: usize = 64 * 1024;
 
 /// A kept-open SSH session to one host.
 pub struct SshTransport {
@@ -804,7 +802,7 @@ impl SshTransport {
         host: &str,
         port: u16,
         path: &str,
-    ) -> Result<HttpStatus, TransportError> {
+    ) -> Result<HttpResponse, TransportError> {
         self.arm(op)?;
         let mut channel = self
             .session
@@ -829,16 +827,11 @@ impl SshTransport {
         self.write_all(op, &mut channel, request.as_bytes())?;
         let mut response = Vec::new();
         let mut buf = vec![0u8; 8 * 1024];
-        while response.len() < HTTP_CAP {
+        while response.len() < super::HTTP_CAP {
             self.arm(op)?;
             match channel.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => {
-                    response.extend_from_slice(&buf[..n]);
-                    if response.windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
+                Ok(n) => response.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(self.io_error(op, &e)),
             }
@@ -849,7 +842,7 @@ impl SshTransport {
                 reason: format!("{host}:{port} closed the connection without answering"),
             });
         }
-        super::parse_http_status(&self.name, &response)
+        super::parse_http_response(&self.name, &response)
     }
 }
 
@@ -981,7 +974,7 @@ impl Transport for SshTransport {
         port: u16,
         path: &str,
         timeout: Duration,
-    ) -> Result<HttpStatus, TransportError> {
+    ) -> Result<HttpResponse, TransportError> {
         let op = Op::new(format!("GET http://{host}:{port}{path}"), timeout);
         let started = Instant::now();
         let result = self.fetch(&op, host, port, path);
