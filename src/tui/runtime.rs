@@ -1,0 +1,197 @@
+//! Terminal and event loop: the only code that touches the terminal.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use super::app::{App, Effect, Msg};
+use super::theme::Theme;
+use super::view;
+use crate::config::Config;
+use crate::engine::{ChangeReport, Engine, EngineError, EventSink};
+use crate::monitor::Monitor;
+
+/// At most one frame this often: bursts of log lines become one redraw.
+const FRAME: Duration = Duration::from_millis(16);
+/// How often the clock of a running change moves on screen.
+const CHANGE_TICK: Duration = Duration::from_secs(1);
+/// How often the local release store is read again (builds from another terminal).
+const STORE_POLL: Duration = Duration::from_secs(3);
+/// Messages handled before a frame is drawn, so a flood cannot starve the screen.
+const DRAIN_MAX: usize = 50_000;
+
+/// A change to run on its own thread.
+type ChangeJob = Box<dyn FnOnce(&Engine) -> Result<ChangeReport, EngineError> + Send>;
+
+/// Puts the terminal back however the console ends, panic included
+/// (`ratatui::try_init` also installs a panic hook that restores it first).
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+pub fn run(config: Arc<Config>, readonly: bool, accept_new_host_keys: bool) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(main_loop(config, readonly, accept_new_host_keys))
+}
+
+fn spawn_input(tx: UnboundedSender<Msg>) {
+    std::thread::spawn(move || {
+        loop {
+            let msg = match event::read() {
+                Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => Msg::Key(k),
+                Ok(TermEvent::Resize(..)) => Msg::Resize,
+                Ok(_) => continue,
+                Err(_) => return,
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+fn spawn_store_poll(engine: Arc<Engine>, tx: UnboundedSender<Msg>) {
+    std::thread::spawn(move || {
+        let mut last: Option<Vec<(String, String)>> = None;
+        loop {
+            if let Ok(list) = engine.store.list() {
+                let manifests: Vec<_> = list.into_iter().map(|r| r.manifest).collect();
+                let ids: Vec<(String, String)> = manifests
+                    .iter()
+                    .map(|m| (m.id.to_string(), m.sha256.clone()))
+                    .collect();
+                if last.as_ref() != Some(&ids) {
+                    last = Some(ids);
+                    if tx.send(Msg::Releases(manifests)).is_err() {
+                        return;
+                    }
+                }
+            }
+            std::thread::sleep(STORE_POLL);
+            if tx.is_closed() {
+                return;
+            }
+        }
+    });
+}
+
+fn run_effect(effect: Effect, engine: &Arc<Engine>, tx: &UnboundedSender<Msg>) -> bool {
+    let start = |f: ChangeJob| {
+        engine.reset_cancel();
+        let engine = engine.clone();
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let result = f(&engine).map_err(|e| e.to_string());
+            let _ = tx.send(Msg::ChangeDone(result));
+        });
+    };
+    match effect {
+        Effect::Deploy { env, release } => start(Box::new(move |e| e.deploy(&env, &release))),
+        Effect::Promote { env, release } => start(Box::new(move |e| e.promote(&release, &env))),
+        Effect::Rollback { env } => start(Box::new(move |e| e.rollback(&env, None))),
+        Effect::Cancel => engine.cancel_token().cancel(),
+        Effect::Quit => return false,
+    }
+    true
+}
+
+async fn main_loop(
+    config: Arc<Config>,
+    readonly: bool,
+    accept_new_host_keys: bool,
+) -> Result<(), String> {
+    let (tx, mut rx): (UnboundedSender<Msg>, UnboundedReceiver<Msg>) = unbounded_channel();
+    let engine_tx = tx.clone();
+    let engine = Arc::new(Engine::new(
+        config.clone(),
+        accept_new_host_keys,
+        EventSink::from_fn(move |e| {
+            let _ = engine_tx.send(Msg::Engine(e));
+        }),
+    ));
+    let monitor_tx = tx.clone();
+    let _monitor = Monitor::start(
+        config.clone(),
+        config.ssh.settings(accept_new_host_keys),
+        Arc::new(move |e| {
+            let _ = monitor_tx.send(Msg::Monitor(e));
+        }),
+    );
+    spawn_store_poll(engine.clone(), tx.clone());
+
+    let mut terminal = ratatui::try_init().map_err(|e| format!("cannot open the terminal: {e}"))?;
+    let _guard = TerminalGuard;
+    spawn_input(tx.clone());
+
+    let theme = Theme::from_env();
+    let mut app = App::new(config, readonly);
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    let mut tick = tokio::time::interval(CHANGE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if dirty {
+            let due = last_draw + FRAME;
+            let now = Instant::now();
+            if now >= due {
+                app.now = SystemTime::now();
+                terminal
+                    .draw(|f| view::draw(f, &app, &theme))
+                    .map_err(|e| format!("cannot draw: {e}"))?;
+                last_draw = now;
+                dirty = false;
+                continue;
+            }
+            // Wait out the frame, but keep taking messages meanwhile.
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    if !handle(&mut app, msg, &engine, &tx) { break; }
+                }
+                _ = tokio::time::sleep_until((due).into()) => {}
+            }
+            continue;
+        }
+        // Idle: block until something happens; tick only while a change runs.
+        let running = app.change_running();
+        let msg = tokio::select! {
+            msg = rx.recv() => msg,
+            _ = tick.tick(), if running => Some(Msg::Tick),
+        };
+        let Some(msg) = msg else { break };
+        if !handle(&mut app, msg, &engine, &tx) {
+            break;
+        }
+        let mut drained = 0;
+        while drained < DRAIN_MAX {
+            let Ok(msg) = rx.try_recv() else { break };
+            if !handle(&mut app, msg, &engine, &tx) {
+                return Ok(());
+            }
+            drained += 1;
+        }
+        dirty = true;
+    }
+    Ok(())
+}
+
+/// Apply one message; false when the console should end.
+fn handle(app: &mut App, msg: Msg, engine: &Arc<Engine>, tx: &UnboundedSender<Msg>) -> bool {
+    app.now = SystemTime::now();
+    for effect in app.update(msg) {
+        if !run_effect(effect, engine, tx) {
+            return false;
+        }
+    }
+    true
+}

@@ -1,0 +1,111 @@
+//! Health per host: status, latency sparkline, error rate, CPU, memory.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::super::app::App;
+use super::super::theme::Theme;
+use super::{fit, pane, spark};
+use crate::monitor::{HealthStatus, HostKey};
+
+/// What the views show of one host, read from the monitor's state.
+#[derive(Debug, Default)]
+pub struct HostCells {
+    pub health: Option<HealthStatus>,
+    pub disconnected: Option<String>,
+    pub current: Option<String>,
+    pub previous: Option<String>,
+    pub rollback_ready: bool,
+    pub lock: Option<String>,
+    pub latency_ms: Vec<u64>,
+    pub last_latency: Option<u64>,
+    pub error_lines_per_min: f64,
+    pub error_ratio: Option<f64>,
+    pub cpu_pct: Option<f64>,
+    pub mem: Option<(u64, u64)>,
+}
+
+pub fn host_cells(app: &App, key: HostKey) -> HostCells {
+    let Some(h) = app.monitor.host(key) else {
+        return HostCells::default();
+    };
+    let view = h.view.as_ref();
+    HostCells {
+        health: h.health_status(),
+        disconnected: (h.connected == Some(false)).then(|| {
+            h.disconnect_reason
+                .clone()
+                .unwrap_or_else(|| "disconnected".into())
+        }),
+        current: view.and_then(|v| v.current.as_ref().map(ToString::to_string)),
+        previous: view.and_then(|v| v.previous.as_ref().map(ToString::to_string)),
+        rollback_ready: view.is_some_and(|v| v.rollback_ready),
+        lock: view.and_then(|v| v.lock.clone()),
+        latency_ms: h.latency_ms(),
+        last_latency: h.latency_ms().last().copied(),
+        error_lines_per_min: h.error_lines_per_min(app.now),
+        error_ratio: h.error_ratio(),
+        cpu_pct: h.cpu_pct(),
+        mem: h.memory(),
+    }
+}
+
+/// The health dot: colour where there is colour, a distinct symbol always.
+pub fn dot(cells: &HostCells, theme: &Theme) -> (&'static str, Style) {
+    if cells.disconnected.is_some() {
+        return ("✕", theme.bad());
+    }
+    match cells.health {
+        Some(HealthStatus::Healthy) => ("●", theme.ok()),
+        Some(HealthStatus::Unhealthy) => ("●", theme.bad()),
+        Some(HealthStatus::Unknown) | None => ("○", theme.dim()),
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let width = area.width.saturating_sub(2) as usize;
+    let mut lines = Vec::new();
+    for (e, env) in app.envs.iter().enumerate() {
+        for (h, name) in env.hosts.iter().enumerate() {
+            let cells = host_cells(app, HostKey { env: e, host: h });
+            let (symbol, style) = dot(&cells, theme);
+            let latency = cells
+                .last_latency
+                .map_or("   -".to_owned(), |l| format!("{l:>4}"));
+            let errors = match cells.error_ratio {
+                Some(r) => format!("{:>4.1}%", r * 100.0),
+                None => format!("{:>4.0}/m", cells.error_lines_per_min),
+            };
+            let cpu = cells
+                .cpu_pct
+                .map_or("  -".to_owned(), |c| format!("{c:>3.0}"));
+            let mem = cells.mem.map_or("  -".to_owned(), |(used, total)| {
+                format!("{:>3.0}", used as f64 * 100.0 / total.max(1) as f64)
+            });
+            let err_style =
+                if cells.error_ratio.is_some_and(|r| r > 0.01) || cells.error_lines_per_min > 0.0 {
+                    theme.bad()
+                } else {
+                    theme.dim()
+                };
+            lines.push(Line::from(vec![
+                Span::styled(symbol, style),
+                Span::raw(" "),
+                Span::raw(fit(name, 12)),
+                Span::styled(format!(" {} ", spark(&cells.latency_ms, 8)), theme.ok()),
+                Span::raw(format!("{latency}ms ")),
+                Span::styled(errors, err_style),
+                Span::raw(format!(" {cpu}% {mem}%")),
+            ]));
+        }
+    }
+    let _ = width;
+    let title = Line::from(vec![
+        Span::styled(" Health ", theme.title()),
+        Span::styled("latency  err  cpu mem ", theme.dim()),
+    ]);
+    frame.render_widget(Paragraph::new(lines).block(pane(title, false, theme)), area);
+}

@@ -1,0 +1,118 @@
+//! Views: each takes `&App` and draws; none changes state.
+
+mod change;
+mod envs;
+mod footer;
+mod health;
+mod logs;
+mod overlay;
+mod releases;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout};
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders};
+
+use super::app::{App, Pane};
+use super::theme::Theme;
+
+/// Wide enough for the health pane beside the logs.
+const WIDE: u16 = 110;
+
+pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
+    let area = frame.area();
+    let [body, status, keys] = Layout::vertical([
+        Constraint::Min(8),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let host_rows: u16 = app.envs.iter().map(|e| e.hosts.len() as u16 + 1).sum();
+    let top_height = (host_rows + 2).clamp(5, body.height / 2);
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Length(top_height),
+        Constraint::Length(change::height(app, body.height)),
+        Constraint::Min(3),
+    ])
+    .areas(body);
+    let [envs_area, releases_area] =
+        Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(top);
+    envs::draw(frame, envs_area, app, theme);
+    releases::draw(frame, releases_area, app, theme);
+    if middle.height > 0 {
+        change::draw(frame, middle, app, theme);
+    }
+    if area.width >= WIDE {
+        let [logs_area, health_area] = Layout::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Min(40), Constraint::Length(50)])
+            .areas(bottom);
+        logs::draw(frame, logs_area, app, theme);
+        health::draw(frame, health_area, app, theme);
+    } else {
+        // Narrow: health goes under the logs when both fit.
+        let health_rows = host_rows - app.envs.len() as u16 + 2;
+        if bottom.height >= health_rows + 5 {
+            let [logs_area, health_area] =
+                Layout::vertical([Constraint::Min(3), Constraint::Length(health_rows)])
+                    .areas(bottom);
+            logs::draw(frame, logs_area, app, theme);
+            health::draw(frame, health_area, app, theme);
+        } else {
+            logs::draw(frame, bottom, app, theme);
+        }
+    }
+    footer::draw_status(frame, status, app, theme);
+    footer::draw_keys(frame, keys, app, theme);
+    overlay::draw(frame, area, app, theme);
+}
+
+/// A pane's frame, highlighted when it has the focus.
+fn pane<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .title(title)
+        .border_style(if focused {
+            theme.focused_border()
+        } else {
+            Style::new()
+        })
+}
+
+fn focused(app: &App, p: Pane) -> bool {
+    app.focus == p
+}
+
+/// `s` cut to `width` characters, with an ellipsis when cut.
+fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        format!("{s:<width$}")
+    } else if width == 0 {
+        String::new()
+    } else {
+        let mut out: String = s.chars().take(width - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// A sparkline in text, newest on the right: fits in a table cell.
+fn spark(values: &[u64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let tail = &values[values.len().saturating_sub(width)..];
+    let max = tail.iter().copied().max().unwrap_or(0).max(1);
+    let mut s: String = tail
+        .iter()
+        .map(|v| BARS[((*v * 7) / max) as usize])
+        .collect();
+    while s.chars().count() < width {
+        s.insert(0, ' ');
+    }
+    s
+}
+
+fn clock(t: std::time::SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t);
+    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
+}

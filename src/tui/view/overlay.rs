@@ -1,0 +1,104 @@
+//! Overlays: help (from the key table), the failure output of the last
+//! change, and the question before quitting mid-change.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+
+use super::super::app::{App, Overlay, StepState};
+use super::super::keymap::BINDINGS;
+use super::super::theme::Theme;
+use super::pane;
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let (title, lines): (&str, Vec<Line>) = match &app.overlay {
+        Overlay::None | Overlay::Filter(_) => return,
+        Overlay::Help => (
+            " Keys ",
+            BINDINGS
+                .iter()
+                .map(|b| {
+                    let style = if app.readonly && b.changes_hosts {
+                        theme.dim()
+                    } else {
+                        theme.title()
+                    };
+                    Line::from(vec![
+                        Span::styled(format!("{:>8}  ", b.key_label), style),
+                        Span::raw(b.help),
+                    ])
+                })
+                .chain(std::iter::once(Line::from(Span::styled(
+                    if app.readonly {
+                        "read-only console: keys that change hosts are off"
+                    } else {
+                        "any key closes this"
+                    },
+                    theme.dim(),
+                ))))
+                .collect(),
+        ),
+        Overlay::Output => (" What failed ", failures(app, theme)),
+        Overlay::ConfirmQuit => (
+            " Quit? ",
+            vec![
+                Line::from(Span::styled("A change is running.", theme.bad())),
+                Line::from("q or y: cancel it (switched hosts go back), then quit"),
+                Line::from("any other key: stay"),
+            ],
+        ),
+    };
+    let height = lines.len() as u16 + 2;
+    let rect = centered(area, 76, height);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(pane(
+            Line::from(Span::styled(title, theme.title())),
+            true,
+            theme,
+        )),
+        rect,
+    );
+}
+
+fn failures(app: &App, theme: &Theme) -> Vec<Line<'static>> {
+    let Some(c) = &app.change else {
+        return vec![Line::from("no change has run yet")];
+    };
+    let mut lines = Vec::new();
+    if let Some((_, summary, _)) = &c.finished {
+        lines.push(Line::from(Span::styled(summary.clone(), theme.title())));
+    }
+    for h in c.hosts.iter().filter(|h| h.state == StepState::Failed) {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} at {}:",
+                h.name,
+                h.step.map(|s| s.label()).unwrap_or("?")
+            ),
+            theme.bad(),
+        )));
+        for l in h.error.as_deref().unwrap_or("").lines() {
+            lines.push(Line::from(format!("  {l}")));
+        }
+    }
+    for n in &c.notes {
+        lines.push(Line::from(Span::styled(n.clone(), theme.warn())));
+    }
+    if lines.len() <= 1 {
+        lines.push(Line::from("nothing failed"));
+    }
+    lines
+}
