@@ -8,6 +8,7 @@ pub mod engine;
 pub mod host;
 pub mod model;
 pub mod monitor;
+pub mod signal;
 pub mod store;
 pub mod transport;
 pub mod tui;

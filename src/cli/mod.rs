@@ -48,14 +48,52 @@ pub fn main() -> i32 {
                     println!("{}", config.display());
                     exit::OK
                 }
-                Ok(config) => open_console(&flags, &config),
+                Ok(config) => {
+                    let code = open_console(&flags, &config);
+                    // The sample apps live as long as the console that shows them.
+                    if let Some(dir) = config.parent() {
+                        crate::demo::stop_apps(dir);
+                    }
+                    println!(
+                        "the demo sandbox stays in {}",
+                        config.parent().map_or_else(
+                            || config.display().to_string(),
+                            |d| d.display().to_string()
+                        )
+                    );
+                    code
+                }
                 Err(e) => {
                     eprintln!("error: cannot build the demo: {e}");
                     exit::FAILED
                 }
             };
         }
-        None => return open_console(&flags, &cli.config),
+        None => {
+            // A demo sandbox opened again: its sample apps run while the console does.
+            let demo_dir = cli
+                .config
+                .parent()
+                .map(|d| {
+                    if d.as_os_str().is_empty() {
+                        std::path::Path::new(".")
+                    } else {
+                        d
+                    }
+                })
+                .filter(|d| crate::demo::is_sandbox(d))
+                .map(std::path::Path::to_path_buf);
+            if let Some(dir) = &demo_dir
+                && let Err(e) = crate::demo::start_apps(dir)
+            {
+                eprintln!("warning: cannot start the demo's sample apps: {e}");
+            }
+            let code = open_console(&flags, &cli.config);
+            if let Some(dir) = &demo_dir {
+                crate::demo::stop_apps(dir);
+            }
+            return code;
+        }
         Some(c) => c,
     };
     let config = match Config::load(&cli.config) {

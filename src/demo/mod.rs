@@ -1,17 +1,104 @@
-//! The demo sandbox and its sample app. PLACEHOLDER: being written by a helper.
+//! `shipdeck demo`: a sandbox that shows the whole product on a machine with
+//! no SSH server and no network. Four `local:` hosts (staging: 1, production:
+//! 3), three built releases (v1 and v2 healthy, v3 bad) and a sample app that
+//! shipdeck itself provides (`shipdeck sample-app`, hidden), so the demo needs
+//! nothing outside this binary.
+
+mod app;
+mod process;
+mod sandbox;
 
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, clap::Args)]
+pub use sandbox::{DemoError, create, is_sandbox, start_apps};
+
+/// Where each demo host keeps its app's pid file, under its deploy_to.
+pub const PID_FILE: &str = "shared/app.pid";
+/// Where each demo host's app writes its log, under its deploy_to.
+pub const LOG_FILE: &str = "shared/log/app.log";
+
+/// `shipdeck sample-app`: the demo's app, started and stopped by the demo's
+/// restart hook. Not meant to be typed by hand, hence hidden.
+#[derive(Debug, Clone, clap::Args)]
 pub struct SampleAppArgs {
+    /// Serve HTTP on 127.0.0.1:PORT (`/healthz`, `/metrics`).
+    #[arg(long, required_unless_present = "stop")]
+    pub port: Option<u16>,
+    /// Append log lines here (default: stdout).
     #[arg(long)]
-    pub port: u16,
+    pub log: Option<PathBuf>,
+    /// The app writes its pid here, and exits once the file is removed or
+    /// names another process (a newer app of the same host took over).
+    #[arg(long)]
+    pub pid_file: PathBuf,
+    /// Exit once this folder is gone (the release the app runs from, so a
+    /// deleted sandbox takes its apps with it).
+    #[arg(long)]
+    pub watch: Option<PathBuf>,
+    /// The release id, shown in logs and in `/metrics`.
+    #[arg(long, default_value = "dev")]
+    pub release: String,
+    /// Behave as the demo's bad release: `/healthz` fails and a climbing
+    /// share of requests panic.
+    #[arg(long)]
+    pub bad: bool,
+    /// Start in the background (own process group, no tie to this terminal
+    /// or pipe) and return once the app listens.
+    #[arg(long, conflicts_with = "stop")]
+    pub detach: bool,
+    /// Stop the app named by --pid-file (SIGTERM, then SIGKILL) and wait for it.
+    #[arg(long)]
+    pub stop: bool,
 }
 
-pub fn create(_dir: Option<&Path>) -> Result<PathBuf, String> {
-    Err("the demo is being written".into())
+/// Run `shipdeck sample-app`; the process exit code.
+pub fn sample_app(args: SampleAppArgs) -> i32 {
+    if args.stop {
+        return app::stop(&args.pid_file);
+    }
+    let Some(port) = args.port else {
+        eprintln!("sample-app: --port is required");
+        return 2;
+    };
+    let options = app::Options {
+        port,
+        log: args.log,
+        pid_file: args.pid_file,
+        watch: args.watch,
+        release: args.release,
+        bad: args.bad,
+    };
+    if args.detach {
+        app::detach(&options)
+    } else {
+        app::run(options)
+    }
 }
 
-pub fn sample_app(_args: SampleAppArgs) -> i32 {
-    1
+/// Stop every sample app of the sandbox at `config_dir` (the folder holding
+/// its `shipdeck.toml`): those its hosts' pid files name, and any other whose
+/// pid file lies in the sandbox. Returns once they are gone (a few seconds at
+/// most: SIGTERM, then SIGKILL). Safe to call on any folder: only processes
+/// that are sample apps are ever signalled.
+pub fn stop_apps(config_dir: &Path) {
+    let mut pids = Vec::new();
+    let mut pid_files = Vec::new();
+    if let Ok(hosts) = std::fs::read_dir(config_dir.join(sandbox::HOSTS_DIR)) {
+        for host in hosts.flatten() {
+            let file = host.path().join(PID_FILE);
+            if let Some(pid) = process::read_pid(&file) {
+                pids.push(pid);
+            }
+            pid_files.push(file);
+        }
+    }
+    pids.extend(process::apps_under(config_dir));
+    pids.sort_unstable();
+    pids.dedup();
+    process::stop_pids(&pids);
+    for file in pid_files {
+        if process::read_pid(&file).is_some_and(|pid| !process::is_alive(pid)) {
+            let _ = std::fs::remove_file(&file);
+        }
+    }
 }

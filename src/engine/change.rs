@@ -80,6 +80,7 @@ struct Run<'a> {
     change: String,
     kind: ChangeKind,
     started: Instant,
+    cancel: super::CancelToken,
 }
 
 impl Engine {
@@ -180,6 +181,7 @@ impl<'a> Run<'a> {
             change: new_change_id(),
             kind,
             started: Instant::now(),
+            cancel: engine.cancel_token(),
         };
         engine.events.emit(Event::ChangeStarted {
             change: run.change.clone(),
@@ -443,7 +445,7 @@ impl<'a> Run<'a> {
         }
         if let Some(i) = plan.run_once_on
             && progress[i] == Progress::Pending
-            && !self.engine.cancel.is_cancelled()
+            && !self.cancel.is_cancelled()
         {
             let h = &self.fleet.hosts[i];
             let env = self.hook_env(i, id, plan.hosts[i].from.as_ref());
@@ -469,7 +471,7 @@ impl<'a> Run<'a> {
         let prepare_failed = progress
             .iter()
             .any(|p| matches!(p, Progress::FailedUnchanged(_)));
-        if prepare_failed || self.engine.cancel.is_cancelled() {
+        if prepare_failed || self.cancel.is_cancelled() {
             let (outcome, why) = if prepare_failed {
                 (
                     ChangeOutcome::RolledBack,
@@ -486,7 +488,7 @@ impl<'a> Run<'a> {
 
         let mut failures = 0;
         for (b, batch) in plan.batches.iter().enumerate() {
-            if self.engine.cancel.is_cancelled() {
+            if self.cancel.is_cancelled() {
                 return Ok(self.abort(
                     &plan,
                     progress,
@@ -563,7 +565,7 @@ impl<'a> Run<'a> {
         let id = &release.manifest.id;
         let layout = self.layout(i);
         for step in &hp.prepare {
-            if self.engine.cancel.is_cancelled() {
+            if self.cancel.is_cancelled() {
                 return Err(StepError::Refused("cancelled".into()));
             }
             match step {
@@ -622,7 +624,7 @@ impl<'a> Run<'a> {
         let id = &release.manifest.id;
         let sha = Some(release.manifest.sha256.as_str());
         let env = self.hook_env(i, id, hp.from.as_ref());
-        if self.engine.cancel.is_cancelled() {
+        if self.cancel.is_cancelled() {
             return Progress::FailedUnchanged("cancelled".into());
         }
         let after_switch = || -> Result<HealthVerdict, StepError> {
@@ -702,7 +704,7 @@ impl<'a> Run<'a> {
         match &self.engine.config.health {
             None => Ok(HealthVerdict::NotConfigured),
             Some(health) => self.step(i, Step::Health, || {
-                h.with(|t| health::gate(t, health, &h.host, env, &self.engine.cancel))
+                h.with(|t| health::gate(t, health, &h.host, env, &self.cancel))
             }),
         }
     }

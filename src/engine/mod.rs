@@ -1,12 +1,14 @@
 //! The engine: plans changes (pure), runs them over kept-open connections, and
 //! reports every step as an `Event`. It knows nothing of terminals.
 
+pub mod canary;
 mod change;
 mod events;
 pub mod health;
 pub mod history;
 mod inspect;
 pub mod plan;
+pub mod window;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -88,7 +90,7 @@ pub struct Engine {
     pub operator: Operator,
     pub store: Store,
     events: EventSink,
-    cancel: CancelToken,
+    cancel: Mutex<CancelToken>,
     fleets: HashMap<String, Arc<Fleet>>,
 }
 
@@ -110,7 +112,7 @@ impl Engine {
             config,
             operator: Operator::current(),
             events,
-            cancel: CancelToken::new(),
+            cancel: Mutex::new(CancelToken::new()),
             fleets,
         }
     }
@@ -120,8 +122,18 @@ impl Engine {
         self
     }
 
+    /// The token that stops the next (or the running) change.
     pub fn cancel_token(&self) -> CancelToken {
-        self.cancel.clone()
+        self.cancel
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A fresh token for a new change: a console cancels one change, not
+    /// every change after it.
+    pub fn reset_cancel(&self) {
+        *self.cancel.lock().unwrap_or_else(|p| p.into_inner()) = CancelToken::new();
     }
 
     pub fn events(&self) -> &EventSink {

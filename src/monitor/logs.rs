@@ -39,7 +39,8 @@ pub enum TailEvent {
 }
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A console wants a host that came back to show its logs again soon.
+const BACKOFF_MAX: Duration = Duration::from_secs(15);
 
 /// The script that follows a host's logs, or `None` when `[logs]` names nothing.
 pub fn tail_script(cfg: &Config, deploy_to: &str, lines: usize) -> Option<String> {
@@ -54,11 +55,157 @@ pub fn tail_script(cfg: &Config, deploy_to: &str, lines: usize) -> Option<String
     if cfg.logs.files.is_empty() {
         return None;
     }
-    let files: Vec<String> = cfg.logs.files.iter().map(|f| quote(f)).collect();
     Some(format!(
         "exec tail -q -F -n {lines} -- {} 2>/dev/null",
-        files.join(" ")
+        resolved_files(cfg, deploy_to).join(" ")
     ))
+}
+
+/// `[logs] files`, each quoted, a relative one taken as under `deploy_to`
+/// (the login directory of whoever runs the follow means nothing here).
+fn resolved_files(cfg: &Config, deploy_to: &str) -> Vec<String> {
+    let root = deploy_to.trim_end_matches('/');
+    cfg.logs
+        .files
+        .iter()
+        .map(|f| {
+            if f.starts_with('/') {
+                quote(f)
+            } else {
+                quote(&format!("{root}/{f}"))
+            }
+        })
+        .collect()
+}
+
+/// Printed by [`monitor_tail_script`] between the backlog and the live lines.
+/// Starts with a control character no log line is expected to hold.
+pub(crate) const LIVE_MARKER: &str = "\u{1e}shipdeck-live";
+
+/// The backlog is read from at most this many bytes at the end of each file,
+/// so a huge log costs no more than a small one.
+const BACKLOG_BYTES: u64 = 256 * 1024;
+
+/// Like [`tail_script`], but for files the last `backlog` lines come first,
+/// then [`LIVE_MARKER`], then every byte written after them: each file's size
+/// is taken once, the backlog ends there and the follow starts there, so a
+/// line written at the moment of a (re)connect is neither lost nor doubled,
+/// and a follow that reconnects can tell the lines it already showed from
+/// the new ones (see [`Resync`]). Returns the script and whether it prints
+/// the marker.
+pub(crate) fn monitor_tail_script(
+    cfg: &Config,
+    deploy_to: &str,
+    backlog: usize,
+) -> Option<(String, bool)> {
+    if cfg.logs.command.is_some() {
+        return tail_script(cfg, deploy_to, backlog).map(|s| (s, false));
+    }
+    let files = resolved_files(cfg, deploy_to);
+    if files.is_empty() {
+        return None;
+    }
+    let mut script = String::new();
+    for (i, f) in files.iter().enumerate() {
+        script.push_str(&format!("s{i}=$(wc -c 2>/dev/null < {f}) || s{i}=0\n"));
+    }
+    for (i, f) in files.iter().enumerate() {
+        script.push_str(&format!(
+            "b=$((s{i} - {BACKLOG_BYTES})); [ \"$b\" -gt 0 ] || b=0\n\
+             tail -c +$((b + 1)) {f} 2>/dev/null | head -c $((s{i} - b)) | tail -n {backlog}\n"
+        ));
+    }
+    script.push_str("printf '\\036shipdeck-live\\n'\n");
+    if let [f] = files.as_slice() {
+        script.push_str(&format!("exec tail -c +$((s0 + 1)) -F {f} 2>/dev/null\n"));
+    } else {
+        for (i, f) in files.iter().enumerate() {
+            script.push_str(&format!("tail -c +$((s{i} + 1)) -F {f} 2>/dev/null &\n"));
+        }
+        script.push_str("wait\n");
+    }
+    Some((script, true))
+}
+
+/// Turns a follow's lines into what a monitor shows, once each: after a
+/// reconnect the backlog repeats lines already shown, and only the part
+/// after the longest overlap with them is new. Without the marker (a
+/// `[logs] command`) every line passes.
+pub(crate) struct Resync {
+    marked: bool,
+    live: bool,
+    backlog: Vec<LogLine>,
+    /// Texts of the newest lines passed on, oldest first.
+    recent: std::collections::VecDeque<String>,
+    keep: usize,
+}
+
+/// A backlog longer than this many times `keep` (many files) loses its oldest lines.
+const BACKLOG_FILES_CAP: usize = 8;
+
+impl Resync {
+    pub(crate) fn new(marked: bool, keep: usize) -> Self {
+        Resync {
+            marked,
+            live: !marked,
+            backlog: Vec::new(),
+            recent: std::collections::VecDeque::new(),
+            keep: keep.max(1),
+        }
+    }
+
+    /// The follow (re)started: a backlog comes first.
+    pub(crate) fn restarted(&mut self) {
+        if self.marked {
+            self.live = false;
+            self.backlog.clear();
+        }
+    }
+
+    /// The lines to show for one line read.
+    pub(crate) fn line(&mut self, line: LogLine) -> Vec<LogLine> {
+        if self.live {
+            self.remember(&line.text);
+            return vec![line];
+        }
+        if line.text != LIVE_MARKER {
+            if self.backlog.len() >= self.keep * BACKLOG_FILES_CAP {
+                self.backlog.remove(0);
+            }
+            self.backlog.push(line);
+            return Vec::new();
+        }
+        self.live = true;
+        let backlog = std::mem::take(&mut self.backlog);
+        let seen = overlap(&backlog, &self.recent);
+        let fresh: Vec<LogLine> = backlog.into_iter().skip(seen).collect();
+        for l in &fresh {
+            self.remember(&l.text);
+        }
+        fresh
+    }
+
+    fn remember(&mut self, text: &str) {
+        if self.recent.len() == self.keep {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(text.to_owned());
+    }
+}
+
+/// The largest `j` such that the first `j` backlog lines are the last `j`
+/// lines already shown.
+fn overlap(backlog: &[LogLine], shown: &std::collections::VecDeque<String>) -> usize {
+    let most = backlog.len().min(shown.len());
+    (1..=most)
+        .rev()
+        .find(|&j| {
+            backlog[..j]
+                .iter()
+                .zip(shown.range(shown.len() - j..))
+                .all(|(b, s)| b.text == *s)
+        })
+        .unwrap_or(0)
 }
 
 /// Follow one host until `stop` is cancelled, sending what happens to `send`.
@@ -128,5 +275,130 @@ pub fn follow(
             return;
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(logs: &str) -> Config {
+        let toml = format!(
+            "[app]\nname = \"a\"\nartifact = \"dist\"\ndeploy_to = \"/srv/a\"\n\n[logs]\n{logs}\n\n[environments.production]\nhosts = [\"web-1\"]\n"
+        );
+        Config::parse(std::path::Path::new("/tmp/shipdeck.toml"), &toml).unwrap()
+    }
+
+    fn line(text: &str) -> LogLine {
+        LogLine {
+            host: 0,
+            received: SystemTime::UNIX_EPOCH,
+            text: text.to_owned(),
+            error: false,
+        }
+    }
+
+    fn texts(lines: Vec<LogLine>) -> Vec<String> {
+        lines.into_iter().map(|l| l.text).collect()
+    }
+
+    #[test]
+    fn relative_files_are_under_deploy_to() {
+        let cfg = config("files = [\"shared/log/app.log\", \"/var/log/syslog\"]");
+        let script = tail_script(&cfg, "/srv/a/", 10).unwrap();
+        assert!(
+            script.contains("'/srv/a/shared/log/app.log' '/var/log/syslog'"),
+            "{script}"
+        );
+        let (script, marked) = monitor_tail_script(&cfg, "/srv/a", 10).unwrap();
+        assert!(marked);
+        assert!(script.contains("'/srv/a/shared/log/app.log'"), "{script}");
+        let (_, marked) =
+            monitor_tail_script(&config("command = \"journalctl -fu a\""), "/srv/a", 10).unwrap();
+        assert!(!marked);
+        assert!(monitor_tail_script(&config(""), "/srv/a", 10).is_none());
+    }
+
+    /// The real script, run by `sh`: the backlog of each file up to the
+    /// marker, then what is written after it, a file created late included,
+    /// with nothing lost however soon after the marker it is written.
+    #[test]
+    fn the_monitor_script_shows_backlog_then_marker_then_every_new_line() {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_string_lossy().into_owned();
+        std::fs::write(dir.path().join("a.log"), "old a1\nold a2\n").unwrap();
+        let cfg = config("files = [\"a.log\", \"b.log\"]");
+        let (script, marked) = monitor_tail_script(&cfg, &root, 1).unwrap();
+        assert!(marked);
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                if line.map(|l| tx.send(l)).is_err() {
+                    break;
+                }
+            }
+        });
+        let next_line = || rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(next_line(), "old a2");
+        assert_eq!(next_line(), LIVE_MARKER);
+        let mut a = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("a.log"))
+            .unwrap();
+        std::io::Write::write_all(&mut a, b"new a3\n").unwrap();
+        std::fs::write(dir.path().join("b.log"), "b1\n").unwrap();
+        let mut live = vec![next_line(), next_line()];
+        // The whole group: the `tail`s run in the background of `sh`.
+        crate::signal::group(child.id(), crate::signal::SIGTERM);
+        let _ = child.wait();
+        live.sort();
+        assert_eq!(live, ["b1", "new a3"]);
+    }
+
+    #[test]
+    fn a_reconnect_shows_only_lines_not_shown_yet() {
+        let mut r = Resync::new(true, 3);
+        r.restarted();
+        assert!(r.line(line("a")).is_empty(), "backlog waits for the marker");
+        assert!(r.line(line("b")).is_empty());
+        assert_eq!(texts(r.line(line(LIVE_MARKER))), ["a", "b"]);
+        assert_eq!(texts(r.line(line("c"))), ["c"]);
+        assert_eq!(texts(r.line(line("d"))), ["d"]);
+        // Reconnect: the file's last 3 lines are "c d e"; only "e" is new.
+        r.restarted();
+        for t in ["c", "d", "e"] {
+            assert!(r.line(line(t)).is_empty());
+        }
+        assert_eq!(texts(r.line(line(LIVE_MARKER))), ["e"]);
+        // Nothing new while away: nothing shown again.
+        r.restarted();
+        for t in ["c", "d", "e"] {
+            r.line(line(t));
+        }
+        assert!(r.line(line(LIVE_MARKER)).is_empty());
+        // The file was rotated: no overlap, all of it is new.
+        r.restarted();
+        r.line(line("x"));
+        assert_eq!(texts(r.line(line(LIVE_MARKER))), ["x"]);
+    }
+
+    #[test]
+    fn without_a_marker_every_line_passes() {
+        let mut r = Resync::new(false, 3);
+        r.restarted();
+        assert_eq!(texts(r.line(line("a"))), ["a"]);
+        r.restarted();
+        assert_eq!(texts(r.line(line("a"))), ["a"]);
     }
 }

@@ -85,9 +85,7 @@ impl Transport for LocalTransport {
             Ok(Err(e)) => return Err(self.io(format!("waiting for sh: {e}"))),
             Err(_) => {
                 // The whole process group: a hook's children must not outlive it.
-                let _ = Command::new("kill")
-                    .args(["-KILL", &format!("-{pid}")])
-                    .status();
+                crate::signal::group(pid, crate::signal::SIGKILL);
                 return Err(TransportError::Timeout {
                     host: self.name.clone(),
                     timeout,
@@ -150,9 +148,7 @@ impl Transport for LocalTransport {
             }
         });
         let stop = || {
-            let _ = Command::new("kill")
-                .args(["-TERM", &format!("-{pid}")])
-                .status();
+            crate::signal::group(pid, crate::signal::SIGTERM);
         };
         loop {
             match rx.recv_timeout(STREAM_WAKE) {

@@ -1,0 +1,377 @@
+//! Building the demo sandbox: config, artifact, three releases, and v1
+//! running on every host, all in one folder.
+
+use std::fs;
+use std::io;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, ConfigError};
+use crate::engine::{ChangeReport, Engine, EngineError, EventSink};
+use crate::host::{HookEnv, Layout, run_command};
+use crate::model::{Operator, ReleaseId, Strategy, Target};
+use crate::store::{Store, StoreError};
+use crate::transport::local::LocalTransport;
+
+use super::process;
+
+const CONFIG_TEMPLATE: &str = include_str!("../../assets/demo/shipdeck.toml");
+const RESTART_SCRIPT: &str = include_str!("../../assets/demo/restart.sh");
+const README_TEMPLATE: &str = include_str!("../../assets/demo/README.md");
+
+pub(super) const HOSTS_DIR: &str = "hosts";
+const CONFIG_FILE: &str = "shipdeck.toml";
+/// Marks a folder as a demo sandbox: `demo --dir` may rebuild it, and the
+/// console knows to stop its apps on exit.
+const MARKER: &str = ".shipdeck/demo";
+/// What `create` writes at the top of a sandbox; a rebuild removes only these.
+const OWN_ENTRIES: &[&str] = &[HOSTS_DIR, "dist", ".shipdeck", CONFIG_FILE, "README.md"];
+/// The restart hook returns once the app listens; this is for a stuck one.
+const START_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
+/// The demo's hosts, in the order of the config's `@PORT_n@` placeholders.
+const HOSTS: usize = 4;
+
+/// The releases the demo builds: id, notes, bad.
+const RELEASES: &[(&str, &str, bool)] = &[
+    ("v1", "first release", false),
+    ("v2", "faster order listing", false),
+    (
+        "v3",
+        "new order reservation worker (the demo's bad release: its health check fails)",
+        true,
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0} is not empty and is not a shipdeck demo; pick a new folder (or leave out --dir)")]
+    NotEmpty(String),
+    #[error("cannot find free ports on 127.0.0.1: {0}")]
+    Ports(io::Error),
+    #[error("the demo's config does not load (a bug in shipdeck): {0}")]
+    Config(#[from] ConfigError),
+    #[error("building release {id}: {source}")]
+    Build {
+        id: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{what}: {why}")]
+    Setup { what: String, why: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DemoError + '_ {
+    move |source| DemoError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Whether `config_dir` holds a sandbox `shipdeck demo` built (so its apps
+/// are the demo's to stop).
+pub fn is_sandbox(config_dir: &Path) -> bool {
+    config_dir.join(MARKER).is_file()
+}
+
+/// Build the sandbox in `dir` (a new temporary folder when `None`, kept
+/// after exit), start v1 on every host, and return the path of its
+/// `shipdeck.toml`. A `dir` that holds an earlier demo is rebuilt; any other
+/// non-empty folder is refused. Prints where the sandbox is on stderr.
+pub fn create(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
+    let started = Instant::now();
+    let root = prepare(dir)?;
+    let built = build(&root);
+    if built.is_err() {
+        // Whatever had started must not run on in a half-built sandbox.
+        super::stop_apps(&root);
+    }
+    let (config, ports) = built?;
+    eprintln!(
+        "shipdeck demo: ready in {:.1}s in {}\n  v1 runs on staging (1 host) and production (3 hosts); v2 and v3 (bad) are built\n  apps on 127.0.0.1 ports {}\n  re-open it: shipdeck --config {}",
+        started.elapsed().as_secs_f64(),
+        root.display(),
+        ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        config.display()
+    );
+    Ok(config)
+}
+
+/// The sandbox folder, absolute, existing and empty of anything of ours.
+fn prepare(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
+    let Some(dir) = dir else {
+        let tmp = tempfile::Builder::new()
+            .prefix("shipdeck-demo-")
+            .tempdir()
+            .map_err(io_err(&std::env::temp_dir()))?;
+        // The operator re-opens the sandbox after the console exits.
+        return Ok(tmp.keep());
+    };
+    let root = std::path::absolute(dir).map_err(io_err(dir))?;
+    if root.exists() {
+        if is_sandbox(&root) {
+            super::stop_apps(&root);
+            for entry in OWN_ENTRIES {
+                let p = root.join(entry);
+                match fs::symlink_metadata(&p) {
+                    Ok(m) if m.is_dir() => fs::remove_dir_all(&p).map_err(io_err(&p))?,
+                    Ok(_) => fs::remove_file(&p).map_err(io_err(&p))?,
+                    Err(_) => {}
+                }
+            }
+        } else if fs::read_dir(&root).map_err(io_err(&root))?.next().is_some() {
+            return Err(DemoError::NotEmpty(root.display().to_string()));
+        }
+    }
+    fs::create_dir_all(&root).map_err(io_err(&root))?;
+    Ok(root)
+}
+
+fn build(root: &Path) -> Result<(PathBuf, Vec<u16>), DemoError> {
+    let ports = free_ports(HOSTS)?;
+    let config_path = root.join(CONFIG_FILE);
+    let fill = |template: &str| {
+        let mut s = template
+            .replace("@CONFIG@", &config_path.display().to_string())
+            .replace("@DIR@", &root.display().to_string());
+        for (i, port) in ports.iter().enumerate() {
+            s = s.replace(&format!("@PORT_{i}@"), &port.to_string());
+        }
+        s
+    };
+    write(&config_path, &fill(CONFIG_TEMPLATE))?;
+    write(&root.join("README.md"), &fill(README_TEMPLATE))?;
+    write(&root.join(MARKER), "built by `shipdeck demo`\n")?;
+    write_artifact(&root.join("dist"))?;
+
+    let config = Arc::new(Config::load(&config_path)?);
+    let store = Store::new(&config);
+    let bad_marker = root.join("dist/bad");
+    for (id, notes, bad) in RELEASES {
+        let release = ReleaseId::parse(id).map_err(|e| DemoError::Setup {
+            what: format!("release id {id}"),
+            why: e.to_string(),
+        })?;
+        if *bad {
+            write(
+                &bad_marker,
+                "This release is the demo's bad one: its /healthz fails and a climbing share of its requests panic.\n",
+            )?;
+        }
+        let built = store.build(Some(release), Some((*notes).to_owned()));
+        if *bad {
+            // dist/ stays a healthy artifact for the operator's own builds.
+            fs::remove_file(&bad_marker).map_err(io_err(&bad_marker))?;
+        }
+        built.map_err(|source| DemoError::Build {
+            id: (*id).to_owned(),
+            source,
+        })?;
+    }
+    start_v1(&config)?;
+    Ok((config_path, ports))
+}
+
+/// `dist/`: the artifact each release is packed from.
+fn write_artifact(dist: &Path) -> Result<(), DemoError> {
+    let bin = dist.join("bin");
+    fs::create_dir_all(&bin).map_err(io_err(&bin))?;
+    // The build command stamps the release id in; this is what a build
+    // without one would carry.
+    write(&dist.join("VERSION"), "dev\n")?;
+    let restart = bin.join("restart");
+    write(&restart, RESTART_SCRIPT)?;
+    fs::set_permissions(&restart, fs::Permissions::from_mode(0o755)).map_err(io_err(&restart))?;
+    // The sample app is this very binary: the restart hook finds it here.
+    let exe = std::env::current_exe().map_err(|e| DemoError::Setup {
+        what: "finding the shipdeck binary".into(),
+        why: e.to_string(),
+    })?;
+    write(&bin.join("shipdeck-path"), &format!("{}\n", exe.display()))?;
+    Ok(())
+}
+
+fn write(path: &Path, content: &str) -> Result<(), DemoError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+    fs::write(path, content).map_err(io_err(path))
+}
+
+/// Ports the kernel says are free now. All are held open until every one is
+/// picked, so the hosts get different ones.
+fn free_ports(n: usize) -> Result<Vec<u16>, DemoError> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(DemoError::Ports)?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()
+        .map_err(DemoError::Ports)
+}
+
+/// Deploy v1 to staging and promote it to production through the engine, as
+/// an operator would, so history shows how v1 got there. Every host at once:
+/// the rolling strategy is for the operator's changes, not for setting up.
+fn start_v1(config: &Config) -> Result<(), DemoError> {
+    let mut setup = config.clone();
+    for env in &mut setup.environments {
+        env.strategy = Strategy::AllAtOnce;
+    }
+    let engine =
+        Engine::new(Arc::new(setup), false, EventSink::discard()).with_operator(Operator {
+            who: "shipdeck-demo".into(),
+            machine: gethostname::gethostname().to_string_lossy().into_owned(),
+        });
+    let v1 = ReleaseId::parse("v1").map_err(|e| DemoError::Setup {
+        what: "release id v1".into(),
+        why: e.to_string(),
+    })?;
+    succeeded("deploying v1 to staging", engine.deploy("staging", &v1))?;
+    succeeded(
+        "promoting v1 to production",
+        engine.promote(&v1, "production"),
+    )
+}
+
+fn succeeded(what: &str, result: Result<ChangeReport, EngineError>) -> Result<(), DemoError> {
+    let setup_err = |why: String| DemoError::Setup {
+        what: what.to_owned(),
+        why,
+    };
+    let report = result.map_err(|e| setup_err(e.to_string()))?;
+    if report.exit_code() == 0 {
+        return Ok(());
+    }
+    let mut why = report.summary.clone();
+    for h in report.hosts.iter().filter(|h| h.error.is_some()) {
+        why.push_str(&format!(
+            "\n  {}: {}",
+            h.host,
+            h.error.as_deref().unwrap_or_default()
+        ));
+    }
+    Err(setup_err(why))
+}
+
+/// Start the app of every host of the sandbox at `config_dir` whose app is
+/// not running, on the release its `current` names, through the config's
+/// restart hook: for a sandbox re-opened after its console stopped its apps
+/// (or after a reboot). Returns how many apps were started.
+pub fn start_apps(config_dir: &Path) -> Result<usize, DemoError> {
+    let config = Config::load(&config_dir.join(CONFIG_FILE))?;
+    let Some(restart) = &config.hooks.restart else {
+        return Ok(0);
+    };
+    let mut started = 0;
+    for env in &config.environments {
+        for host in &env.hosts {
+            let Target::Local { dir } = &host.target else {
+                continue;
+            };
+            let running =
+                process::read_pid(&dir.join(super::PID_FILE)).is_some_and(process::is_sample_app);
+            let current = fs::read_link(dir.join("current")).ok();
+            let Some(release) = current
+                .as_ref()
+                .and_then(|c| c.file_name())
+                .and_then(|n| ReleaseId::parse(&n.to_string_lossy()).ok())
+            else {
+                continue;
+            };
+            if running {
+                continue;
+            }
+            let layout = Layout::new(&host.deploy_to);
+            let hook_env = HookEnv {
+                env: env.name.clone(),
+                host: host.name.clone(),
+                release: release.clone(),
+                previous: None,
+                deploy_to: host.deploy_to.clone(),
+                release_dir: layout.release(&release),
+                host_vars: host.vars.clone(),
+            };
+            let mut t = LocalTransport::new(&host.name, dir);
+            run_command(
+                &mut t,
+                "restart",
+                &layout.current(),
+                restart,
+                &hook_env,
+                START_HOOK_TIMEOUT,
+            )
+            .map_err(|e| DemoError::Setup {
+                what: format!("starting {release} on {}", host.name),
+                why: e.to_string(),
+            })?;
+            started += 1;
+        }
+    }
+    Ok(started)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_template_loads_once_filled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        let mut s = CONFIG_TEMPLATE.replace("@CONFIG@", &path.display().to_string());
+        for i in 0..HOSTS {
+            s = s.replace(&format!("@PORT_{i}@"), &(4000 + i).to_string());
+        }
+        assert!(!s.contains('@'), "a placeholder is left");
+        let cfg = Config::parse(&path, &s).unwrap();
+        assert_eq!(cfg.environment_names(), ["staging", "production"]);
+        let prod = cfg.environment("production").unwrap();
+        assert_eq!(prod.hosts.len(), 3);
+        assert_eq!(prod.requires.as_deref(), Some("staging"));
+        assert!(matches!(prod.strategy, Strategy::Rolling { .. }));
+        let ports: Vec<u16> = cfg
+            .environments
+            .iter()
+            .flat_map(|e| &e.hosts)
+            .map(|h| h.health_http.as_ref().unwrap().port)
+            .collect();
+        assert_eq!(ports, [4000, 4001, 4002, 4003]);
+        assert_eq!(
+            cfg.environments[0].hosts[0].metrics.as_ref().unwrap().path,
+            "/metrics"
+        );
+    }
+
+    #[test]
+    fn free_ports_differ() {
+        let ports = free_ports(HOSTS).unwrap();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), HOSTS);
+    }
+
+    #[test]
+    fn a_folder_with_other_things_in_it_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        let err = create(Some(dir.path())).unwrap_err();
+        assert!(matches!(err, DemoError::NotEmpty(_)), "{err}");
+        assert!(dir.path().join("notes.txt").exists());
+    }
+}

@@ -1,0 +1,139 @@
+//! What a host runs, as the console shows it, and a cheap way to tell that it
+//! may have changed.
+
+use crate::engine::history::previous_release;
+use crate::host::sh::quote;
+use crate::host::{HostState, Layout};
+use crate::model::{HistoryRecord, ReleaseId};
+
+/// History records kept per host in a [`HostView`]: the newest ones. Enough
+/// for the console's history list and for `passed_gate` on recent releases.
+pub const VIEW_HISTORY: usize = 100;
+
+/// What a host runs now, read from the host itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostView {
+    pub current: Option<ReleaseId>,
+    /// Where a rollback goes, by the host's history.
+    pub previous: Option<ReleaseId>,
+    /// `previous` is still on disk, so a rollback can switch to it at once.
+    pub rollback_ready: bool,
+    /// Release directories on disk, sorted by name.
+    pub releases: Vec<ReleaseId>,
+    /// Who holds the lock, as `LockState::describe` says it.
+    pub lock: Option<String>,
+    /// The newest [`VIEW_HISTORY`] records, oldest first.
+    pub history: Vec<HistoryRecord>,
+}
+
+impl HostView {
+    pub fn from_state(state: &HostState) -> HostView {
+        let current = state.current();
+        let previous = previous_release(&state.history, current.as_ref());
+        let skip = state.history.len().saturating_sub(VIEW_HISTORY);
+        HostView {
+            rollback_ready: previous.as_ref().is_some_and(|p| state.has_release(p)),
+            current,
+            previous,
+            releases: state.releases.clone(),
+            lock: state.lock.as_ref().map(|l| l.describe()),
+            history: state.history[skip..].to_vec(),
+        }
+    }
+}
+
+/// Names, sizes, times and link targets of everything a [`HostView`] is read
+/// from, in one line per path. Comparing it with the last one tells whether
+/// the full probe (up to `HISTORY_TAIL` history lines) is worth reading again:
+/// a `mv -T` switch changes `current`'s target, a new or removed release the
+/// `releases` directory's time, a lock its presence, a history line the
+/// file's size. One `stat` process; the globs are the shell's.
+pub fn fingerprint_script(layout: &Layout) -> String {
+    format!(
+        "cd {root} 2>/dev/null || {{ echo absent; exit 0; }}\n\
+         exec stat -c '%n %s %Y %N' current releases releases/* .shipdeck/lock .shipdeck/lock/owner.json .shipdeck/history.jsonl 2>/dev/null\n",
+        root = quote(layout.root()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::parse_probe;
+
+    fn record(action: &str, release: &str) -> String {
+        format!(
+            r#"{{"time":"2026-01-01T00:00:00Z","who":"alice","machine":"laptop","change":"c-{release}","action":"{action}","env":"production","host":"web-1","release":"{release}","outcome":"success","health":"passed","duration_ms":1}}"#
+        )
+    }
+
+    #[test]
+    fn previous_and_rollback_ready_come_from_history_and_disk() {
+        let probe = format!(
+            "present\ncurrent releases/v3\nrelease v1\nrelease v3\nhistory-follows\n{}\n{}\n{}\n",
+            record("deploy", "v1"),
+            record("deploy", "v2"),
+            record("deploy", "v3"),
+        );
+        let state = parse_probe(&probe);
+        assert_eq!(state.history.len(), 3, "{state:?}");
+        let view = HostView::from_state(&state);
+        assert_eq!(view.current, Some(ReleaseId::parse("v3").unwrap()));
+        assert_eq!(view.previous, Some(ReleaseId::parse("v2").unwrap()));
+        assert!(!view.rollback_ready, "v2 was cleaned up");
+        assert_eq!(view.releases.len(), 2);
+
+        let probe = probe.replace("release v1\n", "release v2\n");
+        let view = HostView::from_state(&parse_probe(&probe));
+        assert!(view.rollback_ready);
+    }
+
+    #[test]
+    fn keeps_only_the_newest_history() {
+        let lines: Vec<String> = (0..VIEW_HISTORY + 20)
+            .map(|i| record("deploy", &format!("v{i}")))
+            .collect();
+        let probe = format!(
+            "present\ncurrent releases/v{}\nhistory-follows\n{}\n",
+            VIEW_HISTORY + 19,
+            lines.join("\n")
+        );
+        let view = HostView::from_state(&parse_probe(&probe));
+        assert_eq!(view.history.len(), VIEW_HISTORY);
+        assert_eq!(
+            view.history.last().and_then(|r| r.release.clone()),
+            view.current
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_what_the_view_is_read_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("app");
+        let layout = Layout::new(&root.to_string_lossy());
+        let print = || {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(fingerprint_script(&layout))
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(print(), "absent\n");
+        std::fs::create_dir_all(root.join("releases/v1")).unwrap();
+        std::fs::create_dir_all(root.join(".shipdeck")).unwrap();
+        let empty = print();
+        std::os::unix::fs::symlink("releases/v1", root.join("current")).unwrap();
+        let linked = print();
+        assert_ne!(empty, linked);
+        assert!(linked.contains("releases/v1"), "{linked}");
+        std::fs::write(root.join(".shipdeck/history.jsonl"), "{}\n").unwrap();
+        let recorded = print();
+        assert_ne!(linked, recorded);
+        std::fs::create_dir(root.join(".shipdeck/lock")).unwrap();
+        let locked = print();
+        assert_ne!(recorded, locked);
+        std::fs::remove_dir(root.join(".shipdeck/lock")).unwrap();
+        assert_eq!(print(), recorded);
+    }
+}

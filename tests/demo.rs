@@ -1,0 +1,501 @@
+//! `shipdeck demo` end to end: the real binary builds a sandbox, the sample
+//! apps serve on real ports, and the headless commands drive it as an
+//! operator would. Every test stops its apps, however it ends.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shipdeck");
+/// Apps start in the background; status may see one a moment before it listens.
+const SETTLE: Duration = Duration::from_secs(10);
+/// An app checks its pid file and release folder every second.
+const WATCHDOG: Duration = Duration::from_secs(4);
+const PROD: [&str; 3] = ["web-1", "web-2", "web-3"];
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cwd: &Path, state: &Path, args: &[&str]) -> Run {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env("SHIPDECK_OPERATOR", "alice")
+        .env("XDG_STATE_HOME", state)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A demo sandbox whose apps are stopped when it drops (a failed assert included).
+struct Demo {
+    root: tempfile::TempDir,
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        shipdeck::demo::stop_apps(&self.dir);
+    }
+}
+
+impl Demo {
+    fn new() -> Demo {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("sandbox");
+        let state = root.path().join("state");
+        let started = Instant::now();
+        let r = run(
+            root.path(),
+            &state,
+            &["demo", "--dir", dir.to_str().unwrap(), "--no-console"],
+        );
+        let demo = Demo {
+            config: dir.join("shipdeck.toml"),
+            dir,
+            root,
+        };
+        assert_eq!(r.code, 0, "demo failed:\n{}\n{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.stdout.trim(),
+            demo.config.to_str().unwrap(),
+            "{}",
+            r.stderr
+        );
+        eprintln!("demo built in {:?}", started.elapsed());
+        demo
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--config", self.config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run(self.root.path(), &self.root.path().join("state"), &all)
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, 0,
+            "shipdeck {args:?} failed:\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        r
+    }
+
+    fn json(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all).stdout).unwrap()
+    }
+
+    fn host(&self, name: &str) -> PathBuf {
+        self.dir.join("hosts").join(name)
+    }
+
+    fn current(&self, host: &str) -> Option<String> {
+        fs::read_link(self.host(host).join("current"))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// The port a host's app serves on: its `port` var.
+    fn port(&self, host: &str) -> u16 {
+        let cfg = shipdeck::config::Config::load(&self.config).unwrap();
+        let h = cfg
+            .environments
+            .iter()
+            .flat_map(|e| &e.hosts)
+            .find(|h| h.name == format!("local:hosts/{host}"))
+            .unwrap();
+        h.vars["port"].parse().unwrap()
+    }
+
+    /// Wait until `status` shows `release` healthy on every host of `env`
+    /// (every host when `None`).
+    fn wait_healthy(&self, env: Option<&str>, release: &str, hosts: usize) {
+        let deadline = Instant::now() + SETTLE;
+        let mut args = vec!["status", "--json"];
+        args.extend(env);
+        loop {
+            let r = self.run(&args);
+            let status: Vec<serde_json::Value> =
+                serde_json::from_str(&r.stdout).unwrap_or_default();
+            if status.len() == hosts
+                && status
+                    .iter()
+                    .all(|s| s["current"] == release && s["health"] == "healthy")
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not {release} and healthy on {hosts} hosts:\n{}\n{}",
+                r.stdout,
+                r.stderr
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Stop the apps and check none of this sandbox is left running.
+    fn finish(self) {
+        shipdeck::demo::stop_apps(&self.dir);
+        let left = apps_of(&self.dir);
+        assert!(left.is_empty(), "sample apps still running: {left:?}");
+    }
+}
+
+/// Live (not zombie) sample-app processes whose command line names `dir`.
+fn apps_of(dir: &Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.parse::<u32>().is_err() {
+            continue;
+        }
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let state = stat
+            .rsplit_once(')')
+            .map(|(_, s)| s.trim_start().chars().next());
+        if matches!(state, Some(Some('Z' | 'X'))) {
+            continue;
+        }
+        let Ok(cmd) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains("sample-app") && cmd.contains(&dir) {
+            found.push(format!("{pid}: {cmd}"));
+        }
+    }
+    found
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    let code = head.split(' ').nth(1)?.parse().ok()?;
+    Some((code, body.to_owned()))
+}
+
+fn wait_for_code(port: u16, path: &str, code: u16) -> String {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let got = http_get(port, path);
+        if let Some((c, body)) = &got
+            && *c == code
+        {
+            return body.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} on :{port} never answered {code}: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Metrics {
+    ok: f64,
+    failed: f64,
+    count: f64,
+    release: String,
+}
+
+/// Parse `/metrics` as Prometheus text, as a scraper would.
+fn metrics(port: u16) -> Metrics {
+    let (code, body) = http_get(port, "/metrics").expect("/metrics answers");
+    assert_eq!(code, 200, "{body}");
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let mut m = Metrics {
+        ok: -1.0,
+        failed: -1.0,
+        count: -1.0,
+        release: String::new(),
+    };
+    for s in &scrape.samples {
+        match (s.metric.as_str(), &s.value) {
+            ("http_requests_total", prometheus_parse::Value::Counter(v)) => {
+                match s.labels.get("code") {
+                    Some("200") => m.ok = *v,
+                    Some("500") => m.failed = *v,
+                    other => panic!("unexpected code label {other:?}"),
+                }
+            }
+            ("http_request_duration_seconds", prometheus_parse::Value::Summary(q)) => {
+                assert_eq!(q.len(), 3, "{body}");
+            }
+            ("http_request_duration_seconds_count", v) => {
+                m.count = match v {
+                    prometheus_parse::Value::Untyped(c)
+                    | prometheus_parse::Value::Counter(c)
+                    | prometheus_parse::Value::Gauge(c) => *c,
+                    other => panic!("{other:?}"),
+                }
+            }
+            ("app_info", _) => m.release = s.labels.get("release").unwrap_or("").to_owned(),
+            _ => {}
+        }
+    }
+    assert!(m.ok >= 0.0 && m.failed >= 0.0 && m.count >= 0.0, "{body}");
+    assert_eq!(m.count, m.ok + m.failed, "{body}");
+    m
+}
+
+#[test]
+fn the_demo_starts_with_v1_healthy_on_every_host() {
+    let demo = Demo::new();
+    demo.wait_healthy(None, "v1", 4);
+
+    let releases = demo.json(&["releases"]);
+    let ids: Vec<&str> = releases.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["v1", "v2", "v3"]);
+    assert_eq!(
+        releases[0]["runs_on"]["production"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        releases[0]["passed"],
+        serde_json::json!(["staging", "production"])
+    );
+
+    // Each app answers on its own port, counts its own traffic, and logs.
+    let port = demo.port("web-2");
+    assert_eq!(wait_for_code(port, "/healthz", 200), "ok\n");
+    let first = metrics(port);
+    assert_eq!(first.release, "v1");
+    assert_eq!(first.failed, 0.0);
+    std::thread::sleep(Duration::from_millis(1200));
+    let second = metrics(port);
+    assert!(
+        second.ok >= first.ok + 10.0,
+        "requests did not grow: {} then {}",
+        first.ok,
+        second.ok
+    );
+    let log = fs::read_to_string(demo.host("web-2").join("shared/log/app.log")).unwrap();
+    assert!(log.contains(" INFO GET /api/"), "{log}");
+    assert!(log.contains("shop v1 listening on 127.0.0.1:"), "{log}");
+
+    // History says how v1 got everywhere.
+    let history = demo.json(&["history", "production"]);
+    assert!(
+        history
+            .iter()
+            .any(|h| h["action"] == "promote" && h["release"] == "v1"),
+        "{history:?}"
+    );
+
+    // Stopped (as when the console quits), then started again on re-opening.
+    shipdeck::demo::stop_apps(&demo.dir);
+    assert_eq!(apps_of(&demo.dir), Vec::<String>::new());
+    assert!(!demo.host("web-1").join("shared/app.pid").exists());
+    assert_eq!(shipdeck::demo::start_apps(&demo.dir).unwrap(), 4);
+    assert_eq!(shipdeck::demo::start_apps(&demo.dir).unwrap(), 0);
+    demo.wait_healthy(None, "v1", 4);
+
+    // Building the demo again in the same folder replaces it, apps included.
+    let old: Vec<String> = apps_of(&demo.dir);
+    assert_eq!(old.len(), 4, "{old:?}");
+    let r = run(
+        demo.root.path(),
+        &demo.root.path().join("state"),
+        &["demo", "--dir", demo.dir.to_str().unwrap(), "--no-console"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let new = apps_of(&demo.dir);
+    assert_eq!(new.len(), 4, "{new:?}");
+    assert!(old.iter().all(|o| !new.contains(o)), "{old:?}\n{new:?}");
+    demo.wait_healthy(None, "v1", 4);
+    demo.finish();
+}
+
+#[test]
+fn v2_ships_v3_fails_its_gate_and_production_rolls_back() {
+    let demo = Demo::new();
+    demo.wait_healthy(None, "v1", 4);
+
+    demo.ok(&["deploy", "staging", "v2"]);
+    assert_eq!(demo.current("stage-1").as_deref(), Some("releases/v2"));
+    let r = demo.ok(&["promote", "v2", "--to", "production"]);
+    assert!(r.stderr.contains("batch 3/3"), "{}", r.stderr);
+    for h in PROD {
+        assert_eq!(demo.current(h).as_deref(), Some("releases/v2"), "{h}");
+    }
+    demo.wait_healthy(Some("production"), "v2", 3);
+    assert_eq!(metrics(demo.port("web-3")).release, "v2");
+
+    // v3 fails its health gate and staging goes back to v2 by itself.
+    let started = Instant::now();
+    let r = demo.run(&["deploy", "staging", "v3"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("not healthy within 8s"), "{}", r.stderr);
+    assert!(r.stderr.contains("HTTP 500"), "{}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(demo.current("stage-1").as_deref(), Some("releases/v2"));
+    let staging = demo.port("stage-1");
+    assert_eq!(wait_for_code(staging, "/healthz", 200), "ok\n");
+    assert_eq!(metrics(staging).release, "v2");
+    let log = fs::read_to_string(demo.host("stage-1").join("shared/log/app.log")).unwrap();
+    assert!(log.contains("shop v3 listening"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" ERROR ") && l.contains(" 500 ") && l.contains("panicked")),
+        "{log}"
+    );
+    assert!(log.contains("shop v3 stopping: SIGTERM"), "{log}");
+
+    demo.ok(&["rollback", "production"]);
+    for h in PROD {
+        assert_eq!(demo.current(h).as_deref(), Some("releases/v1"), "{h}");
+    }
+    demo.wait_healthy(Some("production"), "v1", 3);
+    demo.finish();
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts a sample app by hand, outside any sandbox.
+struct App {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        shipdeck::demo::stop_apps(self.dir.path());
+        let _ = Command::new(BIN)
+            .args(["sample-app", "--stop", "--pid-file"])
+            .arg(self.pid_file())
+            .status();
+    }
+}
+
+impl App {
+    fn start(bad: bool) -> App {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("release")).unwrap();
+        let app = App {
+            dir,
+            port: free_port(),
+        };
+        let mut cmd = Command::new(BIN);
+        cmd.args(["sample-app", "--detach", "--release", "v9", "--port"])
+            .arg(app.port.to_string())
+            .arg("--pid-file")
+            .arg(app.pid_file())
+            .arg("--log")
+            .arg(app.dir.path().join("app.log"))
+            .arg("--watch")
+            .arg(app.dir.path().join("release"));
+        if bad {
+            cmd.arg("--bad");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("started v9"),
+            "{out:?}"
+        );
+        assert_eq!(apps_of(app.dir.path()).len(), 1);
+        app
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.dir.path().join("app.pid")
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("app.log")).unwrap_or_default()
+    }
+
+    fn wait_gone(&self) {
+        let deadline = Instant::now() + WATCHDOG;
+        while !apps_of(self.dir.path()).is_empty() {
+            assert!(Instant::now() < deadline, "still running:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn the_bad_release_fails_health_and_its_errors_climb() {
+    let app = App::start(true);
+    let (code, body) = http_get(app.port, "/healthz").unwrap();
+    assert_eq!(code, 500, "{body}");
+    // Its error share starts near 10% and climbs: errors show up within seconds.
+    let first = metrics(app.port);
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let now = metrics(app.port);
+        if now.failed > first.failed && app.log().contains("panicked at") {
+            assert!(now.ok + now.failed > first.ok + first.failed);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no errors:\n{}", app.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let errors = app.log().lines().filter(|l| l.contains(" ERROR ")).count();
+    assert!(errors > 0);
+
+    // --stop: SIGTERM, and the app takes its pid file with it.
+    let r = Command::new(BIN)
+        .args(["sample-app", "--stop", "--pid-file"])
+        .arg(app.pid_file())
+        .status()
+        .unwrap();
+    assert!(r.success());
+    app.wait_gone();
+    assert!(!app.pid_file().exists());
+    assert!(app.log().contains("stopping: SIGTERM"), "{}", app.log());
+}
+
+#[test]
+fn a_sample_app_exits_when_its_release_folder_or_pid_file_goes() {
+    let app = App::start(false);
+    assert_eq!(wait_for_code(app.port, "/healthz", 200), "ok\n");
+    fs::remove_dir_all(app.dir.path().join("release")).unwrap();
+    app.wait_gone();
+    assert!(app.log().contains("release is gone"), "{}", app.log());
+
+    let app = App::start(false);
+    fs::write(app.pid_file(), "4194303\n").unwrap();
+    app.wait_gone();
+    assert!(app.log().contains("took over"), "{}", app.log());
+
+    let app = App::start(false);
+    fs::remove_file(app.pid_file()).unwrap();
+    app.wait_gone();
+    assert!(app.log().contains("app.pid is gone"), "{}", app.log());
+}

@@ -1,0 +1,367 @@
+//! The monitor against real OpenSSH servers on 127.0.0.1: logs, health, host
+//! metrics, app metrics and host state from two hosts, one of which drops
+//! and comes back while the other keeps reporting.
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shipdeck::config::Config;
+use shipdeck::monitor::{HealthStatus, HostKey, Monitor, MonitorEvent, MonitorState};
+use support::*;
+
+const H0: HostKey = HostKey { env: 0, host: 0 };
+const H1: HostKey = HostKey { env: 0, host: 1 };
+
+/// Every event seen so far, and the state reduced from them.
+struct Watch {
+    rx: Receiver<MonitorEvent>,
+    seen: Vec<MonitorEvent>,
+    state: MonitorState,
+    /// `until` looks at events from this index on.
+    mark: usize,
+}
+
+impl Watch {
+    /// The first event since the mark that `pred` accepts, waiting up to
+    /// `within` for it.
+    fn until(
+        &mut self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&MonitorEvent) -> bool,
+    ) -> MonitorEvent {
+        if let Some(ev) = self.seen[self.mark..].iter().find(|e| pred(e)) {
+            return ev.clone();
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(ev) => {
+                    self.seen.push(ev.clone());
+                    self.state.apply(ev.clone());
+                    if pred(&ev) {
+                        return ev;
+                    }
+                }
+                Err(_) => panic!(
+                    "no {what} within {within:?}; events so far:\n{}",
+                    self.summary()
+                ),
+            }
+        }
+    }
+
+    /// Events seen after index `from` that `pred` accepts.
+    fn count_since(&self, from: usize, pred: impl Fn(&MonitorEvent) -> bool) -> usize {
+        self.seen[from..].iter().filter(|e| pred(e)).count()
+    }
+
+    fn summary(&self) -> String {
+        let lines: Vec<String> = self
+            .seen
+            .iter()
+            .rev()
+            .take(60)
+            .rev()
+            .map(|e| match e {
+                MonitorEvent::Log { key, line } => format!("{key:?} log {:?}", line.text),
+                MonitorEvent::State { key, state } => {
+                    format!(
+                        "{key:?} state current={:?} lock={:?}",
+                        state.current, state.lock
+                    )
+                }
+                other => format!("{other:?}"),
+            })
+            .collect();
+        lines.join("\n")
+    }
+}
+
+fn is_log(key: HostKey, text: &str) -> impl Fn(&MonitorEvent) -> bool {
+    move |e| matches!(e, MonitorEvent::Log { key: k, line } if *k == key && line.text == text)
+}
+
+fn is_health(key: HostKey, status: HealthStatus) -> impl Fn(&MonitorEvent) -> bool {
+    move |e| matches!(e, MonitorEvent::Health { key: k, sample } if *k == key && sample.status == status)
+}
+
+fn is_system(key: HostKey) -> impl Fn(&MonitorEvent) -> bool {
+    move |e| matches!(e, MonitorEvent::System { key: k, sample } if *k == key && sample.mem_total > 0)
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A Prometheus page on 127.0.0.1 whose counters grow by 100 requests, one
+/// of them a 500, at every fetch.
+fn metrics_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fetches = AtomicU64::new(0);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let n = fetches.fetch_add(1, Ordering::Relaxed) + 1;
+            let body = format!(
+                "# TYPE http_requests_total counter\nhttp_requests_total{{code=\"200\"}} {}\nhttp_requests_total{{code=\"500\"}} {n}\n",
+                n * 99
+            );
+            let _ = write!(
+                stream,
+                "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn monitor_follows_two_hosts_and_survives_one_dropping() {
+    let Some(mut fleet) = SshdFleet::start(2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir_all(root.join("dist")).unwrap();
+    fs::write(root.join("dist/version"), "v1\n").unwrap();
+    // The health command passes while the release holds `ok`.
+    fs::write(root.join("dist/ok"), "").unwrap();
+    let metrics_port = metrics_server();
+    let config = format!(
+        r#"[app]
+name = "hello"
+artifact = "dist"
+deploy_to = "/unused"
+
+[health]
+command = "test -f ok"
+interval = "500ms"
+timeout = "5s"
+healthy_after = 1
+
+[logs]
+files = ["shared/log/app.log"]
+error_pattern = "ERROR"
+
+[metrics]
+prometheus = "http://127.0.0.1:{metrics_port}/metrics"
+interval = "1s"
+
+[environments.production]
+hosts = {hosts}
+
+{ssh}
+"#,
+        hosts = fleet.hosts_array(),
+        ssh = fleet.ssh_section(),
+    );
+    let config_path = root.join("shipdeck.toml");
+    fs::write(&config_path, config).unwrap();
+    let shipdeck_ok = |args: &[&str]| {
+        let (code, out, err) = run(shipdeck_in(root).args(args));
+        assert_eq!(
+            code,
+            0,
+            "shipdeck {args:?}:\n{out}\n{err}\n{}",
+            fleet.logs()
+        );
+    };
+    shipdeck_ok(&["build", "--id", "v1"]);
+    shipdeck_ok(&["deploy", "production", "v1"]);
+    for i in 0..2 {
+        let log_dir = fleet.deploy_to(i).join("shared/log");
+        fs::create_dir_all(&log_dir).unwrap();
+        append(
+            &log_dir.join("app.log"),
+            &format!("hello from host {i}\nERROR boom {i}\n"),
+        );
+    }
+
+    let config = Arc::new(Config::load(&config_path).unwrap());
+    let (tx, rx) = channel();
+    let tx = Mutex::new(tx);
+    let monitor = Monitor::start(
+        config.clone(),
+        config.ssh.settings(false),
+        Arc::new(move |ev| {
+            let _ = tx.lock().unwrap().send(ev);
+        }),
+    );
+    let mut w = Watch {
+        rx,
+        seen: Vec::new(),
+        state: MonitorState::new(&config),
+        mark: 0,
+    };
+    let soon = Duration::from_secs(15);
+
+    // Logs: the lines already there, flagged, then a line written now.
+    for (i, key) in [H0, H1].into_iter().enumerate() {
+        w.until(
+            "backlog line",
+            soon,
+            is_log(key, &format!("hello from host {i}")),
+        );
+        let boom = w.until("error line", soon, is_log(key, &format!("ERROR boom {i}")));
+        assert!(matches!(boom, MonitorEvent::Log { line, .. } if line.error));
+    }
+    w.mark = w.seen.len();
+    for i in 0..2 {
+        append(
+            &fleet.deploy_to(i).join("shared/log/app.log"),
+            &format!("live {i}\n"),
+        );
+    }
+    w.until("live line from host 0", soon, is_log(H0, "live 0"));
+    w.until("live line from host 1", soon, is_log(H1, "live 1"));
+
+    // State, health and host metrics from both hosts, since the start.
+    w.mark = 0;
+    for key in [H0, H1] {
+        w.until("state with v1", soon, |e| {
+            matches!(e, MonitorEvent::State { key: k, state } if *k == key
+                && state.current.as_ref().is_some_and(|c| c.as_str() == "v1")
+                && state.releases.len() == 1
+                && !state.history.is_empty())
+        });
+        w.until("healthy", soon, is_health(key, HealthStatus::Healthy));
+        w.until("system sample", soon, is_system(key));
+        w.until("cpu share", soon, |e| {
+            matches!(e, MonitorEvent::System { key: k, sample } if *k == key
+                && sample.cpu_pct.is_some_and(|c| (0.0..=100.0).contains(&c)))
+        });
+        w.until("app sample", soon, |e| {
+            matches!(e, MonitorEvent::App { key: k, sample } if *k == key && sample.requests_total > 0.0)
+        });
+    }
+    w.until(
+        "a second app sample",
+        soon,
+        |e| matches!(e, MonitorEvent::App { key, .. } if *key == H0),
+    );
+    let h0 = w.state.host(H0).unwrap();
+    assert!(h0.request_rate().is_some_and(|r| r > 0.0), "{h0:?}");
+    assert_eq!(h0.error_ratio(), Some(0.01));
+    assert!(
+        h0.memory()
+            .is_some_and(|(used, total)| used <= total && total > 0)
+    );
+    assert_eq!(h0.health_status(), Some(HealthStatus::Healthy));
+    assert!(h0.error_lines_per_min(std::time::SystemTime::now()) >= 1.0);
+
+    // Another operator's lock shows up within seconds.
+    w.mark = w.seen.len();
+    shipdeck_ok(&["lock", "production", "--reason", "maintenance window"]);
+    for key in [H0, H1] {
+        w.until("state with the lock", soon, |e| {
+            matches!(e, MonitorEvent::State { key: k, state } if *k == key
+                && state.lock.as_deref().is_some_and(|l| l.contains("maintenance window")))
+        });
+    }
+    w.mark = w.seen.len();
+    shipdeck_ok(&["unlock", "production"]);
+    w.until(
+        "state without the lock",
+        soon,
+        |e| matches!(e, MonitorEvent::State { key, state } if *key == H0 && state.lock.is_none()),
+    );
+
+    // Health fails when the check does.
+    w.mark = w.seen.len();
+    fs::remove_file(fleet.deploy_to(0).join("current/ok")).unwrap();
+    w.until("unhealthy", soon, is_health(H0, HealthStatus::Unhealthy));
+
+    // Host 1 drops: reported within seconds, while host 0 keeps reporting.
+    w.mark = w.seen.len();
+    fleet.kill(1);
+    let dropped = Instant::now();
+    w.until(
+        "host 1 disconnected",
+        Duration::from_secs(10),
+        |e| matches!(e, MonitorEvent::Disconnected { key, .. } if *key == H1),
+    );
+    eprintln!("host 1 reported disconnected after {:?}", dropped.elapsed());
+    assert_eq!(
+        w.state.host(H1).unwrap().health_status(),
+        Some(HealthStatus::Unknown)
+    );
+    let mark = w.seen.len();
+    w.until("host 0 sample after the drop", soon, is_system(H0));
+    w.until("host 0 another sample", soon, is_system(H0));
+    w.until(
+        "host 0 health after the drop",
+        soon,
+        is_health(H0, HealthStatus::Unhealthy),
+    );
+    assert_eq!(
+        w.count_since(mark, |e| is_system(H1)(e)
+            || is_health(H1, HealthStatus::Healthy)(e)),
+        0,
+        "nothing from a host that is down"
+    );
+
+    // Host 1 comes back: connected again, samples and logs resume, and the
+    // log lines shown before are not shown twice.
+    w.mark = w.seen.len();
+    fleet.restart(1);
+    let back = Instant::now();
+    w.until(
+        "host 1 connected again",
+        Duration::from_secs(30),
+        |e| matches!(e, MonitorEvent::Connected { key } if *key == H1),
+    );
+    eprintln!(
+        "host 1 reported connected {:?} after restart",
+        back.elapsed()
+    );
+    w.until("host 1 sample", soon, is_system(H1));
+    w.until("host 1 healthy", soon, is_health(H1, HealthStatus::Healthy));
+    w.until(
+        "host 1 state",
+        soon,
+        |e| matches!(e, MonitorEvent::State { key, .. } if *key == H1),
+    );
+    assert_eq!(w.state.host(H1).unwrap().connected, Some(true));
+    w.mark = w.seen.len();
+    append(
+        &fleet.deploy_to(1).join("shared/log/app.log"),
+        "after the restart\n",
+    );
+    w.until(
+        "host 1 log after restart",
+        Duration::from_secs(40),
+        is_log(H1, "after the restart"),
+    );
+    let shown = w.count_since(0, is_log(H1, "hello from host 1"));
+    assert_eq!(shown, 1, "backlog shown again after the reconnect");
+
+    let merged = w.state.logs(None, Some("boom"), 10);
+    assert_eq!(merged.len(), 2);
+    assert!(merged.iter().all(|(_, l)| l.error));
+
+    let stopping = Instant::now();
+    monitor.shutdown();
+    eprintln!("monitor shut down in {:?}", stopping.elapsed());
+}

@@ -1,0 +1,198 @@
+//! The real binary in a real terminal: tmux runs `shipdeck demo`, another
+//! "terminal" deploys with the headless CLI, and the console must show it;
+//! then `R` rolls back, checked on screen and on the host's `current` link.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+    session: String,
+}
+
+impl Tmux {
+    /// None (the test returns) when tmux is missing outside CI; with CI=true a
+    /// missing tmux fails the test.
+    fn start(command: &str, width: u16, height: u16) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "tmux is required when CI=true: install tmux"
+            );
+            eprintln!("tmux not found: skipping the terminal test");
+            return None;
+        }
+        let t = Tmux {
+            socket: format!("shipdeck-test-{}", std::process::id()),
+            session: "console".into(),
+        };
+        let ok = t
+            .cmd()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &t.session,
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+                command,
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux new-session failed");
+        Some(t)
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        self.cmd()
+            .args(["send-keys", "-t", &self.session, keys])
+            .status()
+            .unwrap();
+    }
+
+    fn alive(&self) -> bool {
+        self.cmd()
+            .args(["has-session", "-t", &self.session])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// Poll the screen until `pred` holds; fail with the screen after `timeout`.
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+/// The line of the environments pane that shows `host`.
+fn host_line<'a>(screen: &'a str, host: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.contains(&format!(" {host} ")) && l.contains('↩'))
+        .unwrap_or("")
+}
+
+#[test]
+fn the_console_sees_a_headless_deploy_and_rolls_back_with_r() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = dir.path().join("demo");
+    let bin = env!("CARGO_BIN_EXE_shipdeck");
+    let state = dir.path().join("state");
+    let command = format!(
+        "XDG_STATE_HOME='{}' '{}' demo --dir '{}'; sleep 1",
+        state.display(),
+        bin,
+        sandbox.display()
+    );
+    let Some(tmux) = Tmux::start(&command, 120, 40) else {
+        return;
+    };
+
+    // The demo builds its sandbox, starts v1 everywhere and opens the console.
+    let s = tmux.wait_for("v1 on every host", Duration::from_secs(90), |s| {
+        ["stage-1", "web-1", "web-2", "web-3"]
+            .iter()
+            .all(|h| host_line(s, h).contains(" v1 "))
+    });
+    assert!(
+        s.contains("Environments") && s.contains("Logs") && s.contains("Health"),
+        "{s}"
+    );
+
+    // Another terminal deploys v2 to staging with the headless CLI.
+    let config = sandbox.join("shipdeck.toml");
+    let out = Command::new(bin)
+        .args([
+            "--config",
+            &config.to_string_lossy(),
+            "deploy",
+            "staging",
+            "v2",
+        ])
+        .env("XDG_STATE_HOME", &state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.wait_for("stage-1 on v2 on screen", Duration::from_secs(15), |s| {
+        let l = host_line(s, "stage-1");
+        l.contains(" v2 ") && l.contains("↩ v1")
+    });
+
+    // One key: R on the selected (first) environment, staging.
+    tmux.keys("R");
+    let s = tmux.wait_for("the rollback to finish", Duration::from_secs(30), |s| {
+        s.contains("rolled staging back from v2 to v1")
+    });
+    assert_eq!(
+        std::fs::read_link(sandbox.join("hosts/stage-1/current")).unwrap(),
+        Path::new("releases/v1")
+    );
+    tmux.wait_for(
+        "stage-1 back on v1 on screen",
+        Duration::from_secs(15),
+        |s| host_line(s, "stage-1").contains(" v1 "),
+    );
+    assert!(
+        host_line(&s, "web-1").contains(" v1 "),
+        "production was touched:\n{s}"
+    );
+
+    // q quits (nothing is running) and the terminal comes back.
+    tmux.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tmux.alive() && Instant::now() < deadline {
+        let s = tmux.screen();
+        if s.contains("the demo sandbox stays in") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = tmux.screen();
+    assert!(
+        !tmux.alive() || s.contains("the demo sandbox stays in"),
+        "the console did not quit:\n{s}"
+    );
+    assert!(
+        !s.contains("Environments"),
+        "the alternate screen was not left:\n{s}"
+    );
+}
