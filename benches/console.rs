@@ -99,8 +99,8 @@ fn main() {
 
     // The pipeline: 50 host threads send lines into the console's channel at
     // RATE lines/s in all (bursts every 10 ms, as reads from a socket come);
-    // the loop drains, reduces and draws at most once per 16 ms frame, as the
-    // runtime does. Falling behind shows as late frames and a growing queue.
+    // the loop drains, reduces and draws at most once per monitor frame, as
+    // the runtime does. Falling behind shows as late frames.
     const RATE: usize = 250_000;
     const SECONDS: usize = 4;
     let total_per_host = RATE / HOSTS * SECONDS;
@@ -125,7 +125,7 @@ fn main() {
         })
         .collect();
     drop(tx);
-    let frame = Duration::from_millis(16);
+    let frame = shipdeck::tui::MONITOR_FRAME;
     let mut last_draw = Instant::now();
     let mut frames = 0;
     let mut received = 0usize;

@@ -11,7 +11,7 @@ pub mod view;
 use std::sync::Arc;
 
 pub use app::{App, Effect, Msg};
-pub use runtime::run;
+pub use runtime::{FRAME, MONITOR_FRAME, run};
 
 use crate::config::Config;
 
