@@ -467,3 +467,48 @@ fn config_errors_name_file_line_and_column_with_exit_2() {
         r.stderr
     );
 }
+
+#[test]
+fn hooks_run_where_and_when_they_should() {
+    let sb = Sandbox::new("");
+    let config = fs::read_to_string(sb.root().join("shipdeck.toml")).unwrap().replace(
+        "restart = \"./bin/restart\"",
+        "restart = \"./bin/restart\"\n\
+         before_switch = [\"touch prepared\"]\n\
+         run_once = [\"echo \\\"$SHIPDECK_HOST\\\" >> \\\"$SHIPDECK_DEPLOY_TO/../migrations\\\"\"]\n\
+         after_switch = [\"readlink \\\"$SHIPDECK_DEPLOY_TO/current\\\" > \\\"$SHIPDECK_DEPLOY_TO/after\\\"\"]",
+    );
+    fs::write(sb.root().join("shipdeck.toml"), config).unwrap();
+    sb.build("v1", "v1", false);
+    sb.ok(&["deploy", "staging", "v1"]);
+    sb.ok(&["promote", "v1", "--to", "production"]);
+    // run_once: once per change, on its first host only.
+    let migrations = fs::read_to_string(sb.root().join("hosts/migrations")).unwrap();
+    assert_eq!(
+        migrations.lines().collect::<Vec<_>>(),
+        ["local:hosts/stage-1", "local:hosts/web-1"]
+    );
+    for h in PROD {
+        // before_switch ran in the new release, after_switch saw the switch done.
+        assert!(sb.host(h).join("releases/v1/prepared").exists(), "{h}");
+        assert_eq!(
+            fs::read_to_string(sb.host(h).join("after")).unwrap().trim(),
+            "releases/v1"
+        );
+    }
+    // A failing before_switch stops the change before any host switches.
+    let config = fs::read_to_string(sb.root().join("shipdeck.toml"))
+        .unwrap()
+        .replace("touch prepared", "test -f never-there");
+    fs::write(sb.root().join("shipdeck.toml"), config).unwrap();
+    sb.build("v2", "v2", false);
+    let r = sb.run(&["deploy", "staging", "v2"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("before_switch hook `test -f never-there` failed"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.current("stage-1").as_deref(), Some("releases/v1"));
+}

@@ -450,19 +450,7 @@ impl<'a> Run<'a> {
             let h = &self.fleet.hosts[i];
             let env = self.hook_env(i, id, plan.hosts[i].from.as_ref());
             let r = self.step(i, Step::RunOnce, || {
-                h.with(|t| {
-                    for hook in &cfg.hooks.run_once {
-                        host::run_command(
-                            t,
-                            &format!("run_once hook `{hook}`"),
-                            &env.release_dir,
-                            hook,
-                            &env,
-                            cfg.ssh.command_timeout,
-                        )?;
-                    }
-                    Ok(())
-                })
+                self.run_hooks(h, "run_once", &cfg.hooks.run_once, &env.release_dir, &env)
             });
             if let Err(e) = r {
                 progress[i] = Progress::FailedUnchanged(e.to_string());
@@ -588,19 +576,13 @@ impl<'a> Run<'a> {
                 Step::BeforeSwitch => {
                     let env = self.hook_env(i, id, hp.from.as_ref());
                     self.step(i, Step::BeforeSwitch, || {
-                        h.with(|t| {
-                            for hook in &cfg.hooks.before_switch {
-                                host::run_command(
-                                    t,
-                                    &format!("before_switch hook `{hook}`"),
-                                    &env.release_dir,
-                                    hook,
-                                    &env,
-                                    cfg.ssh.command_timeout,
-                                )?;
-                            }
-                            Ok(())
-                        })
+                        self.run_hooks(
+                            h,
+                            "before_switch",
+                            &cfg.hooks.before_switch,
+                            &env.release_dir,
+                            &env,
+                        )
                     })?
                 }
                 // run_once runs after every host is prepared, on its own.
@@ -636,19 +618,7 @@ impl<'a> Run<'a> {
             if !cfg.hooks.after_switch.is_empty() {
                 let dir = self.layout(i).current();
                 self.step(i, Step::AfterSwitch, || {
-                    h.with(|t| {
-                        for hook in &cfg.hooks.after_switch {
-                            host::run_command(
-                                t,
-                                &format!("after_switch hook `{hook}`"),
-                                &dir,
-                                hook,
-                                &env,
-                                cfg.ssh.command_timeout,
-                            )?;
-                        }
-                        Ok(())
-                    })
+                    self.run_hooks(h, "after_switch", &cfg.hooks.after_switch, &dir, &env)
                 })?;
             }
             Ok(verdict)
@@ -679,6 +649,24 @@ impl<'a> Run<'a> {
             }
             Err(e) => self.revert(h, i, hp, release, e.to_string()),
         }
+    }
+
+    /// Run a hook list in order on one host; the first failure stops it.
+    fn run_hooks(
+        &self,
+        h: &HostHandle,
+        kind: &str,
+        hooks: &[String],
+        dir: &str,
+        env: &HookEnv,
+    ) -> Result<(), StepError> {
+        let timeout = self.engine.config.ssh.command_timeout;
+        h.with(|t| {
+            for hook in hooks {
+                host::run_command(t, &format!("{kind} hook `{hook}`"), dir, hook, env, timeout)?;
+            }
+            Ok(())
+        })
     }
 
     fn restart(&self, h: &HostHandle, i: usize, env: &HookEnv) -> Result<(), StepError> {

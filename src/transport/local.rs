@@ -28,6 +28,21 @@ impl LocalTransport {
         }
     }
 
+    /// `sh -c script` in its own process group, so a timeout or a stop can
+    /// end everything the script started.
+    fn spawn_sh(&self, script: &str, stderr: Stdio) -> Result<std::process::Child, TransportError> {
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(start_dir(&self.dir))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| self.io(format!("cannot start sh: {e}")))
+    }
+
     fn io(&self, reason: impl std::fmt::Display) -> TransportError {
         TransportError::Io {
             host: self.name.clone(),
@@ -51,16 +66,7 @@ fn start_dir(dir: &Path) -> PathBuf {
 
 impl Transport for LocalTransport {
     fn exec(&mut self, script: &str, timeout: Duration) -> Result<Output, TransportError> {
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .current_dir(start_dir(&self.dir))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| self.io(format!("cannot start sh: {e}")))?;
+        let mut child = self.spawn_sh(script, Stdio::piped())?;
         let pid = child.id();
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let mut stderr = child.stderr.take().expect("stderr is piped");
@@ -118,16 +124,7 @@ impl Transport for LocalTransport {
         on_line: &mut dyn FnMut(&str) -> bool,
         keep_going: &dyn Fn() -> bool,
     ) -> Result<Option<i32>, TransportError> {
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .current_dir(start_dir(&self.dir))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| self.io(format!("cannot start sh: {e}")))?;
+        let mut child = self.spawn_sh(script, Stdio::null())?;
         let pid = child.id();
         let stdout = child.stdout.take().expect("stdout is piped");
         // The pipe read blocks, so lines come through a reader thread and the
