@@ -669,15 +669,21 @@ impl<'a> Run<'a> {
         })
     }
 
+    /// The restart hook, as a step of its own.
     fn restart(&self, h: &HostHandle, i: usize, env: &HookEnv) -> Result<(), StepError> {
+        if self.engine.config.hooks.restart.is_some() {
+            self.step(i, Step::Restart, || self.run_restart(h, i, env))?;
+        }
+        Ok(())
+    }
+
+    /// Run the restart hook, if any, in `current`.
+    fn run_restart(&self, h: &HostHandle, i: usize, env: &HookEnv) -> Result<(), StepError> {
         let cfg = &self.engine.config;
         if let Some(restart) = &cfg.hooks.restart {
             let dir = self.layout(i).current();
-            self.step(i, Step::Restart, || {
-                h.with(|t| {
-                    host::run_command(t, "restart", &dir, restart, env, cfg.ssh.command_timeout)
-                        .map(drop)
-                })
+            h.with(|t| {
+                host::run_command(t, "restart", &dir, restart, env, cfg.ssh.command_timeout)
             })?;
         }
         Ok(())
@@ -711,75 +717,49 @@ impl<'a> Run<'a> {
         let r = self.step(i, Step::Revert, || {
             h.with(|t| host::switch(t, &self.layout(i), back, &self.nonce(i)))?;
             if let Some(prev) = back {
-                let env = self.hook_env(i, prev, Some(id));
-                if let Some(restart) = &self.engine.config.hooks.restart {
-                    h.with(|t| {
-                        host::run_command(
-                            t,
-                            "restart",
-                            &self.layout(i).current(),
-                            restart,
-                            &env,
-                            self.engine.config.ssh.command_timeout,
-                        )
-                    })?;
-                }
+                self.run_restart(h, i, &self.hook_env(i, prev, Some(id)))?;
             }
             Ok(())
         });
-        let action = self.history_action();
-        let sha = Some(release.manifest.sha256.as_str());
-        match r {
-            Ok(()) => {
-                let _ = self.record(
-                    h,
-                    i,
-                    Line {
-                        action,
-                        release: Some(id),
-                        sha256: sha,
-                        from: back,
-                        outcome: Outcome::Failed,
-                        health: HealthVerdict::Failed,
-                        message: Some(why.clone()),
-                    },
-                );
-                let _ = self.record(
-                    h,
-                    i,
-                    Line {
-                        action: Action::Revert,
-                        release: back,
-                        sha256: None,
-                        from: Some(id),
-                        outcome: Outcome::Success,
-                        health: HealthVerdict::NotRun,
-                        message: Some(format!("{id} failed: {why}")),
-                    },
-                );
-                Progress::Reverted(why)
-            }
+        let (message, progress) = match r {
+            Ok(()) => (why.clone(), Progress::Reverted(why.clone())),
             Err(e) => {
                 let stuck = format!(
                     "{why}; putting it back on {} also failed: {e}",
                     back.map_or("nothing".into(), |b| b.to_string())
                 );
-                let _ = self.record(
-                    h,
-                    i,
-                    Line {
-                        action,
-                        release: Some(id),
-                        sha256: sha,
-                        from: back,
-                        outcome: Outcome::Failed,
-                        health: HealthVerdict::Failed,
-                        message: Some(stuck.clone()),
-                    },
-                );
-                Progress::Stuck(stuck)
+                (stuck.clone(), Progress::Stuck(stuck))
             }
+        };
+        let _ = self.record(
+            h,
+            i,
+            Line {
+                action: self.history_action(),
+                release: Some(id),
+                sha256: Some(release.manifest.sha256.as_str()),
+                from: back,
+                outcome: Outcome::Failed,
+                health: HealthVerdict::Failed,
+                message: Some(message),
+            },
+        );
+        if matches!(progress, Progress::Reverted(_)) {
+            let _ = self.record(
+                h,
+                i,
+                Line {
+                    action: Action::Revert,
+                    release: back,
+                    sha256: None,
+                    from: Some(id),
+                    outcome: Outcome::Success,
+                    health: HealthVerdict::NotRun,
+                    message: Some(format!("{id} failed: {why}")),
+                },
+            );
         }
+        progress
     }
 
     /// Stop the change: every switched host goes back, every host gets a

@@ -8,12 +8,8 @@ mod runtime;
 pub mod theme;
 pub mod view;
 
-use std::sync::Arc;
-
 pub use app::{App, Effect, Msg};
 pub use runtime::{FRAME, MONITOR_FRAME, run};
-
-use crate::config::Config;
 
 /// Render the whole console into a buffer of `width`×`height` (tests, benchmarks).
 pub fn render_to_buffer(app: &App, width: u16, height: u16) -> ratatui::buffer::Buffer {
@@ -24,9 +20,4 @@ pub fn render_to_buffer(app: &App, width: u16, height: u16) -> ratatui::buffer::
         .draw(|f| view::draw(f, app, &theme))
         .expect("a test backend never fails");
     terminal.backend().buffer().clone()
-}
-
-/// A console model for a config, with nothing observed yet.
-pub fn app_for(config: Arc<Config>, readonly: bool) -> App {
-    App::new(config, readonly)
 }

@@ -9,19 +9,12 @@ use ratatui::widgets::Paragraph;
 use super::super::app::{App, Pane};
 use super::super::theme::Theme;
 use super::health::{dot, host_cells};
-use super::{fit, focused, pane};
+use super::{fit, focused, pane, widest_host};
 use crate::monitor::HostKey;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let width = area.width.saturating_sub(2) as usize;
-    let name_w = app
-        .envs
-        .iter()
-        .flat_map(|e| e.hosts.iter())
-        .map(|h| h.chars().count())
-        .max()
-        .unwrap_or(8)
-        .clamp(8, (width / 3).max(8));
+    let name_w = widest_host(app).clamp(8, (width / 3).max(8));
     let mut lines = Vec::new();
     let mut selected_line = 0;
     for (e, env) in app.envs.iter().enumerate() {

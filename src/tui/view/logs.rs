@@ -8,7 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use super::super::app::{App, Pane};
 use super::super::theme::Theme;
-use super::{clock, fit, focused, pane};
+use super::{clock, fit, focused, pane, widest_host};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let rows = area.height.saturating_sub(2) as usize;
@@ -20,14 +20,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .logs_before(only, app.log_filter.as_deref(), want, app.log_anchor);
     let end = lines.len().saturating_sub(app.log_scroll);
     let start = end.saturating_sub(rows);
-    let name_w = app
-        .envs
-        .iter()
-        .flat_map(|e| e.hosts.iter())
-        .map(|h| h.chars().count())
-        .max()
-        .unwrap_or(8)
-        .min(14);
+    let name_w = widest_host(app).min(14);
     let text: Vec<Line> = lines[start..end]
         .iter()
         .map(|entry| {

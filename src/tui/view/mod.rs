@@ -84,6 +84,16 @@ fn focused(app: &App, p: Pane) -> bool {
     app.focus == p
 }
 
+/// The longest host name on screen, in characters.
+fn widest_host(app: &App) -> usize {
+    app.envs
+        .iter()
+        .flat_map(|e| e.hosts.iter())
+        .map(|h| h.chars().count())
+        .max()
+        .unwrap_or(8)
+}
+
 /// `s` cut to `width` characters, with an ellipsis when cut.
 fn fit(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
