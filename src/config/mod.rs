@@ -15,6 +15,7 @@ use raw::{RawConfig, RawCount, RawHost, RawStrategy};
 use regex::Regex;
 use toml::Spanned;
 
+use crate::engine::window::WindowRules;
 use crate::model::{Host, HostCount, HttpTarget, SshTarget, Strategy, Target};
 use crate::transport::ssh::SshSettings;
 
@@ -61,6 +62,14 @@ pub struct Hooks {
     pub run_once: Vec<String>,
     pub restart: Option<String>,
     pub after_switch: Vec<String>,
+    /// On each host after it was rolled back (or switched back), in the
+    /// release it now runs.
+    pub on_rollback: Vec<String>,
+    /// Local commands run on the operator's machine when a change starts,
+    /// pauses, finishes or is rolled back, with `SHIPDECK_*` variables.
+    pub notify: Vec<String>,
+    /// Every release whose `run_once` hooks ran carries a schema migration.
+    pub run_once_migrates: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +100,10 @@ pub struct Metrics {
     /// Counter of failed requests: a name, optionally with one label match,
     /// as in `http_requests_total{code=~"5.."}`.
     pub errors: String,
+    /// A gauge of request latency in seconds (a summary's quantile, as in
+    /// `http_request_duration_seconds{quantile="0.99"}`), judged against a
+    /// canary's `max_latency_ms` instead of the health probes' latency.
+    pub latency: Option<String>,
     pub interval: Duration,
 }
 
@@ -133,6 +146,8 @@ pub struct Environment {
     pub hosts: Vec<Host>,
     pub requires: Option<String>,
     pub strategy: Strategy,
+    /// When a change may start (`window`, `timezone`, `freezes`).
+    pub rules: WindowRules,
 }
 
 impl Config {
@@ -202,6 +217,7 @@ impl Resolver<'_> {
                 .metrics
                 .errors
                 .unwrap_or_else(|| "http_requests_total{code=~\"5..\"}".into()),
+            latency: None,
             interval: raw
                 .metrics
                 .interval
@@ -445,6 +461,7 @@ impl Resolver<'_> {
             hosts,
             requires: env.requires.map(Spanned::into_inner),
             strategy,
+            rules: WindowRules::parse::<&str>(None, "UTC", &[]).expect("UTC is bundled"),
         })
     }
 
@@ -635,6 +652,9 @@ impl From<raw::RawHooks> for Hooks {
             run_once: h.run_once,
             restart: h.restart,
             after_switch: h.after_switch,
+            on_rollback: Vec::new(),
+            notify: Vec::new(),
+            run_once_migrates: false,
         }
     }
 }

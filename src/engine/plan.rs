@@ -144,6 +144,8 @@ fn batches(strategy: &Strategy, active: &[usize], total: usize) -> (Vec<Vec<usiz
                 *max_failures,
             )
         }
+        // Planned by stages (`canary_stages`); the switch order is the same.
+        Strategy::Canary { .. } | Strategy::BlueGreen(_) => (vec![active.to_vec()], 0),
     }
 }
 

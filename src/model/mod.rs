@@ -11,4 +11,4 @@ pub use host::{Host, HttpTarget, SshTarget, Target};
 pub use operator::Operator;
 pub use record::{Action, HealthVerdict, HistoryRecord, LockOwner, Outcome};
 pub use release_id::{ReleaseId, ReleaseIdError};
-pub use strategy::{HostCount, Strategy};
+pub use strategy::{BlueGreen, HostCount, Slot, Strategy};

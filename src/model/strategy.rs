@@ -1,4 +1,7 @@
 use std::fmt;
+use std::time::Duration;
+
+use crate::engine::canary::{CanaryStep, Thresholds};
 
 /// How many hosts: a count, or a percentage of the environment (rounded up, at least one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,70 @@ pub enum Strategy {
         batch: HostCount,
         max_failures: usize,
     },
+    /// Hosts move in steps, with pauses during which the canary hosts are
+    /// judged against thresholds and against the hosts still on the old
+    /// release; a breach puts the canary hosts back.
+    Canary {
+        steps: Vec<CanaryStep>,
+        thresholds: Thresholds,
+    },
+    /// Two slots per host: the new release starts on the idle one, passes its
+    /// gate there, then `switch` moves traffic.
+    BlueGreen(BlueGreen),
+}
+
+/// The two slots of a blue/green host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Slot {
+    Blue,
+    Green,
+}
+
+impl Slot {
+    pub fn other(self) -> Slot {
+        match self {
+            Slot::Blue => Slot::Green,
+            Slot::Green => Slot::Blue,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Slot::Blue => "blue",
+            Slot::Green => "green",
+        }
+    }
+
+    /// The host variable that overrides the strategy's port for this slot.
+    pub fn port_var(self) -> &'static str {
+        match self {
+            Slot::Blue => "blue_port",
+            Slot::Green => "green_port",
+        }
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlueGreen {
+    /// Moves traffic to the slot in `SHIPDECK_SLOT` (port `SHIPDECK_SLOT_PORT`).
+    /// Run on each host in the release directory of the slot taking traffic.
+    pub switch: String,
+    /// Stops the slot in `SHIPDECK_SLOT` once a change is finished; without
+    /// it, finishing only forgets the old slot.
+    pub stop: Option<String>,
+    /// Finish by itself this long after the switch; `None`: wait for
+    /// `shipdeck finish ENV`.
+    pub finish_after: Option<Duration>,
+    /// Ports of the blue and the green slot, unless a host sets `blue_port`
+    /// and `green_port` in its `vars`.
+    pub ports: Option<[u16; 2]>,
 }
 
 impl Strategy {
@@ -61,6 +128,8 @@ impl Strategy {
         match self {
             Strategy::AllAtOnce => "all-at-once",
             Strategy::Rolling { .. } => "rolling",
+            Strategy::Canary { .. } => "canary",
+            Strategy::BlueGreen(_) => "blue-green",
         }
     }
 }
@@ -73,6 +142,18 @@ impl fmt::Display for Strategy {
                 batch,
                 max_failures,
             } => write!(f, "rolling (batch {batch}, max_failures {max_failures})"),
+            Strategy::Canary { steps, .. } => {
+                let steps: Vec<String> = steps.iter().map(ToString::to_string).collect();
+                write!(f, "canary ({})", steps.join(", "))
+            }
+            Strategy::BlueGreen(bg) => match bg.finish_after {
+                Some(d) => write!(
+                    f,
+                    "blue-green (finishes {} after the switch)",
+                    humantime::format_duration(d)
+                ),
+                None => f.write_str("blue-green (finish with `shipdeck finish`)"),
+            },
         }
     }
 }

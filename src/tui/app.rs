@@ -173,6 +173,7 @@ impl App {
                     } => {
                         format!("rolling, {batch} at a time, tolerates {max_failures}")
                     }
+                    other => other.to_string(),
                 },
                 requires: e.requires.clone(),
                 hosts: e.hosts.iter().map(display_name).collect(),

@@ -33,6 +33,7 @@ fn hooks() -> Hooks {
         run_once: vec!["./migrate".into()],
         restart: Some("./restart".into()),
         after_switch: vec![],
+        ..Default::default()
     }
 }
 
