@@ -6,7 +6,8 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shipdeck");
@@ -15,6 +16,13 @@ const SETTLE: Duration = Duration::from_secs(10);
 /// An app checks its pid file and release folder every second.
 const WATCHDOG: Duration = Duration::from_secs(4);
 const PROD: [&str; 3] = ["web-1", "web-2", "web-3"];
+/// The demo's canary analyses its first host for this long (`pause 20s`).
+const CANARY_PAUSE: Duration = Duration::from_secs(20);
+/// Longest a canary promotion may take to reach its operator pause, or a
+/// breach to be rolled back: the timed pause and three switches, with room.
+const CANARY_DEADLINE: Duration = Duration::from_secs(90);
+/// The demo's `max_error_rate`.
+const MAX_ERROR_RATE: &str = "5%";
 
 struct Run {
     code: i32,
@@ -22,18 +30,126 @@ struct Run {
     stderr: String,
 }
 
-fn run(cwd: &Path, state: &Path, args: &[&str]) -> Run {
-    let out = Command::new(BIN)
-        .args(args)
+fn command(cwd: &Path, state: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
         .current_dir(cwd)
         .env("SHIPDECK_OPERATOR", "alice")
-        .env("XDG_STATE_HOME", state)
-        .output()
-        .unwrap();
+        .env("XDG_STATE_HOME", state);
+    c
+}
+
+fn run(cwd: &Path, state: &Path, args: &[&str]) -> Run {
+    let out = command(cwd, state, args).output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A shipdeck command left running (a canary that pauses), its output
+/// gathered as it comes. Killed if the test ends before it does.
+struct Background {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    args: Vec<String>,
+}
+
+fn gather(from: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let into = Arc::new(Mutex::new(String::new()));
+    let out = Arc::clone(&into);
+    std::thread::spawn(move || {
+        let mut from = from;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    into
+}
+
+impl Background {
+    fn start(mut cmd: Command, args: &[&str]) -> Background {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Background {
+            stdout: gather(child.stdout.take().unwrap()),
+            stderr: gather(child.stderr.take().unwrap()),
+            child,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Wait until its stderr holds `what`; fail with the output after `within`.
+    fn wait_for_output(&mut self, what: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.stderr().contains(what) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "shipdeck {:?} ended ({status}) without saying {what:?}:\n{}",
+                    self.args,
+                    self.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "shipdeck {:?} did not say {what:?} within {within:?}:\n{}",
+                self.args,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn finish(mut self, within: Duration) -> Run {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "shipdeck {:?} still runs after {within:?}:\n{}",
+                self.args,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        // The readers drain what is left in the pipes.
+        std::thread::sleep(Duration::from_millis(200));
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -81,6 +197,15 @@ impl Demo {
         let mut all = vec!["--config", self.config.to_str().unwrap()];
         all.extend_from_slice(args);
         run(self.root.path(), &self.root.path().join("state"), &all)
+    }
+
+    fn spawn(&self, args: &[&str]) -> Background {
+        let mut all = vec!["--config", self.config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Background::start(
+            command(self.root.path(), &self.root.path().join("state"), &all),
+            args,
+        )
     }
 
     fn ok(&self, args: &[&str]) -> Run {
@@ -331,46 +456,140 @@ fn the_demo_starts_with_v1_healthy_on_every_host() {
     demo.finish();
 }
 
-#[test]
-fn v2_ships_v3_fails_its_gate_and_production_rolls_back() {
-    let demo = Demo::new();
-    demo.wait_healthy(None, "v1", 4);
+/// The host's records of `history production --json`.
+fn history_of<'a>(history: &'a [serde_json::Value], host: &str) -> Vec<&'a serde_json::Value> {
+    history
+        .iter()
+        .filter(|h| h["host"].as_str().is_some_and(|n| n.ends_with(host)))
+        .collect()
+}
 
+/// v2 through staging, then production's canary: web-1 alone for the 20 s
+/// of analysis, then half the hosts (2 of 3) and a pause that waits for the
+/// operator, who continues it from another process.
+fn ship_v2(demo: &Demo) {
     demo.ok(&["deploy", "staging", "v2"]);
     assert_eq!(demo.current("stage-1").as_deref(), Some("releases/v2"));
-    let r = demo.ok(&["promote", "v2", "--to", "production"]);
-    assert!(r.stderr.contains("batch 3/3"), "{}", r.stderr);
+
+    let started = Instant::now();
+    let mut promote = demo.spawn(&["promote", "v2", "--to", "production"]);
+    promote.wait_for_output("waiting for `shipdeck continue`", CANARY_DEADLINE);
+    let paused = started.elapsed();
+    let out = promote.stderr();
+    assert!(paused >= CANARY_PAUSE, "paused after {paused:?}:\n{out}");
+    assert!(out.contains("canary analysis passed"), "{out}");
+    assert!(!out.contains("breach"), "{out}");
+    assert_eq!(demo.current("web-1").as_deref(), Some("releases/v2"));
+    assert_eq!(demo.current("web-2").as_deref(), Some("releases/v2"));
+    assert_eq!(demo.current("web-3").as_deref(), Some("releases/v1"));
+
+    let told = demo.ok(&["continue", "production"]);
+    assert!(
+        told.stdout.contains("v2") || told.stderr.contains("v2"),
+        "{}\n{}",
+        told.stdout,
+        told.stderr
+    );
+    let r = promote.finish(CANARY_DEADLINE);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("continued by alice"), "{}", r.stderr);
+    eprintln!(
+        "v2: paused for the operator after {paused:?}, done after {:?}",
+        started.elapsed()
+    );
     for h in PROD {
         assert_eq!(demo.current(h).as_deref(), Some("releases/v2"), "{h}");
     }
     demo.wait_healthy(Some("production"), "v2", 3);
-    assert_eq!(metrics(demo.port("web-3")).release, "v2");
+}
 
-    // v3 fails its health gate and staging goes back to v2 by itself.
-    let started = Instant::now();
-    let r = demo.run(&["deploy", "staging", "v3"]);
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("not healthy within 8s"), "{}", r.stderr);
-    assert!(r.stderr.contains("HTTP 500"), "{}", r.stderr);
-    assert!(started.elapsed() < Duration::from_secs(15));
-    assert_eq!(demo.current("stage-1").as_deref(), Some("releases/v2"));
-    let staging = demo.port("stage-1");
-    assert_eq!(wait_for_code(staging, "/healthz", 200), "ok\n");
-    assert_eq!(metrics(staging).release, "v2");
-    let log = fs::read_to_string(demo.host("stage-1").join("shared/log/app.log")).unwrap();
-    assert!(log.contains("shop v3 listening"), "{log}");
-    assert!(
-        log.lines()
-            .any(|l| l.contains(" ERROR ") && l.contains(" 500 ") && l.contains("panicked")),
-        "{log}"
-    );
-    assert!(log.contains("shop v3 stopping: SIGTERM"), "{log}");
+#[test]
+fn v2_ships_through_the_canary_and_production_rolls_back() {
+    let demo = Demo::new();
+    demo.wait_healthy(None, "v1", 4);
+
+    ship_v2(&demo);
+    let web3 = metrics(demo.port("web-3"));
+    assert_eq!(web3.release, "v2");
+    assert_eq!(web3.failed, 0.0);
 
     demo.ok(&["rollback", "production"]);
     for h in PROD {
         assert_eq!(demo.current(h).as_deref(), Some("releases/v1"), "{h}");
     }
     demo.wait_healthy(Some("production"), "v1", 3);
+    demo.finish();
+}
+
+#[test]
+fn v3_passes_staging_then_its_canary_breaches_and_goes_back_by_itself() {
+    let demo = Demo::new();
+    demo.wait_healthy(None, "v1", 4);
+    ship_v2(&demo);
+
+    // Staging's gate is health alone, and v3 is healthy: it passes.
+    let r = demo.ok(&["deploy", "staging", "v3"]);
+    assert!(!r.stderr.contains("rolled back"), "{}", r.stderr);
+    assert_eq!(demo.current("stage-1").as_deref(), Some("releases/v3"));
+    let staging = demo.port("stage-1");
+    assert_eq!(wait_for_code(staging, "/healthz", 200), "ok\n");
+    assert_eq!(metrics(staging).release, "v3");
+
+    // Production's canary catches what the health gate could not.
+    let started = Instant::now();
+    let r = demo.run(&["promote", "v3", "--to", "production"]);
+    let took = started.elapsed();
+    eprintln!("v3: promote to rollback in {took:?}\n{}", r.stderr);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(took < CANARY_DEADLINE, "{took:?}");
+    // Which metric, its value, the threshold, and the failing host's last
+    // log lines.
+    let out = &r.stderr;
+    assert!(out.contains("canary breach on"), "{out}");
+    let breach = out
+        .lines()
+        .find(|l| l.contains("canary breach on"))
+        .unwrap_or_default();
+    assert!(breach.contains("web-1"), "{breach}");
+    assert!(breach.contains("error rate"), "{breach}");
+    assert!(
+        breach.contains(&format!("the threshold {MAX_ERROR_RATE} (max_error_rate)")),
+        "{breach}"
+    );
+    assert!(out.contains("last log lines"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" ERROR ") && l.contains(" 500 ") && l.contains("panicked")),
+        "{out}"
+    );
+
+    // web-1 went back; web-2 and web-3 never moved.
+    for h in PROD {
+        assert_eq!(demo.current(h).as_deref(), Some("releases/v2"), "{h}");
+    }
+    demo.wait_healthy(Some("production"), "v2", 3);
+    assert_eq!(demo.current("stage-1").as_deref(), Some("releases/v3"));
+
+    let history = demo.json(&["history", "production"]);
+    let web1 = history_of(&history, "web-1");
+    let failed = web1
+        .iter()
+        .find(|h| h["release"] == "v3" && h["outcome"] == "failed")
+        .unwrap_or_else(|| panic!("no failed v3 line for web-1: {web1:#?}"));
+    let message = failed["message"].as_str().unwrap_or_default();
+    assert!(message.contains("error rate"), "{failed}");
+    assert!(
+        web1.iter()
+            .any(|h| h["action"] == "revert" && h["release"] == "v2" && h["from"] == "v3"),
+        "web-1 was not put back on v2: {web1:#?}"
+    );
+    for h in ["web-2", "web-3"] {
+        let lines = history_of(&history, h);
+        assert!(
+            lines.iter().all(|l| l["release"] != "v3"),
+            "{h} was touched: {lines:#?}"
+        );
+    }
     demo.finish();
 }
 
@@ -400,6 +619,10 @@ impl Drop for App {
 
 impl App {
     fn start(bad: bool) -> App {
+        App::start_as(bad, "v9")
+    }
+
+    fn start_as(bad: bool, release: &str) -> App {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("release")).unwrap();
         let app = App {
@@ -407,7 +630,7 @@ impl App {
             port: free_port(),
         };
         let mut cmd = Command::new(BIN);
-        cmd.args(["sample-app", "--detach", "--release", "v9", "--port"])
+        cmd.args(["sample-app", "--detach", "--release", release, "--port"])
             .arg(app.port.to_string())
             .arg("--pid-file")
             .arg(app.pid_file())
@@ -425,7 +648,7 @@ impl App {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains("started v9"),
+            String::from_utf8_lossy(&out.stdout).contains(&format!("started {release} ")),
             "{out:?}"
         );
         assert_eq!(apps_of(app.dir.path()).len(), 1);
@@ -450,24 +673,39 @@ impl App {
 }
 
 #[test]
-fn the_bad_release_fails_health_and_its_errors_climb() {
+fn the_bad_release_passes_health_but_fails_a_third_of_its_requests() {
     let app = App::start(true);
+    let asked = Instant::now();
     let (code, body) = http_get(app.port, "/healthz").unwrap();
-    assert_eq!(code, 500, "{body}");
-    // Its error share starts near 10% and climbs: errors show up within seconds.
+    assert_eq!((code, body.as_str()), (200, "ok\n"));
+    assert!(
+        asked.elapsed() >= Duration::from_millis(50),
+        "the bad release's /healthz is slower"
+    );
+    // Its traffic counts from the first second; over 200 requests or more
+    // (10 s) its share of 500s is about 30%.
     let first = metrics(app.port);
-    let deadline = Instant::now() + SETTLE;
-    loop {
+    let deadline = Instant::now() + 2 * SETTLE;
+    let now = loop {
         let now = metrics(app.port);
-        if now.failed > first.failed && app.log().contains("panicked at") {
-            assert!(now.ok + now.failed > first.ok + first.failed);
-            break;
+        if now.count - first.count >= 200.0 {
+            break now;
         }
-        assert!(Instant::now() < deadline, "no errors:\n{}", app.log());
+        assert!(Instant::now() < deadline, "no traffic:\n{}", app.log());
         std::thread::sleep(Duration::from_millis(200));
-    }
-    let errors = app.log().lines().filter(|l| l.contains(" ERROR ")).count();
-    assert!(errors > 0);
+    };
+    let share = (now.failed - first.failed) / (now.count - first.count);
+    assert!((0.12..0.50).contains(&share), "{share}");
+    // The log samples its requests: about as many ERROR lines, in share.
+    let log = app.log();
+    let requests: Vec<&str> = log.lines().filter(|l| l.contains(" /")).collect();
+    let errors = requests
+        .iter()
+        .filter(|l| l.contains(" ERROR ") && l.contains(" 500 ") && l.contains("panicked at"))
+        .count();
+    assert!(requests.len() >= 45, "{log}");
+    let line_share = errors as f64 / requests.len() as f64;
+    assert!((0.08..0.60).contains(&line_share), "{line_share}:\n{log}");
 
     // --stop: SIGTERM, and the app takes its pid file with it.
     let r = Command::new(BIN)
@@ -498,4 +736,73 @@ fn a_sample_app_exits_when_its_release_folder_or_pid_file_goes() {
     fs::remove_file(app.pid_file()).unwrap();
     app.wait_gone();
     assert!(app.log().contains("app.pid is gone"), "{}", app.log());
+}
+
+#[test]
+fn the_front_moves_new_connections_when_its_upstream_file_is_replaced() {
+    let blue = App::start_as(false, "blue");
+    let green = App::start_as(false, "green");
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("release")).unwrap();
+    let upstream = dir.path().join("upstream");
+    let switch = |port: u16| {
+        // As a blue/green switch hook does it: a new file renamed over the old.
+        let tmp = dir.path().join("upstream.tmp");
+        fs::write(&tmp, port.to_string()).unwrap();
+        fs::rename(&tmp, &upstream).unwrap();
+    };
+    switch(blue.port);
+    let listen = free_port();
+    let pid_file = dir.path().join("front.pid");
+    let log = dir.path().join("front.log");
+    let out = Command::new(BIN)
+        .args(["sample-app", "front", "--detach", "--listen"])
+        .arg(listen.to_string())
+        .arg("--upstream-file")
+        .arg(&upstream)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg("--log")
+        .arg(&log)
+        .arg("--watch")
+        .arg(dir.path().join("release"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("started front on 127.0.0.1:{listen}")),
+        "{out:?}"
+    );
+    assert_eq!(apps_of(dir.path()).len(), 1);
+
+    let served_by = |port: u16| metrics(port).release;
+    assert_eq!(served_by(listen), "blue");
+    switch(green.port);
+    assert_eq!(served_by(listen), "green");
+    assert_eq!(wait_for_code(listen, "/healthz", 200), "ok\n");
+    switch(blue.port);
+    assert_eq!(served_by(listen), "blue");
+
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(&format!(
+            "front: traffic goes to 127.0.0.1:{} (was 127.0.0.1:{})",
+            green.port, blue.port
+        )),
+        "{text}"
+    );
+
+    // Stopped as the apps are, by its pid file, and gone with its folder.
+    let r = Command::new(BIN)
+        .args(["sample-app", "--stop", "--pid-file"])
+        .arg(&pid_file)
+        .status()
+        .unwrap();
+    assert!(r.success());
+    assert!(apps_of(dir.path()).is_empty());
+    assert!(
+        fs::read_to_string(&log).unwrap().contains("front :"),
+        "stopping line"
+    );
 }

@@ -8,13 +8,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use shipdeck::config::Config;
-use shipdeck::engine::{ChangeKind, ChangeOutcome, Event, Step, StepStatus};
+use shipdeck::engine::canary::{Metric, Verdict};
+use shipdeck::engine::journal::{ChangeInfo, Liveness};
+use shipdeck::engine::plan::{DeployInput, plan_deploy};
+use shipdeck::engine::{ChangeKind, ChangeOutcome, ChangeReport, Control, Event, Step, StepStatus};
+use shipdeck::host::HostState;
 use shipdeck::model::{Action, HealthVerdict, HistoryRecord, Operator, Outcome, ReleaseId};
 use shipdeck::monitor::{
     HealthSample, HealthStatus, HostKey, HostView, LogLine, MonitorEvent, SystemSample,
 };
 use shipdeck::store::Manifest;
-use shipdeck::tui::{App, Msg, render_to_buffer};
+use shipdeck::tui::{App, ChangeError, Effect, Msg, render_to_buffer};
 
 const CONFIG: &str = r#"
 [app]
@@ -36,6 +40,35 @@ hosts = ["local:hosts/stage-1"]
 hosts = ["local:hosts/web-1", "local:hosts/web-2", "local:hosts/web-3"]
 requires = "staging"
 strategy = { kind = "rolling", batch = 1 }
+"#;
+
+/// Progressive delivery: staging blue/green, production a canary of four.
+const PROGRESSIVE: &str = r#"
+[app]
+name = "hello"
+artifact = "dist"
+deploy_to = "/srv/hello"
+
+[health]
+command = "./bin/healthy"
+
+[logs]
+files = ["shared/log/app.log"]
+error_pattern = "ERROR"
+
+[environments.staging]
+hosts = ["local:hosts/stage-1"]
+strategy = { kind = "blue-green", switch = "./bin/switch", ports = [8081, 8082] }
+
+[environments.production]
+hosts = ["local:hosts/web-1", "local:hosts/web-2", "local:hosts/web-3", "local:hosts/web-4"]
+requires = "staging"
+
+[environments.production.strategy]
+kind = "canary"
+steps = ["1", "pause 60s", "50%", "pause", "100%"]
+max_error_rate = 0.01
+max_latency_ms = 250
 "#;
 
 fn at(secs: u64) -> SystemTime {
@@ -65,6 +98,7 @@ fn record(release: &str, env: &str) -> HistoryRecord {
         health: HealthVerdict::Passed,
         duration_ms: 10,
         message: None,
+        migration: None,
     }
 }
 
@@ -82,11 +116,15 @@ fn manifest(release: &str) -> Manifest {
 
 /// Staging on v2, production on v1, all healthy, a few log lines.
 fn idle() -> App {
-    let config = Arc::new(Config::parse(Path::new("/demo/shipdeck.toml"), CONFIG).unwrap());
+    idle_with(CONFIG)
+}
+
+fn idle_with(source: &str) -> App {
+    let config = Arc::new(Config::parse(Path::new("/demo/shipdeck.toml"), source).unwrap());
     let mut app = App::new(config, false);
     app.now = at(60);
     app.update(Msg::Releases(["v1", "v2", "v3"].map(manifest).to_vec()));
-    let hosts = [(0, 1), (1, 3)];
+    let hosts: Vec<(usize, usize)> = app.envs.iter().map(|e| e.hosts.len()).enumerate().collect();
     for (env, n) in hosts {
         for host in 0..n {
             let key = HostKey { env, host };
@@ -105,6 +143,7 @@ fn idle() -> App {
                     releases: vec![id("v1"), id("v2")],
                     lock: None,
                     history,
+                    change: None,
                 },
             }));
             for (i, ms) in [3u64, 4, 3, 5, 9, 4, 3, 4].iter().enumerate() {
@@ -230,15 +269,259 @@ fn failed() -> App {
         outcome: ChangeOutcome::RolledBack,
         summary: "promote v2 to production stopped: 1 host failed (max_failures = 0); every host runs what it ran before".into(),
     });
-    app.update(Msg::ChangeDone(Err(
+    app.update(Msg::ChangeDone(Err(ChangeError::Other(
         "promote v2 to production stopped: 1 host failed; every host runs what it ran before"
             .into(),
-    )));
+    ))));
     app.now = at(80);
     app
 }
 
-fn key(app: &mut App, code: KeyCode) -> Vec<shipdeck::tui::Effect> {
+/// Deploying v2 to production's canary: web-1 switched, the others uploaded,
+/// in the timed pause after step 1, 42 s to go, the analysis passing.
+fn canary_paused() -> App {
+    let mut app = idle_with(PROGRESSIVE);
+    app.now = at(60);
+    let names: Vec<String> = (1..=4).map(|i| format!("local:hosts/web-{i}")).collect();
+    engine(
+        &mut app,
+        Event::ChangeStarted {
+            change: "c2".into(),
+            env: "production".into(),
+            kind: ChangeKind::Deploy,
+            release: Some(id("v2")),
+            hosts: names.clone(),
+        },
+    );
+    let config = app.config.clone();
+    let env = &config.environments[1];
+    let states = vec![HostState::default(); 4];
+    let plan = plan_deploy(&DeployInput {
+        env: "production",
+        kind: ChangeKind::Deploy,
+        strategy: &env.strategy,
+        names: &names,
+        states: &states,
+        release: &id("v2"),
+        sha256: "sha-v2",
+        hooks: &config.hooks,
+        has_health: true,
+        has_shared: false,
+    });
+    engine(&mut app, Event::Planned(plan.clone()));
+    for (h, hp) in plan.hosts.iter().enumerate() {
+        for s in [Step::Connect, Step::Lock].iter().chain(&hp.prepare) {
+            step(&mut app, h, *s, StepStatus::Started);
+            step(&mut app, h, *s, done());
+        }
+    }
+    engine(
+        &mut app,
+        Event::BatchStarted {
+            index: 0,
+            of: 3,
+            hosts: vec![0],
+        },
+    );
+    for s in &plan.hosts[0].publish {
+        step(&mut app, 0, *s, StepStatus::Started);
+        step(&mut app, 0, *s, done());
+    }
+    app.now = at(100);
+    engine(
+        &mut app,
+        Event::Paused {
+            batch: 0,
+            of: 3,
+            canary: vec![0],
+            wait: Some(Duration::from_secs(60)),
+            why: None,
+        },
+    );
+    app.now = at(118);
+    engine(
+        &mut app,
+        Event::Analysis {
+            verdict: Verdict::Pass {
+                summary: "1 canary host against 3 baseline hosts: health 100% (min 100%), error rate 0.21% (max 1%), median latency 14 ms (max 250 ms)".into(),
+            },
+            lines: Vec::new(),
+        },
+    );
+    app
+}
+
+/// The timed pause ran out without a verdict: it waits for the operator.
+fn canary_waiting() -> App {
+    let mut app = canary_paused();
+    let why = "web-1 served fewer than 20 requests in the window, so there is no error rate";
+    app.now = at(160);
+    engine(
+        &mut app,
+        Event::Analysis {
+            verdict: Verdict::Inconclusive { why: why.into() },
+            lines: Vec::new(),
+        },
+    );
+    engine(
+        &mut app,
+        Event::Paused {
+            batch: 0,
+            of: 3,
+            canary: vec![0],
+            wait: None,
+            why: Some(why.into()),
+        },
+    );
+    app.now = at(185);
+    app
+}
+
+/// A breach during the pause: web-1 went back, the change is over, and
+/// what web-1 logged last is still on screen.
+fn canary_breach() -> App {
+    let mut app = canary_paused();
+    app.now = at(124);
+    let verdict = Verdict::Breach {
+        metric: Metric::ErrorRate,
+        value: 0.125,
+        threshold: 0.01,
+        host: Some("web-1".into()),
+        detail: "40 of 320 requests failed".into(),
+    };
+    let lines: Vec<String> = [
+        "INFO GET /api/orders 200 14ms",
+        "ERROR POST /api/orders 500: column orders.currency does not exist",
+        "ERROR POST /api/orders 500: column orders.currency does not exist",
+        "INFO GET /healthz 200 1ms",
+        "ERROR GET /api/orders/42 500: column orders.currency does not exist",
+        "WARN pool: 3 connections reset",
+    ]
+    .map(String::from)
+    .to_vec();
+    engine(
+        &mut app,
+        Event::Analysis {
+            verdict: verdict.clone(),
+            lines: lines.clone(),
+        },
+    );
+    engine(
+        &mut app,
+        Event::Note {
+            host: None,
+            message: format!("stopping: {verdict}; putting switched hosts back"),
+        },
+    );
+    step(&mut app, 0, Step::Revert, StepStatus::Started);
+    step(&mut app, 0, Step::Revert, done());
+    let summary = format!(
+        "deploy v2 to production stopped: {verdict}\n  last log lines:\n    {}; every host runs what it ran before",
+        lines.join("\n    ")
+    );
+    engine(
+        &mut app,
+        Event::ChangeFinished {
+            change: "c2".into(),
+            outcome: ChangeOutcome::RolledBack,
+            summary: summary.clone(),
+        },
+    );
+    app.update(Msg::ChangeDone(Ok(ChangeReport {
+        change: "c2".into(),
+        env: "production".into(),
+        kind: ChangeKind::Deploy,
+        release: Some(id("v2")),
+        outcome: ChangeOutcome::RolledBack,
+        summary,
+        duration_ms: 64_000,
+        hosts: Vec::new(),
+    })));
+    app.now = at(130);
+    app
+}
+
+const MIGRATION: &str = "rollback of production refused, nothing was changed: it crosses the schema migration of v2 (run_once_migrates); the release it goes back to may not run on the migrated schema\n  roll back anyway with `shipdeck rollback production --force` (in the console: R again)";
+
+/// `R` on production, refused: v2 migrated the schema. Armed for 10 s.
+fn migration_armed() -> App {
+    let mut app = idle();
+    app.env_cursor = 1;
+    assert_eq!(
+        key(&mut app, KeyCode::Char('R')),
+        [Effect::Rollback {
+            env: "production".into(),
+            force: false
+        }]
+    );
+    engine(
+        &mut app,
+        Event::ChangeStarted {
+            change: "c3".into(),
+            env: "production".into(),
+            kind: ChangeKind::Rollback,
+            release: None,
+            hosts: vec![],
+        },
+    );
+    for h in 0..3 {
+        for s in [Step::Connect, Step::Lock] {
+            step(&mut app, h, s, done());
+        }
+    }
+    engine(
+        &mut app,
+        Event::ChangeFinished {
+            change: "c3".into(),
+            outcome: ChangeOutcome::Failed,
+            summary: MIGRATION.into(),
+        },
+    );
+    app.update(Msg::ChangeDone(Err(ChangeError::Migration(
+        MIGRATION.into(),
+    ))));
+    app.now = at(63);
+    app
+}
+
+fn journal_info(liveness: Liveness, who: &str, machine: &str) -> ChangeInfo {
+    ChangeInfo {
+        change: "20261122T024800Z-4242-120".into(),
+        kind: ChangeKind::Deploy,
+        release: id("v2"),
+        operator: Operator {
+            who: who.into(),
+            machine: machine.into(),
+        },
+        started: "2026-11-22T02:48:00Z".into(),
+        liveness,
+        position: "web-2: last step switch".into(),
+    }
+}
+
+/// Set what production's hosts say of a change in progress.
+fn with_journal(mut app: App, env: usize, hosts: &[usize], info: &ChangeInfo) -> App {
+    for &host in hosts {
+        let key = HostKey { env, host };
+        let mut view = app.monitor.host(key).and_then(|h| h.view.clone()).unwrap();
+        view.change = Some(info.clone());
+        view.lock = Some(format!(
+            "{} (pid 4242) since {}: deploy v2",
+            info.operator, info.started
+        ));
+        app.update(Msg::Monitor(MonitorEvent::State { key, state: view }));
+    }
+    app
+}
+
+/// alice's laptop died during a deploy of v2: production carries its journal.
+fn interrupted() -> App {
+    let app = idle_with(PROGRESSIVE);
+    let info = journal_info(Liveness::Interrupted, "alice", "laptop");
+    with_journal(app, 1, &[0, 1, 2, 3], &info)
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
     app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
 }
 
@@ -280,6 +563,16 @@ both_sizes!(failure_output, {
     key(&mut app, KeyCode::Char('o'));
     app
 });
+both_sizes!(canary_paused_timed, canary_paused());
+both_sizes!(canary_waiting_inconclusive, canary_waiting());
+both_sizes!(canary_breach_rolled_back, canary_breach());
+both_sizes!(migration_rollback_armed, migration_armed());
+both_sizes!(interrupted_change, interrupted());
+both_sizes!(canary_paused_help, {
+    let mut app = canary_paused();
+    key(&mut app, KeyCode::Char('?'));
+    app
+});
 both_sizes!(readonly_console, {
     let config = idle().config.clone();
     let mut app = idle();
@@ -305,8 +598,9 @@ fn r_rolls_the_selected_environment_back_at_once_and_says_what_it_does() {
     let effects = key(&mut app, KeyCode::Char('R'));
     assert_eq!(
         effects,
-        [shipdeck::tui::Effect::Rollback {
-            env: "staging".into()
+        [Effect::Rollback {
+            env: "staging".into(),
+            force: false
         }]
     );
     assert!(screen(&app, 120, 40).contains("ROLLING BACK staging: v2 → v1"));
@@ -349,4 +643,100 @@ fn the_log_filter_keeps_matching_lines_only() {
     let s = screen(&app, 120, 40);
     assert!(s.contains("upstream timed out"), "{s}");
     assert!(!s.contains("POST /api/orders"), "{s}");
+}
+
+#[test]
+fn the_pause_counts_down_and_the_footer_shows_its_keys() {
+    let mut app = canary_paused();
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("PAUSED after step 1 of 3 · canary: web-1 (1 of 4 hosts)"),
+        "{s}"
+    );
+    assert!(s.contains("next step in 42s"), "{s}");
+    for hint in ["n  next step", "P  promote all", "R  ABORT canary"] {
+        assert!(s.contains(hint), "{hint}:\n{s}");
+    }
+    assert!(!s.contains("d  deploy"), "{s}");
+    app.now = at(159);
+    app.update(Msg::Tick);
+    assert!(screen(&app, 80, 24).contains("next step in 1s"));
+    app.now = at(161);
+    assert!(screen(&app, 80, 24).contains("next step starting"));
+    // Moving on ends the pause: the usual keys come back.
+    engine(
+        &mut app,
+        Event::Continued {
+            by: "its timer".into(),
+            all: false,
+        },
+    );
+    let s = screen(&app, 80, 24);
+    assert!(!s.contains("PAUSED") && !s.contains("n  next step"), "{s}");
+    assert!(s.contains("R  ROLLBACK"), "{s}");
+}
+
+#[test]
+fn keys_in_a_pause_steer_the_change() {
+    let mut app = canary_waiting();
+    assert_eq!(
+        key(&mut app, KeyCode::Char('n')),
+        [Effect::Control(Control::Next)]
+    );
+    assert!(screen(&app, 80, 24).contains("next step sent"));
+    let mut app = canary_waiting();
+    assert_eq!(
+        key(&mut app, KeyCode::Char('R')),
+        [Effect::Control(Control::Abort)]
+    );
+    assert!(screen(&app, 120, 40).contains("ABORTING the canary: web-1 go back"));
+    let mut app = canary_waiting();
+    app.readonly = true;
+    for c in ['n', 'P', 'R'] {
+        assert!(key(&mut app, KeyCode::Char(c)).is_empty(), "{c}");
+    }
+}
+
+#[test]
+fn the_second_r_forces_the_rollback_and_the_warning_goes() {
+    let mut app = migration_armed();
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("again within 7s"), "{s}");
+    assert_eq!(
+        key(&mut app, KeyCode::Char('R')),
+        [Effect::Rollback {
+            env: "production".into(),
+            force: true
+        }]
+    );
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("ROLLING BACK production, ACROSS THE SCHEMA MIGRATION"),
+        "{s}"
+    );
+    assert!(!s.contains("again within"), "{s}");
+}
+
+#[test]
+fn a_change_elsewhere_is_yellow_and_ours_is_not_repeated() {
+    let app = idle_with(PROGRESSIVE);
+    let info = journal_info(Liveness::Elsewhere, "bob", "ci-runner");
+    let s = screen(&with_journal(app, 0, &[0], &info), 120, 40);
+    assert!(
+        s.contains("IN PROGRESS ELSEWHERE deploy v2 by bob@ci-runner, 13m ago"),
+        "{s}"
+    );
+    assert!(
+        s.contains("if it died there: shipdeck resume staging"),
+        "{s}"
+    );
+    // The console's own change, still in a host's journal: the change pane says it.
+    let mut info = journal_info(Liveness::Running, "alice", "laptop");
+    info.change = "c2".into();
+    let s = screen(&with_journal(canary_paused(), 1, &[0], &info), 120, 40);
+    assert!(!s.contains("IN PROGRESS"), "{s}");
+    // Another shipdeck of this machine, alive: one yellow line.
+    info.change = "c-other".into();
+    let s = screen(&with_journal(canary_paused(), 1, &[0], &info), 120, 40);
+    assert!(s.contains("▶ IN PROGRESS deploy v2 by alice@laptop"), "{s}");
 }

@@ -64,18 +64,45 @@ pub enum Command {
     /// Dry run: the batches and steps `deploy` would run.
     Plan { env: String, release: ReleaseId },
     /// Deploy a release with the environment's strategy.
-    Deploy { env: String, release: ReleaseId },
+    Deploy {
+        env: String,
+        release: ReleaseId,
+        #[command(flatten)]
+        window: WindowOverride,
+    },
     /// Deploy a release that passed the environment this one requires.
     Promote {
         release: ReleaseId,
         #[arg(long)]
         to: String,
+        #[command(flatten)]
+        window: WindowOverride,
     },
-    /// Switch back to the previous release (by history), or to --to.
+    /// Switch back to the previous release (by history), or to --to; undoes an interrupted change.
     Rollback {
         env: String,
         #[arg(long)]
         to: Option<ReleaseId>,
+        /// Roll back across a release that carries a schema migration.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Move a paused canary on to its next step (from any machine).
+    Continue {
+        env: String,
+        /// Go through every remaining step without pausing again.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Stop a paused canary and put its canary hosts back (from any machine).
+    Abort { env: String },
+    /// Stop the old slots of a blue/green change: after this, rollback restarts the old release.
+    Finish { env: String },
+    /// Continue an interrupted change from the exact host and step it stopped at.
+    Resume {
+        env: String,
+        #[command(flatten)]
+        window: WindowOverride,
     },
     /// Follow logs from every host of an environment, prefixed with the host.
     Logs {
@@ -103,4 +130,24 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+}
+
+/// Starting a change outside its deploy window or in a freeze.
+#[derive(Debug, clap::Args)]
+pub struct WindowOverride {
+    /// Start even outside the deploy window or inside a freeze (needs --reason).
+    #[arg(long = "override", requires = "reason")]
+    pub override_window: bool,
+    /// Why; kept in the history with who overrode.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+impl WindowOverride {
+    pub fn options(&self) -> crate::engine::ChangeOptions {
+        crate::engine::ChangeOptions {
+            override_reason: self.override_window.then(|| self.reason.clone()).flatten(),
+            force: false,
+        }
+    }
 }

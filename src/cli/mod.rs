@@ -13,7 +13,7 @@ use std::sync::Arc;
 use clap::Parser;
 
 use crate::config::Config;
-use crate::engine::{CancelToken, ChangeReport, Engine, EngineError, EventSink};
+use crate::engine::{CancelToken, ChangeReport, Control, Engine, EngineError, EventSink};
 pub use args::{Cli, Command};
 
 /// Exit codes (DESIGN §4).
@@ -257,18 +257,45 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             }
             Ok(gate.map_or(exit::OK, |g| g.exit_code()))
         }
-        Command::Deploy { env, release } => {
+        Command::Deploy {
+            env,
+            release,
+            window,
+        } => {
             cancel_on_ctrl_c(engine.cancel_token());
-            finish(flags, engine.deploy(&env, &release)?)
+            finish(
+                flags,
+                engine.deploy_with(&env, &release, &window.options())?,
+            )
         }
-        Command::Promote { release, to } => {
+        Command::Promote {
+            release,
+            to,
+            window,
+        } => {
             cancel_on_ctrl_c(engine.cancel_token());
-            finish(flags, engine.promote(&release, &to)?)
+            finish(
+                flags,
+                engine.promote_with(&release, &to, &window.options())?,
+            )
         }
-        Command::Rollback { env, to } => {
+        Command::Rollback { env, to, force } => {
             cancel_on_ctrl_c(engine.cancel_token());
-            finish(flags, engine.rollback(&env, to.as_ref())?)
+            finish(flags, engine.rollback(&env, to.as_ref(), force)?)
         }
+        Command::Resume { env, window } => {
+            cancel_on_ctrl_c(engine.cancel_token());
+            finish(flags, engine.resume(&env, &window.options())?)
+        }
+        Command::Continue { env, all } => {
+            let c = if all { Control::Promote } else { Control::Next };
+            told(flags, engine.signal(&env, c)?)
+        }
+        Command::Finish { env } => {
+            cancel_on_ctrl_c(engine.cancel_token());
+            finish(flags, engine.finish(&env)?)
+        }
+        Command::Abort { env } => told(flags, engine.signal(&env, Control::Abort)?),
         Command::Logs { env, host, lines } => {
             logs::follow(engine, &env, host.as_deref(), lines, flags.json)
         }
@@ -318,6 +345,16 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             Ok(exit::OK)
         }
     }
+}
+
+/// What `continue` and `abort` did.
+fn told(flags: &Flags, message: String) -> Result<i32, EngineError> {
+    if flags.json {
+        print_json(&serde_json::json!({ "message": message }));
+    } else {
+        println!("{message}");
+    }
+    Ok(0)
 }
 
 fn finish(flags: &Flags, report: ChangeReport) -> Result<i32, EngineError> {

@@ -2,11 +2,15 @@
 
 use std::io::Write;
 
+use crate::engine::canary::Verdict;
 use crate::engine::{Event, StepStatus};
 
 pub struct Progress {
     hosts: Vec<String>,
     width: usize,
+    /// The kind of the last analysis verdict printed: a pause analyses every
+    /// few seconds, a log needs a line only when the verdict changes.
+    last_verdict: Option<std::mem::Discriminant<Verdict>>,
 }
 
 impl Progress {
@@ -14,6 +18,7 @@ impl Progress {
         Progress {
             hosts: Vec::new(),
             width: 8,
+            last_verdict: None,
         }
     }
 
@@ -88,6 +93,56 @@ impl Progress {
                 Some(h) => format!("  {}: {message}", self.name(*h)),
                 None => format!("note: {message}"),
             }),
+            Event::Paused {
+                batch,
+                of,
+                canary,
+                wait,
+                why,
+            } => {
+                self.last_verdict = None;
+                let hosts: Vec<String> = canary.iter().map(|&h| self.name(h)).collect();
+                let head = format!(
+                    "paused after step {}/{of}, canary {} of {}: {}",
+                    batch + 1,
+                    canary.len(),
+                    self.hosts.len(),
+                    hosts.join(", ")
+                );
+                Some(match (wait, why) {
+                    (Some(d), _) => format!(
+                        "{head}; analysing for {}",
+                        crate::engine::human_duration(*d)
+                    ),
+                    (None, Some(why)) => format!(
+                        "{head}\n  analysis inconclusive: {why}\n  waiting for `shipdeck continue` (or `shipdeck abort`)"
+                    ),
+                    (None, None) => {
+                        format!("{head}\n  waiting for `shipdeck continue` (or `shipdeck abort`)")
+                    }
+                })
+            }
+            Event::Analysis { verdict, lines } => {
+                let kind = std::mem::discriminant(verdict);
+                if self.last_verdict == Some(kind) {
+                    return None;
+                }
+                self.last_verdict = Some(kind);
+                let mut out = format!("  {verdict}");
+                if !lines.is_empty() {
+                    out.push_str("\n  last log lines:\n    ");
+                    out.push_str(&lines.join("\n    "));
+                }
+                Some(out)
+            }
+            Event::Continued { by, all } => Some(format!(
+                "continued by {by}{}",
+                if *all {
+                    ", through every remaining step"
+                } else {
+                    ""
+                }
+            )),
             Event::ChangeFinished { .. } => None,
         }
     }

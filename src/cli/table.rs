@@ -78,6 +78,17 @@ pub fn status(status: &[HostStatus]) {
         ],
         &rows,
     );
+    // A change in progress or interrupted is said once per environment, under
+    // the table, where a long line does not break its columns.
+    let mut said: Vec<(&str, &str)> = Vec::new();
+    for s in status {
+        if let Some(c) = &s.change
+            && !said.contains(&(s.env.as_str(), c.change.as_str()))
+        {
+            said.push((&s.env, &c.change));
+            println!("\n{}: {}", s.env, c.describe());
+        }
+    }
 }
 
 pub fn check(report: &CheckReport) {

@@ -11,12 +11,14 @@ use std::time::Duration;
 
 pub use duration::parse as parse_duration;
 pub use error::{ConfigError, line_col};
-use raw::{RawConfig, RawCount, RawHost, RawStrategy};
+use raw::{RawConfig, RawCount, RawHost, RawNumber, RawStrategy};
 use regex::Regex;
 use toml::Spanned;
 
+use crate::engine::canary::{self, Thresholds};
 use crate::engine::window::WindowRules;
-use crate::model::{Host, HostCount, HttpTarget, SshTarget, Strategy, Target};
+use crate::model::{BlueGreen, Host, HostCount, HttpTarget, Slot, SshTarget, Strategy, Target};
+use crate::monitor::MetricSelector;
 use crate::transport::ssh::SshSettings;
 
 pub const DEFAULT_KEEP_RELEASES: usize = 5;
@@ -30,6 +32,27 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_PARALLEL: usize = 64;
 pub const DEFAULT_LOG_BUFFER_LINES: usize = 5_000;
 pub const DEFAULT_SSH_PORT: u16 = 22;
+/// Windows and freezes are read in this zone unless `timezone` says otherwise.
+pub const DEFAULT_TIMEZONE: &str = "UTC";
+
+/// The strategy kinds, each with the keys it takes besides `kind`.
+const STRATEGY_KEYS: [(&str, &[&str]); 4] = [
+    ("all-at-once", &[]),
+    ("rolling", &["batch", "max_failures"]),
+    (
+        "canary",
+        &[
+            "steps",
+            "max_error_rate",
+            "max_latency_ms",
+            "max_relative",
+            "min_health_pass_rate",
+            "max_error_lines_per_min",
+            "min_requests",
+        ],
+    ),
+    ("blue-green", &["switch", "stop", "finish_after", "ports"]),
+];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -190,6 +213,17 @@ struct Urls<'a> {
     metrics: Option<&'a Spanned<String>>,
 }
 
+/// What every environment is resolved against.
+struct Common<'a> {
+    /// Every environment's name, for `requires`.
+    names: Vec<String>,
+    app: &'a App,
+    ssh: &'a Ssh,
+    urls: Urls<'a>,
+    /// Whether `[health]` is set: a canary's health threshold needs probes.
+    has_health: bool,
+}
+
 struct Resolver<'a> {
     path: &'a Path,
     source: &'a str,
@@ -207,40 +241,31 @@ impl Resolver<'_> {
         let health_url = raw.health.as_ref().and_then(|h| h.http.clone());
         let health = raw.health.map(|h| self.health(h)).transpose()?;
         let logs = self.logs(raw.logs)?;
-        let metrics = Metrics {
-            prometheus: raw.metrics.prometheus.as_ref().map(|p| p.get_ref().clone()),
-            requests: raw
-                .metrics
-                .requests
-                .unwrap_or_else(|| "http_requests_total".into()),
-            errors: raw
-                .metrics
-                .errors
-                .unwrap_or_else(|| "http_requests_total{code=~\"5..\"}".into()),
-            latency: None,
-            interval: raw
-                .metrics
-                .interval
-                .map_or(DEFAULT_METRICS_INTERVAL, |d| d.0),
-        };
-        let urls = Urls {
-            health: health_url.as_ref(),
-            metrics: raw.metrics.prometheus.as_ref(),
-        };
+        let metrics = self.metrics(&raw.metrics)?;
+        let hooks = self.hooks(raw.hooks)?;
         if raw.environments.get_ref().is_empty() {
             return Err(self.err(&raw.environments, "at least one environment is needed"));
         }
-        let names: Vec<String> = raw.environments.get_ref().keys().cloned().collect();
+        let common = Common {
+            names: raw.environments.get_ref().keys().cloned().collect(),
+            app: &app,
+            ssh: &ssh,
+            urls: Urls {
+                health: health_url.as_ref(),
+                metrics: raw.metrics.prometheus.as_ref(),
+            },
+            has_health: health.is_some(),
+        };
         let mut environments = Vec::new();
         for (name, env) in raw.environments.into_inner() {
-            environments.push(self.environment(&name, env, &names, &app, &ssh, &urls)?);
+            environments.push(self.environment(&name, env, &common)?);
         }
         self.check_requires_cycles(&environments)?;
         Ok(Config {
             path: self.path.to_owned(),
             dir: self.dir.to_owned(),
             app,
-            hooks: raw.hooks.into(),
+            hooks,
             health,
             logs,
             metrics,
@@ -409,21 +434,86 @@ impl Resolver<'_> {
         })
     }
 
+    fn metrics(&self, m: &raw::RawMetrics) -> Result<Metrics, ConfigError> {
+        let latency = match &m.latency {
+            None => None,
+            Some(l) => Some(self.latency_selector(l, m.prometheus.is_some())?),
+        };
+        Ok(Metrics {
+            prometheus: m.prometheus.as_ref().map(|p| p.get_ref().clone()),
+            requests: m
+                .requests
+                .clone()
+                .unwrap_or_else(|| "http_requests_total".into()),
+            errors: m
+                .errors
+                .clone()
+                .unwrap_or_else(|| "http_requests_total{code=~\"5..\"}".into()),
+            latency,
+            interval: m.interval.map_or(DEFAULT_METRICS_INTERVAL, |d| d.0),
+        })
+    }
+
+    /// Checked here rather than when the monitor first reads it, so that a
+    /// typo stops the load instead of leaving a canary without its latency.
+    fn latency_selector(
+        &self,
+        l: &Spanned<String>,
+        has_prometheus: bool,
+    ) -> Result<String, ConfigError> {
+        if !has_prometheus {
+            return Err(self.err(
+                l,
+                "metrics.latency needs metrics.prometheus (the page on each host it is read from)",
+            ));
+        }
+        MetricSelector::parse(l.get_ref())
+            .map_err(|e| self.err(l, format!("metrics.latency: {e}")))?;
+        Ok(l.get_ref().clone())
+    }
+
+    fn hooks(&self, h: raw::RawHooks) -> Result<Hooks, ConfigError> {
+        let run_once_migrates = match &h.run_once_migrates {
+            None => false,
+            Some(m) if *m.get_ref() && h.run_once.is_empty() => {
+                return Err(self.err(
+                    m,
+                    "run_once_migrates = true, but there are no run_once hooks, so no release would ever be marked (add run_once = [\"./bin/migrate\"], or remove run_once_migrates)",
+                ));
+            }
+            Some(m) => *m.get_ref(),
+        };
+        Ok(Hooks {
+            before_switch: h.before_switch,
+            run_once: h.run_once,
+            restart: h.restart,
+            after_switch: h.after_switch,
+            on_rollback: h.on_rollback,
+            notify: h.notify,
+            run_once_migrates,
+        })
+    }
+
     fn environment(
         &self,
         name: &str,
         env: Spanned<raw::RawEnvironment>,
-        names: &[String],
-        app: &App,
-        ssh: &Ssh,
-        urls: &Urls<'_>,
+        common: &Common<'_>,
     ) -> Result<Environment, ConfigError> {
+        let Common {
+            names,
+            app,
+            ssh,
+            urls,
+            has_health,
+        } = common;
         if !valid_env_name(name) {
             return Err(self.err(
                 &env,
                 format!("environment name {name:?} may only use A-Z a-z 0-9 . _ -"),
             ));
         }
+        let rules = self.rules(&env)?;
         let env = env.into_inner();
         if env.hosts.get_ref().is_empty() {
             return Err(self.err(&env.hosts, format!("environment {name:?} has no hosts")));
@@ -454,15 +544,45 @@ impl Resolver<'_> {
         }
         let strategy = match &env.strategy {
             None => Strategy::AllAtOnce,
-            Some(s) => self.strategy(s)?,
+            Some(s) => self.strategy(s, *has_health)?,
         };
+        if let Strategy::BlueGreen(bg) = &strategy {
+            for (raw, host) in env.hosts.get_ref().iter().zip(&hosts) {
+                self.check_slot_ports(bg, raw, host)?;
+            }
+        }
         Ok(Environment {
             name: name.to_owned(),
             hosts,
             requires: env.requires.map(Spanned::into_inner),
             strategy,
-            rules: WindowRules::parse::<&str>(None, "UTC", &[]).expect("UTC is bundled"),
+            rules,
         })
+    }
+
+    /// `window`, `timezone` and `freezes`. Each is first read on its own (with
+    /// the zone), so that an error points at the key, or the freeze, at fault.
+    fn rules(&self, env: &Spanned<raw::RawEnvironment>) -> Result<WindowRules, ConfigError> {
+        const NO_FREEZES: &[&str] = &[];
+        let raw = env.get_ref();
+        let zone = raw
+            .timezone
+            .as_ref()
+            .map_or(DEFAULT_TIMEZONE, |z| z.get_ref().as_str());
+        if let Some(z) = &raw.timezone {
+            WindowRules::parse(None, zone, NO_FREEZES).map_err(|m| self.err(z, m))?;
+        }
+        let window = raw.window.as_ref().map(|w| w.get_ref().as_str());
+        if let Some(w) = &raw.window {
+            WindowRules::parse(window, zone, NO_FREEZES).map_err(|m| self.err(w, m))?;
+        }
+        let freezes = raw.freezes.as_ref().map_or(&[][..], |f| f.get_ref());
+        for f in freezes {
+            WindowRules::parse(None, zone, std::slice::from_ref(f.get_ref()))
+                .map_err(|m| self.err(f, m))?;
+        }
+        let freezes: Vec<&str> = freezes.iter().map(|f| f.get_ref().as_str()).collect();
+        WindowRules::parse(window, zone, &freezes).map_err(|m| self.err(env, m))
     }
 
     fn host(
@@ -575,49 +695,191 @@ impl Resolver<'_> {
         })
     }
 
-    fn strategy(&self, s: &Spanned<RawStrategy>) -> Result<Strategy, ConfigError> {
+    fn strategy(
+        &self,
+        s: &Spanned<RawStrategy>,
+        has_health: bool,
+    ) -> Result<Strategy, ConfigError> {
         let raw = s.get_ref();
         let kind = raw.kind.get_ref().as_str();
-        let not_for = |field: &str| -> Result<(), ConfigError> {
-            Err(self.err(
-                s,
-                format!("`{field}` does not apply to strategy kind {kind:?}"),
-            ))
-        };
-        match kind {
-            "all-at-once" => {
-                if raw.batch.is_some() {
-                    not_for("batch")?;
-                }
-                if raw.max_failures.is_some() {
-                    not_for("max_failures")?;
-                }
-                Ok(Strategy::AllAtOnce)
-            }
-            "rolling" => {
-                let batch = match &raw.batch {
-                    None => HostCount::Count(1),
-                    Some(b) => match b.get_ref() {
-                        RawCount::Number(n) => HostCount::parse(&n.to_string()),
-                        RawCount::Text(t) => HostCount::parse(t),
-                    }
-                    .map_err(|m| self.err(b, format!("batch: {m}")))?,
-                };
-                let max_failures = match &raw.max_failures {
-                    None => 0,
-                    Some(m) => usize::try_from(*m.get_ref())
-                        .map_err(|_| self.err(m, "max_failures must be 0 or more"))?,
-                };
-                Ok(Strategy::Rolling {
-                    batch,
-                    max_failures,
-                })
-            }
-            other => Err(self.err(
+        let Some((_, takes)) = STRATEGY_KEYS.iter().find(|(k, _)| *k == kind) else {
+            return Err(self.err(
                 &raw.kind,
-                format!("unknown strategy kind {other:?}, expected \"all-at-once\" or \"rolling\""),
-            )),
+                format!("unknown strategy kind {kind:?}, expected {}", kinds_list()),
+            ));
+        };
+        if let Some(key) = raw.written_keys().into_iter().find(|k| !takes.contains(k)) {
+            return Err(self.err(
+                s,
+                format!("`{key}` does not apply to strategy kind {kind:?}"),
+            ));
         }
+        match kind {
+            "rolling" => self.rolling(raw),
+            "canary" => self.canary(s, has_health),
+            "blue-green" => self.blue_green(s),
+            // The only other kind in STRATEGY_KEYS.
+            _ => Ok(Strategy::AllAtOnce),
+        }
+    }
+
+    fn rolling(&self, raw: &RawStrategy) -> Result<Strategy, ConfigError> {
+        let batch = match &raw.batch {
+            None => HostCount::Count(1),
+            Some(b) => match b.get_ref() {
+                RawCount::Number(n) => HostCount::parse(&n.to_string()),
+                RawCount::Text(t) => HostCount::parse(t),
+            }
+            .map_err(|m| self.err(b, format!("batch: {m}")))?,
+        };
+        let max_failures = match &raw.max_failures {
+            None => 0,
+            Some(m) => usize::try_from(*m.get_ref())
+                .map_err(|_| self.err(m, "max_failures must be 0 or more"))?,
+        };
+        Ok(Strategy::Rolling {
+            batch,
+            max_failures,
+        })
+    }
+
+    fn canary(&self, s: &Spanned<RawStrategy>, has_health: bool) -> Result<Strategy, ConfigError> {
+        let steps = s.get_ref().steps.as_ref().ok_or_else(|| {
+            self.err(
+                s,
+                "a canary needs `steps`, as in steps = [\"1\", \"pause 60s\", \"25%\", \"pause\", \"100%\"]",
+            )
+        })?;
+        // The message names the step; the rules (order, 100% last) are the
+        // list's, so the array is the place to point at.
+        let steps = canary::parse_steps(steps.get_ref()).map_err(|m| self.err(steps, m))?;
+        Ok(Strategy::Canary {
+            steps,
+            thresholds: self.thresholds(s, has_health)?,
+        })
+    }
+
+    fn thresholds(
+        &self,
+        s: &Spanned<RawStrategy>,
+        has_health: bool,
+    ) -> Result<Thresholds, ConfigError> {
+        let raw = s.get_ref();
+        let number = |v: &Option<Spanned<RawNumber>>| v.as_ref().map(|v| v.get_ref().get());
+        let defaults = Thresholds::default();
+        // Without [health] there are no probes, and a pass rate that is on
+        // with no data would leave every pause inconclusive.
+        let min_health_pass_rate = match (&raw.min_health_pass_rate, has_health) {
+            (Some(m), false) => {
+                return Err(self.err(
+                    m,
+                    "min_health_pass_rate needs a [health] section: without it there are no probes to count",
+                ));
+            }
+            (Some(m), true) => Some(m.get_ref().get()),
+            (None, true) => defaults.min_health_pass_rate,
+            (None, false) => None,
+        };
+        let max_latency_ms = match &raw.max_latency_ms {
+            None => None,
+            Some(m) => Some(u64::try_from(*m.get_ref()).map_err(|_| {
+                self.err(
+                    m,
+                    "max_latency_ms must be a whole number of milliseconds above 0",
+                )
+            })?),
+        };
+        let min_requests = match &raw.min_requests {
+            None => defaults.min_requests,
+            Some(m) => u64::try_from(*m.get_ref())
+                .map_err(|_| self.err(m, "min_requests must be 0 or more"))?,
+        };
+        let thresholds = Thresholds {
+            max_error_rate: number(&raw.max_error_rate),
+            max_latency_ms,
+            max_relative: number(&raw.max_relative),
+            min_health_pass_rate,
+            max_error_lines_per_min: number(&raw.max_error_lines_per_min),
+            min_requests,
+            ..defaults
+        };
+        // Its messages start with the key.
+        thresholds.validate().map_err(|m| self.err(s, m))?;
+        Ok(thresholds)
+    }
+
+    fn blue_green(&self, s: &Spanned<RawStrategy>) -> Result<Strategy, ConfigError> {
+        let raw = s.get_ref();
+        let switch = raw.switch.as_ref().ok_or_else(|| {
+            self.err(
+                s,
+                "a blue-green strategy needs `switch`: the command that moves traffic to the slot in $SHIPDECK_SLOT (port $SHIPDECK_SLOT_PORT)",
+            )
+        })?;
+        let ports = raw.ports.as_ref().map(|p| self.ports(p)).transpose()?;
+        Ok(Strategy::BlueGreen(BlueGreen {
+            switch: self.command("switch", switch)?,
+            stop: raw
+                .stop
+                .as_ref()
+                .map(|c| self.command("stop", c))
+                .transpose()?,
+            finish_after: raw.finish_after.map(|d| d.0),
+            ports,
+        }))
+    }
+
+    /// A command the strategy runs: blank would run nothing and look fine.
+    fn command(&self, key: &str, c: &Spanned<String>) -> Result<String, ConfigError> {
+        if c.get_ref().trim().is_empty() {
+            return Err(self.err(c, format!("`{key}` must be a command, not empty")));
+        }
+        Ok(c.get_ref().clone())
+    }
+
+    /// `ports = [BLUE, GREEN]`.
+    fn ports(&self, ports: &Spanned<Vec<Spanned<i64>>>) -> Result<[u16; 2], ConfigError> {
+        let [blue, green] = ports.get_ref().as_slice() else {
+            return Err(self.err(
+                ports,
+                "ports takes two ports, blue then green, as in ports = [8081, 8082]",
+            ));
+        };
+        let blue = self.port(blue, *blue.get_ref())?;
+        let green = self.port(green, *green.get_ref())?;
+        if blue == green {
+            return Err(self.err(
+                ports,
+                format!("ports = [{blue}, {green}]: the blue and green slots need different ports"),
+            ));
+        }
+        Ok([blue, green])
+    }
+
+    /// Every blue/green host needs its own port for each slot, from its vars
+    /// or from the strategy's `ports`.
+    fn check_slot_ports(
+        &self,
+        bg: &BlueGreen,
+        raw: &Spanned<RawHost>,
+        host: &Host,
+    ) -> Result<(), ConfigError> {
+        let mut ports = [0; 2];
+        for (port, slot) in ports.iter_mut().zip([Slot::Blue, Slot::Green]) {
+            *port = slot_port(bg, host, slot)
+                .map_err(|m| self.err(raw, m))?
+                .ok_or_else(|| self.err(raw, missing_slot_port(raw.get_ref(), host, slot)))?;
+        }
+        if ports[0] == ports[1] {
+            return Err(self.err(
+                raw,
+                format!(
+                    "host {:?}: the blue and green slots both get port {}; each slot needs its own",
+                    host.name, ports[0]
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn check_requires_cycles(&self, envs: &[Environment]) -> Result<(), ConfigError> {
@@ -645,17 +907,49 @@ impl Resolver<'_> {
     }
 }
 
-impl From<raw::RawHooks> for Hooks {
-    fn from(h: raw::RawHooks) -> Self {
-        Hooks {
-            before_switch: h.before_switch,
-            run_once: h.run_once,
-            restart: h.restart,
-            after_switch: h.after_switch,
-            on_rollback: Vec::new(),
-            notify: Vec::new(),
-            run_once_migrates: false,
-        }
+/// The port a blue/green slot listens on, on one host: the host's
+/// `vars.blue_port` / `vars.green_port`, else the strategy's `ports`. A loaded
+/// config has one for both slots of every host of a blue-green environment.
+pub fn slot_port(bg: &BlueGreen, host: &Host, slot: Slot) -> Result<Option<u16>, String> {
+    let var = slot.port_var();
+    match host.vars.get(var) {
+        Some(v) => match v.trim().parse::<u16>() {
+            Ok(p) if p > 0 => Ok(Some(p)),
+            _ => Err(format!(
+                "host {:?}: vars.{var} = {v:?} is not a TCP port (1 to 65535)",
+                host.name
+            )),
+        },
+        None => Ok(bg.ports.map(|[blue, green]| match slot {
+            Slot::Blue => blue,
+            Slot::Green => green,
+        })),
+    }
+}
+
+/// Says what to write, in the host's own form.
+fn missing_slot_port(raw: &RawHost, host: &Host, slot: Slot) -> String {
+    let vars = "vars = { blue_port = \"8081\", green_port = \"8082\" }";
+    let on_host = match raw {
+        RawHost::Short(address) => format!("write the host as {{ address = {address:?}, {vars} }}"),
+        RawHost::Table(_) => format!("add {} to its vars, as in {vars}", slot.port_var()),
+    };
+    format!(
+        "host {:?} has no port for the {slot} slot: set ports = [8081, 8082] in the strategy, or {on_host}",
+        host.name
+    )
+}
+
+/// `"a", "b" or "c"`, for the unknown-kind message.
+fn kinds_list() -> String {
+    let kinds: Vec<String> = STRATEGY_KEYS
+        .iter()
+        .map(|(k, _)| format!("{k:?}"))
+        .collect();
+    match kinds.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 

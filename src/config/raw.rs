@@ -44,6 +44,11 @@ pub struct RawHooks {
     pub restart: Option<String>,
     #[serde(default)]
     pub after_switch: Vec<String>,
+    #[serde(default)]
+    pub on_rollback: Vec<String>,
+    #[serde(default)]
+    pub notify: Vec<String>,
+    pub run_once_migrates: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +79,8 @@ pub struct RawMetrics {
     /// Counter of requests, and of failed requests, in the Prometheus page.
     pub requests: Option<String>,
     pub errors: Option<String>,
+    /// Gauge of request latency in seconds, e.g. a summary's 0.99 quantile.
+    pub latency: Option<Spanned<String>>,
     pub interval: Option<Dur>,
 }
 
@@ -95,6 +102,10 @@ pub struct RawEnvironment {
     pub hosts: Spanned<Vec<Spanned<RawHost>>>,
     pub requires: Option<Spanned<String>>,
     pub strategy: Option<Spanned<RawStrategy>>,
+    pub window: Option<Spanned<String>>,
+    pub timezone: Option<Spanned<String>>,
+    /// An `Option` rather than a default, to keep the array's position.
+    pub freezes: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,8 +133,68 @@ pub struct RawHostTable {
 #[serde(deny_unknown_fields)]
 pub struct RawStrategy {
     pub kind: Spanned<String>,
+    // rolling
     pub batch: Option<Spanned<RawCount>>,
     pub max_failures: Option<Spanned<i64>>,
+    // canary
+    pub steps: Option<Spanned<Vec<String>>>,
+    pub max_error_rate: Option<Spanned<RawNumber>>,
+    pub max_latency_ms: Option<Spanned<i64>>,
+    pub max_relative: Option<Spanned<RawNumber>>,
+    pub min_health_pass_rate: Option<Spanned<RawNumber>>,
+    pub max_error_lines_per_min: Option<Spanned<RawNumber>>,
+    pub min_requests: Option<Spanned<i64>>,
+    // blue-green
+    pub switch: Option<Spanned<String>>,
+    pub stop: Option<Spanned<String>>,
+    pub finish_after: Option<Dur>,
+    pub ports: Option<Spanned<Vec<Spanned<i64>>>>,
+}
+
+impl RawStrategy {
+    /// The keys written besides `kind`, in the order of the struct, so that
+    /// one check can refuse those a kind does not take.
+    pub fn written_keys(&self) -> Vec<&'static str> {
+        [
+            ("batch", self.batch.is_some()),
+            ("max_failures", self.max_failures.is_some()),
+            ("steps", self.steps.is_some()),
+            ("max_error_rate", self.max_error_rate.is_some()),
+            ("max_latency_ms", self.max_latency_ms.is_some()),
+            ("max_relative", self.max_relative.is_some()),
+            ("min_health_pass_rate", self.min_health_pass_rate.is_some()),
+            (
+                "max_error_lines_per_min",
+                self.max_error_lines_per_min.is_some(),
+            ),
+            ("min_requests", self.min_requests.is_some()),
+            ("switch", self.switch.is_some()),
+            ("stop", self.stop.is_some()),
+            ("finish_after", self.finish_after.is_some()),
+            ("ports", self.ports.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, written)| written.then_some(key))
+        .collect()
+    }
+}
+
+/// A number where a fraction is expected: TOML keeps `2` and `2.0` apart, and
+/// an operator writing `max_relative = 2` means the same thing.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged, expecting = "a number, as in 0.01 or 2")]
+pub enum RawNumber {
+    Float(f64),
+    Integer(i64),
+}
+
+impl RawNumber {
+    pub fn get(self) -> f64 {
+        match self {
+            RawNumber::Float(f) => f,
+            RawNumber::Integer(i) => i as f64,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

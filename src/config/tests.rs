@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::engine::canary;
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -189,5 +190,248 @@ fn addresses() {
     );
     for bad in ["", "@web", "web;id", "web:0", "a b", "web:$(id)", "[::1"] {
         assert!(parse_address(bad).is_err(), "{bad:?}");
+    }
+}
+
+fn progressive() -> Config {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid/progressive.toml");
+    Config::load(&path).unwrap()
+}
+
+/// The `[app]` every inline config below shares.
+const APP: &str = r#"
+[app]
+name = "hello"
+artifact = "dist"
+deploy_to = "/srv/hello"
+"#;
+
+fn parse(rest: &str) -> Result<Config, String> {
+    Config::parse(Path::new("/x/shipdeck.toml"), &format!("{APP}{rest}")).map_err(|e| e.to_string())
+}
+
+#[test]
+fn canary_steps_and_thresholds_resolve() {
+    let cfg = progressive();
+    let prod = cfg.environment("production").unwrap();
+    let Strategy::Canary { steps, thresholds } = &prod.strategy else {
+        panic!("{:?}", prod.strategy)
+    };
+    let steps: Vec<String> = steps.iter().map(ToString::to_string).collect();
+    assert_eq!(steps, ["1", "pause 1m", "25%", "pause", "100%"]);
+    assert_eq!(
+        *thresholds,
+        Thresholds {
+            max_error_rate: Some(0.01),
+            max_latency_ms: Some(250),
+            // Written as integers: `max_relative = 2`, `max_error_lines_per_min = 5`.
+            max_relative: Some(2.0),
+            min_health_pass_rate: Some(0.95),
+            max_error_lines_per_min: Some(5.0),
+            min_requests: 20,
+            ..Thresholds::default()
+        }
+    );
+}
+
+#[test]
+fn canary_health_threshold_follows_the_health_section() {
+    let strategy = r#"
+[environments.production]
+hosts = ["web-1", "web-2"]
+strategy = { kind = "canary", steps = ["1", "100%"] }
+"#;
+    let thresholds = |cfg: Config| match &cfg.environments[0].strategy {
+        Strategy::Canary { thresholds, .. } => thresholds.clone(),
+        other => panic!("{other:?}"),
+    };
+    let without = thresholds(parse(strategy).unwrap());
+    assert_eq!(without.min_health_pass_rate, None);
+    assert_eq!(without.min_requests, canary::DEFAULT_MIN_REQUESTS);
+    let with = thresholds(parse(&format!("[health]\ncommand = \"./check\"\n{strategy}")).unwrap());
+    assert_eq!(with, Thresholds::default());
+}
+
+#[test]
+fn canary_thresholds_are_validated_at_the_strategy() {
+    let err = parse(
+        r#"
+[environments.production]
+hosts = ["web-1", "web-2"]
+strategy = { kind = "canary", steps = ["1", "100%"], max_latency_ms = 0 }
+"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("/x/shipdeck.toml:9:12: max_latency_ms = 0 would fail every canary"),
+        "{err}"
+    );
+}
+
+#[test]
+fn blue_green_ports_come_from_the_strategy_or_the_host_vars() {
+    let cfg = progressive();
+    let staging = cfg.environment("staging").unwrap();
+    let Strategy::BlueGreen(bg) = &staging.strategy else {
+        panic!("{:?}", staging.strategy)
+    };
+    assert_eq!(
+        *bg,
+        BlueGreen {
+            switch: "./bin/switch".into(),
+            stop: Some("./bin/stop".into()),
+            finish_after: Some(Duration::from_secs(600)),
+            ports: Some([8081, 8082]),
+        }
+    );
+    let ports: Vec<(String, u16, u16)> = staging
+        .hosts
+        .iter()
+        .map(|h| {
+            let port = |slot| slot_port(bg, h, slot).unwrap().unwrap();
+            (h.name.clone(), port(Slot::Blue), port(Slot::Green))
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            ("stage-1".into(), 8081, 8082),
+            ("stage-2".into(), 9001, 9002),
+            // Only green overridden: blue stays the strategy's.
+            ("stage-3".into(), 8081, 9003),
+        ]
+    );
+}
+
+#[test]
+fn blue_green_ports_may_all_come_from_vars() {
+    let cfg = parse(
+        r#"
+[environments.production]
+hosts = [{ address = "local:a", vars = { blue_port = "8101", green_port = "8102" } },
+         { address = "local:b", vars = { blue_port = "8201", green_port = "8202" } }]
+strategy = { kind = "blue-green", switch = "./bin/switch" }
+"#,
+    )
+    .unwrap();
+    let env = &cfg.environments[0];
+    let Strategy::BlueGreen(bg) = &env.strategy else {
+        panic!("{:?}", env.strategy)
+    };
+    assert_eq!(
+        (bg.ports, bg.stop.as_ref(), bg.finish_after),
+        (None, None, None)
+    );
+    assert_eq!(slot_port(bg, &env.hosts[1], Slot::Green), Ok(Some(8202)));
+}
+
+#[test]
+fn a_table_host_without_a_slot_port_is_told_which_var_to_add() {
+    let err = parse(
+        r#"
+[environments.production]
+hosts = [{ address = "web-1", vars = { blue_port = "8101" } }]
+strategy = { kind = "blue-green", switch = "./bin/switch" }
+"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("/x/shipdeck.toml:8:10: host \"web-1\" has no port for the green slot"),
+        "{err}"
+    );
+    assert!(err.contains("add green_port to its vars"), "{err}");
+}
+
+#[test]
+fn windows_resolve_with_their_zone() {
+    let cfg = progressive();
+    let prod = &cfg.environment("production").unwrap().rules;
+    assert_eq!(prod.zone_name(), "Europe/Berlin");
+    assert_eq!(
+        prod.to_string(),
+        "deploys Mon-Fri 09:00-16:00 Europe/Berlin, 2 freezes"
+    );
+    assert_eq!(prod.freezes()[0].name.as_deref(), Some("holidays"));
+    // Freezes without a window, in the default zone.
+    let reports = &cfg.environment("reports").unwrap().rules;
+    assert_eq!(reports.zone_name(), DEFAULT_TIMEZONE);
+    assert_eq!(reports.to_string(), "deploys at any time, 1 freeze");
+    // Nothing written: no rule.
+    assert!(cfg.environment("staging").unwrap().rules.is_unrestricted());
+}
+
+#[test]
+fn a_time_zone_alone_is_fine() {
+    let cfg = parse(
+        r#"
+[environments.production]
+hosts = ["web-1"]
+timezone = "America/New_York"
+"#,
+    )
+    .unwrap();
+    let rules = &cfg.environments[0].rules;
+    assert_eq!(rules.zone_name(), "America/New_York");
+    assert!(rules.is_unrestricted());
+}
+
+#[test]
+fn hooks_and_latency_resolve() {
+    let cfg = progressive();
+    assert_eq!(cfg.hooks.run_once, ["./bin/migrate"]);
+    assert!(cfg.hooks.run_once_migrates);
+    assert_eq!(cfg.hooks.on_rollback, ["./bin/after-rollback"]);
+    assert_eq!(
+        cfg.hooks.notify,
+        ["./bin/post-to-chat", "logger -t shipdeck"]
+    );
+    assert_eq!(
+        cfg.metrics.latency.as_deref(),
+        Some("http_request_duration_seconds{quantile=\"0.99\"}")
+    );
+}
+
+#[test]
+fn the_new_keys_are_off_when_not_written() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid/full.toml");
+    let cfg = Config::load(&path).unwrap();
+    assert!(cfg.hooks.on_rollback.is_empty());
+    assert!(cfg.hooks.notify.is_empty());
+    assert!(!cfg.hooks.run_once_migrates);
+    assert_eq!(cfg.metrics.latency, None);
+    for env in &cfg.environments {
+        assert_eq!(env.rules.zone_name(), DEFAULT_TIMEZONE);
+        assert!(env.rules.is_unrestricted());
+    }
+}
+
+/// A strategy key that no kind takes could never be written.
+#[test]
+fn every_strategy_key_belongs_to_a_kind() {
+    let all = r#"
+kind = "rolling"
+batch = 1
+max_failures = 0
+steps = ["100%"]
+max_error_rate = 0.01
+max_latency_ms = 1
+max_relative = 2
+min_health_pass_rate = 1
+max_error_lines_per_min = 1
+min_requests = 1
+switch = "x"
+stop = "x"
+finish_after = "1m"
+ports = [1, 2]
+"#;
+    let raw: raw::RawStrategy = toml::from_str(all).unwrap();
+    let keys = raw.written_keys();
+    assert_eq!(keys.len(), all.trim().lines().count() - 1);
+    for key in keys {
+        assert!(
+            STRATEGY_KEYS.iter().any(|(_, takes)| takes.contains(&key)),
+            "{key}"
+        );
     }
 }

@@ -1,10 +1,14 @@
 //! `shipdeck demo`: a sandbox that shows the whole product on a machine with
 //! no SSH server and no network. Four `local:` hosts (staging: 1, production:
-//! 3), three built releases (v1 and v2 healthy, v3 bad) and a sample app that
+//! 3, a canary), three built releases (v1 and v2 healthy; v3 passes its health
+//! check but fails a third of its requests, which staging's health gate lets
+//! through and production's canary analysis catches) and a sample app that
 //! shipdeck itself provides (`shipdeck sample-app`, hidden), so the demo needs
 //! nothing outside this binary.
 
 mod app;
+mod daemon;
+mod front;
 mod process;
 mod sandbox;
 
@@ -20,6 +24,7 @@ pub const LOG_FILE: &str = "shared/log/app.log";
 /// `shipdeck sample-app`: the demo's app, started and stopped by the demo's
 /// restart hook. Not meant to be typed by hand, hence hidden.
 #[derive(Debug, Clone, clap::Args)]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 pub struct SampleAppArgs {
     /// Serve HTTP on 127.0.0.1:PORT (`/healthz`, `/metrics`).
     #[arg(long, required_unless_present = "stop")]
@@ -29,8 +34,8 @@ pub struct SampleAppArgs {
     pub log: Option<PathBuf>,
     /// The app writes its pid here, and exits once the file is removed or
     /// names another process (a newer app of the same host took over).
-    #[arg(long)]
-    pub pid_file: PathBuf,
+    #[arg(long, required = true)]
+    pub pid_file: Option<PathBuf>,
     /// Exit once this folder is gone (the release the app runs from, so a
     /// deleted sandbox takes its apps with it).
     #[arg(long)]
@@ -38,8 +43,9 @@ pub struct SampleAppArgs {
     /// The release id, shown in logs and in `/metrics`.
     #[arg(long, default_value = "dev")]
     pub release: String,
-    /// Behave as the demo's bad release: `/healthz` fails and a climbing
-    /// share of requests panic.
+    /// Behave as the demo's bad release: `/healthz` passes (slowly), but
+    /// about a third of requests fail with a 5xx and an `ERROR ... panicked`
+    /// log line, and the rest are slower.
     #[arg(long)]
     pub bad: bool,
     /// Start in the background (own process group, no tie to this terminal
@@ -49,12 +55,64 @@ pub struct SampleAppArgs {
     /// Stop the app named by --pid-file (SIGTERM, then SIGKILL) and wait for it.
     #[arg(long)]
     pub stop: bool,
+    #[command(subcommand)]
+    pub mode: Option<SampleAppMode>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SampleAppMode {
+    /// A TCP front for a blue/green host: each connection goes to
+    /// 127.0.0.1:PORT, PORT read from --upstream-file when the connection is
+    /// accepted, so rewriting that file (in one rename) moves traffic.
+    Front(FrontArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FrontArgs {
+    /// Accept connections on 127.0.0.1:PORT.
+    #[arg(long, value_name = "PORT")]
+    pub listen: u16,
+    /// Holds the port to send each new connection to (`8081`); replace it
+    /// with a rename to switch.
+    #[arg(long, value_name = "FILE")]
+    pub upstream_file: PathBuf,
+    /// Append log lines here (default: stdout).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Write the pid here, and exit once the file is removed or names
+    /// another process. `sample-app --stop --pid-file` stops the front too.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Exit once this folder is gone.
+    #[arg(long)]
+    pub watch: Option<PathBuf>,
+    /// Start in the background and return once the front listens.
+    #[arg(long)]
+    pub detach: bool,
 }
 
 /// Run `shipdeck sample-app`; the process exit code.
 pub fn sample_app(args: SampleAppArgs) -> i32 {
+    if let Some(SampleAppMode::Front(f)) = args.mode {
+        let options = front::Options {
+            listen: f.listen,
+            upstream_file: f.upstream_file,
+            log: f.log,
+            pid_file: f.pid_file,
+            watch: f.watch,
+        };
+        return if f.detach {
+            front::detach(&options)
+        } else {
+            front::run(options)
+        };
+    }
+    let Some(pid_file) = args.pid_file else {
+        eprintln!("sample-app: --pid-file is required");
+        return 2;
+    };
     if args.stop {
-        return app::stop(&args.pid_file);
+        return app::stop(&pid_file);
     }
     let Some(port) = args.port else {
         eprintln!("sample-app: --port is required");
@@ -63,7 +121,7 @@ pub fn sample_app(args: SampleAppArgs) -> i32 {
     let options = app::Options {
         port,
         log: args.log,
-        pid_file: args.pid_file,
+        pid_file,
         watch: args.watch,
         release: args.release,
         bad: args.bad,

@@ -40,7 +40,7 @@ const RELEASES: &[(&str, &str, bool)] = &[
     ("v2", "faster order listing", false),
     (
         "v3",
-        "new order reservation worker (the demo's bad release: its health check fails)",
+        "new order reservation worker (the demo's bad release: healthy, but a third of its requests fail)",
         true,
     ),
 ];
@@ -96,7 +96,7 @@ pub fn create(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
     }
     let (config, ports) = built?;
     eprintln!(
-        "shipdeck demo: ready in {:.1}s in {}\n  v1 runs on staging (1 host) and production (3 hosts); v2 and v3 (bad) are built\n  apps on 127.0.0.1 ports {}\n  re-open it: shipdeck --config {}",
+        "shipdeck demo: ready in {:.1}s in {}\n  v1 runs on staging (1 host) and production (3 hosts, canary); v2 and v3 (healthy, bad in traffic) are built\n  apps on 127.0.0.1 ports {}\n  re-open it: shipdeck --config {}",
         started.elapsed().as_secs_f64(),
         root.display(),
         ports
@@ -167,7 +167,7 @@ fn build(root: &Path) -> Result<(PathBuf, Vec<u16>), DemoError> {
         if *bad {
             write(
                 &bad_marker,
-                "This release is the demo's bad one: its /healthz fails and a climbing share of its requests panic.\n",
+                "This release is the demo's bad one: its /healthz passes, but about a third of its requests fail with a 500 and the rest are slower.\n",
             )?;
         }
         let built = store.build(Some(release), Some((*notes).to_owned()));
@@ -305,6 +305,7 @@ pub fn start_apps(config_dir: &Path) -> Result<usize, DemoError> {
                 deploy_to: host.deploy_to.clone(),
                 release_dir: layout.release(&release),
                 host_vars: host.vars.clone(),
+                slot: None,
             };
             let mut t = LocalTransport::new(&host.name, dir);
             run_command(
@@ -343,7 +344,22 @@ mod tests {
         let prod = cfg.environment("production").unwrap();
         assert_eq!(prod.hosts.len(), 3);
         assert_eq!(prod.requires.as_deref(), Some("staging"));
-        assert!(matches!(prod.strategy, Strategy::Rolling { .. }));
+        let Strategy::Canary { steps, thresholds } = &prod.strategy else {
+            panic!("production is not a canary: {:?}", prod.strategy);
+        };
+        let steps: Vec<String> = steps.iter().map(ToString::to_string).collect();
+        assert_eq!(steps, ["1", "pause 20s", "50%", "pause", "100%"]);
+        assert_eq!(thresholds.max_error_rate, Some(0.05));
+        assert_eq!(thresholds.max_relative, Some(2.0));
+        // v3's error share breaches both limits many times over; v2 has none.
+        assert!(super::super::app::BAD_ERROR_SHARE > 4.0 * thresholds.max_error_rate.unwrap());
+        // Staging is gated by health alone, which v3 passes.
+        let staging = cfg.environment("staging").unwrap();
+        assert!(
+            matches!(staging.strategy, Strategy::AllAtOnce),
+            "{:?}",
+            staging.strategy
+        );
         let ports: Vec<u16> = cfg
             .environments
             .iter()

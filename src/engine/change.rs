@@ -1,17 +1,22 @@
 //! Running a change: lock every host, plan, prepare every host, switch batch by
 //! batch, and put every switched host back when the change fails.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::events::{ChangeKind, ChangeOutcome, Event, Step, StepStatus};
 use super::health;
-use super::history::{passed_gate, previous_release, releases_to_remove};
+use super::history::{migrations_crossed, passed_gate, previous_release, releases_to_remove};
+use super::journal::{Journal, lock_is_dead};
+use super::notify::{self, Notice};
+use super::pause::PauseEnd;
 use super::plan::{DeployInput, HostPlan, Plan, plan_deploy, plan_rollback};
+use super::window;
 use super::{Engine, EngineError, new_change_id, now_rfc3339};
 use crate::config::Environment;
-use crate::host::{self, HookEnv, HostState, Layout, LockAttempt, StepError};
-use crate::model::{Action, HealthVerdict, HistoryRecord, LockOwner, Outcome, ReleaseId};
+use crate::host::{self, HookEnv, HostState, Layout, LockAttempt, LockState, StepError};
+use crate::model::{Action, HealthVerdict, HistoryRecord, LockOwner, Outcome, ReleaseId, Strategy};
 use crate::store::LocalRelease;
 use crate::transport::{Fleet, HostHandle};
 
@@ -49,7 +54,7 @@ impl ChangeReport {
 
 /// Per-host progress of a running change.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Progress {
+pub(super) enum Progress {
     Pending,
     Skipped,
     /// `current` now points at the target and the host passed its gate.
@@ -63,40 +68,85 @@ enum Progress {
 }
 
 /// What one history line of this change says about one host.
-struct Line<'x> {
-    action: Action,
-    release: Option<&'x ReleaseId>,
-    sha256: Option<&'x str>,
-    from: Option<&'x ReleaseId>,
-    outcome: Outcome,
-    health: HealthVerdict,
-    message: Option<String>,
+pub(super) struct Line<'x> {
+    pub(super) action: Action,
+    pub(super) release: Option<&'x ReleaseId>,
+    pub(super) sha256: Option<&'x str>,
+    pub(super) from: Option<&'x ReleaseId>,
+    pub(super) outcome: Outcome,
+    pub(super) health: HealthVerdict,
+    pub(super) message: Option<String>,
 }
 
-struct Run<'a> {
-    engine: &'a Engine,
-    env: &'a Environment,
-    fleet: &'a Fleet,
-    change: String,
+/// What the operator said when asking for a change.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeOptions {
+    /// `--override --reason R`: start outside the deploy window or in a
+    /// freeze; the history records who did and why.
+    pub override_reason: Option<String>,
+    /// `rollback --force`: roll back across a schema migration.
+    pub force: bool,
+}
+
+pub(super) struct Run<'a> {
+    pub(super) engine: &'a Engine,
+    pub(super) env: &'a Environment,
+    pub(super) fleet: &'a Fleet,
+    pub(super) change: String,
     kind: ChangeKind,
+    pub(super) release: Option<ReleaseId>,
     started: Instant,
-    cancel: super::CancelToken,
+    pub(super) cancel: super::CancelToken,
+    /// Added to every history line of the change (a window override).
+    override_note: Option<String>,
+    /// Whether a lock held by an interrupted change of this machine may be
+    /// taken over (resume and rollback; never a new deploy).
+    take_over: bool,
+    /// The journal, once planned; each host's copy adds its own steps.
+    journal: Mutex<Option<Journal>>,
+    /// Steps each host finished in this change.
+    done: Mutex<Vec<Vec<Step>>>,
+    /// The blue/green slot taking traffic on each host, as locked.
+    live_slots: Mutex<Vec<Option<crate::model::Slot>>>,
+    /// What each host ran before the change, once planned.
+    froms: Mutex<Vec<Option<ReleaseId>>>,
+    /// What marked the release as carrying a schema migration.
+    migration: Mutex<Option<String>>,
+    notices: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Engine {
     pub fn deploy(&self, env: &str, release: &ReleaseId) -> Result<ChangeReport, EngineError> {
-        self.ship(env, release, ChangeKind::Deploy)
+        self.deploy_with(env, release, &ChangeOptions::default())
+    }
+
+    pub fn deploy_with(
+        &self,
+        env: &str,
+        release: &ReleaseId,
+        opts: &ChangeOptions,
+    ) -> Result<ChangeReport, EngineError> {
+        self.ship(env, release, ChangeKind::Deploy, opts)
     }
 
     /// Deploy a release that passed the environment `to` requires.
     pub fn promote(&self, release: &ReleaseId, to: &str) -> Result<ChangeReport, EngineError> {
+        self.promote_with(release, to, &ChangeOptions::default())
+    }
+
+    pub fn promote_with(
+        &self,
+        release: &ReleaseId,
+        to: &str,
+        opts: &ChangeOptions,
+    ) -> Result<ChangeReport, EngineError> {
         let (env, _) = self.environment(to)?;
         if env.requires.is_none() {
             return Err(EngineError::Usage(format!(
                 "{to} has no `requires` environment to promote from; use `shipdeck deploy {to} {release}`"
             )));
         }
-        self.ship(to, release, ChangeKind::Promote)
+        self.ship(to, release, ChangeKind::Promote, opts)
     }
 
     fn ship(
@@ -104,17 +154,61 @@ impl Engine {
         env_name: &str,
         id: &ReleaseId,
         kind: ChangeKind,
+        opts: &ChangeOptions,
     ) -> Result<ChangeReport, EngineError> {
         let (env, fleet) = self.environment(env_name)?;
         let release = self
             .store
             .get(id)
             .map_err(|e| EngineError::Usage(e.to_string()))?;
+        let override_note = self.check_window(env, opts)?;
         if let Some(required) = &env.requires {
             self.check_promotion_gate(&release, required)?;
         }
-        let run = Run::new(self, env, fleet, kind, Some(id.clone()));
-        run.deploy(&release)
+        let mut run = Run::new(self, env, fleet, kind, Some(id.clone()));
+        run.override_note = override_note;
+        let report = run.deploy(&release)?;
+        if let Some(after) = super::bluegreen::finish_after(&env.strategy)
+            && report.outcome == ChangeOutcome::Succeeded
+        {
+            self.events.note(
+                None,
+                format!(
+                    "the old slots keep running for {} (until then a rollback is the switch back); Ctrl-C leaves them to `shipdeck finish {env_name}`",
+                    human_duration(after)
+                ),
+            );
+            if !self.cancel_token().wait(after) {
+                self.finish(env_name)?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Refuse a change outside the environment's window or inside a freeze,
+    /// unless overridden with a reason; the override is what history keeps.
+    pub(super) fn check_window(
+        &self,
+        env: &Environment,
+        opts: &ChangeOptions,
+    ) -> Result<Option<String>, EngineError> {
+        let Err(refusal) = window::check(&env.rules, std::time::SystemTime::now()) else {
+            return Ok(None);
+        };
+        match opts.override_reason.as_deref().map(str::trim) {
+            Some(reason) if !reason.is_empty() => {
+                let note = format!(
+                    "window overridden by {}: {refusal}; reason: {reason}",
+                    self.operator
+                );
+                self.events.note(None, note.clone());
+                Ok(Some(note))
+            }
+            _ => Err(EngineError::Refused(format!(
+                "{} may not be changed now: {refusal}\n  to change it anyway, add --override --reason \"why\" (the history keeps both)",
+                env.name
+            ))),
+        }
     }
 
     /// Refuse unless every host of `required` passed its gate with exactly this artifact.
@@ -155,11 +249,25 @@ impl Engine {
         &self,
         env_name: &str,
         to: Option<&ReleaseId>,
+        force: bool,
     ) -> Result<ChangeReport, EngineError> {
         let (env, fleet) = self.environment(env_name)?;
-        let run = Run::new(self, env, fleet, ChangeKind::Rollback, to.cloned());
-        run.rollback(to)
+        let mut run = Run::new(self, env, fleet, ChangeKind::Rollback, to.cloned());
+        run.allow_take_over();
+        run.rollback(to, force)
     }
+}
+
+/// A hook marks its release as carrying a schema migration by printing a
+/// line `shipdeck-migration: WHAT`.
+pub const MIGRATION_MARK: &str = "shipdeck-migration:";
+
+fn migration_mark(stdout: &str) -> Option<String> {
+    stdout.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix(MIGRATION_MARK)
+            .map(|what| what.trim().to_owned())
+    })
 }
 
 pub fn short_sha(sha: &str) -> &str {
@@ -167,21 +275,42 @@ pub fn short_sha(sha: &str) -> &str {
 }
 
 impl<'a> Run<'a> {
-    fn new(
+    pub(super) fn new(
         engine: &'a Engine,
         env: &'a Environment,
         fleet: &'a Arc<Fleet>,
         kind: ChangeKind,
         release: Option<ReleaseId>,
     ) -> Self {
+        Self::continuing(engine, env, fleet, kind, release, new_change_id())
+    }
+
+    /// A run under a given change id: a resumed change keeps its own.
+    pub(super) fn continuing(
+        engine: &'a Engine,
+        env: &'a Environment,
+        fleet: &'a Arc<Fleet>,
+        kind: ChangeKind,
+        release: Option<ReleaseId>,
+        change: String,
+    ) -> Self {
         let run = Run {
             engine,
             env,
             fleet,
-            change: new_change_id(),
+            change,
             kind,
+            release: release.clone(),
             started: Instant::now(),
             cancel: engine.cancel_token(),
+            override_note: None,
+            take_over: false,
+            journal: Mutex::new(None),
+            done: Mutex::new(vec![Vec::new(); fleet.len()]),
+            froms: Mutex::new(Vec::new()),
+            live_slots: Mutex::new(Vec::new()),
+            migration: Mutex::new(None),
+            notices: Mutex::new(Vec::new()),
         };
         engine.events.emit(Event::ChangeStarted {
             change: run.change.clone(),
@@ -190,19 +319,53 @@ impl<'a> Run<'a> {
             release,
             hosts: env.hosts.iter().map(|h| h.name.clone()).collect(),
         });
+        run.notify("started", "", "");
         run
     }
 
-    fn layout(&self, i: usize) -> Layout {
+    pub(super) fn set_override(&mut self, note: Option<String>) {
+        self.override_note = note;
+    }
+
+    pub(super) fn allow_take_over(&mut self) {
+        self.take_over = true;
+    }
+
+    /// Tell the team (`hooks.notify`), in the background.
+    pub(super) fn notify(&self, event: &str, outcome: &str, summary: &str) {
+        let cfg = &self.engine.config;
+        let notice = Notice {
+            event: event.to_owned(),
+            env: self.env.name.clone(),
+            kind: self.kind.as_str().to_owned(),
+            release: self
+                .release
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            outcome: outcome.to_owned(),
+            who: self.engine.operator.to_string(),
+            change: self.change.clone(),
+            summary: summary.to_owned(),
+        };
+        if let Some(h) = notify::send(&cfg.hooks.notify, &cfg.dir, notice) {
+            self.notices
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(h);
+        }
+    }
+
+    pub(super) fn layout(&self, i: usize) -> Layout {
         Layout::new(&self.fleet.hosts[i].host.deploy_to)
     }
 
-    fn nonce(&self, i: usize) -> String {
+    pub(super) fn nonce(&self, i: usize) -> String {
         format!("{}-{i}", self.change)
     }
 
     /// Run one step of one host, reporting its start and end.
-    fn step<R>(
+    pub(super) fn step<R>(
         &self,
         i: usize,
         step: Step,
@@ -212,6 +375,9 @@ impl<'a> Run<'a> {
         events.step(i, step, StepStatus::Started);
         let t = Instant::now();
         let r = f();
+        if r.is_ok() {
+            self.done.lock().unwrap_or_else(|p| p.into_inner())[i].push(step);
+        }
         events.step(
             i,
             step,
@@ -272,7 +438,10 @@ impl<'a> Run<'a> {
 
     /// Connect and lock every host, reading each one's state under the lock.
     /// All or nothing: if any host cannot be locked, the others are released.
-    fn lock_all(&self, release: Option<&ReleaseId>) -> Result<Vec<HostState>, EngineError> {
+    pub(super) fn lock_all(
+        &self,
+        release: Option<&ReleaseId>,
+    ) -> Result<Vec<HostState>, EngineError> {
         let owner = LockOwner {
             operator: self.engine.operator.clone(),
             pid: std::process::id(),
@@ -283,7 +452,25 @@ impl<'a> Run<'a> {
         let results = self.fleet.all(|i, h| {
             self.step(i, Step::Connect, || h.connect().map_err(StepError::from))?;
             self.step(i, Step::Lock, || {
-                h.with(|t| host::lock(t, &self.layout(i), &owner))
+                h.with(|t| {
+                    let layout = self.layout(i);
+                    match host::lock(t, &layout, &owner, None)? {
+                        LockAttempt::Held(LockState::Owned(dead), _)
+                            if self.take_over && lock_is_dead(&dead, &self.engine.operator) =>
+                        {
+                            self.engine.events.note(
+                                Some(i),
+                                format!(
+                                    "{}: taking over the lock of an interrupted change ({})",
+                                    h.host.name,
+                                    dead.describe()
+                                ),
+                            );
+                            host::lock(t, &layout, &owner, dead.change.as_deref())
+                        }
+                        attempt => Ok(attempt),
+                    }
+                })
             })
         });
         let mut states = Vec::new();
@@ -304,9 +491,11 @@ impl<'a> Run<'a> {
             }
         }
         if held.is_empty() && broken.is_empty() {
+            *self.live_slots.lock().unwrap_or_else(|p| p.into_inner()) =
+                states.iter().map(|s| s.live_slot).collect();
             return Ok(states);
         }
-        self.unlock(&acquired);
+        self.unlock(&acquired, false);
         let outcome = ChangeOutcome::Failed;
         if !held.is_empty() {
             let msg = format!(
@@ -327,10 +516,16 @@ impl<'a> Run<'a> {
         Err(EngineError::Failed(msg))
     }
 
-    fn unlock(&self, hosts: &[usize]) {
-        let marker = host::change_marker(&self.change);
+    /// Release the locks; with `end`, the change is over and its journal goes
+    /// in the same round trip.
+    pub(super) fn unlock(&self, hosts: &[usize], end: bool) {
         self.fleet.each(hosts, |i, h| {
-            if let Err(e) = self.step(i, Step::Unlock, || h.with(|t| host::unlock(t, &self.layout(i), Some(&marker)))) {
+            let layout = self.layout(i);
+            let mut scripts = vec![self.unlock_script(i)];
+            if end {
+                scripts.insert(0, host::clear_journal_script(&layout));
+            }
+            if let Err(e) = self.step(i, Step::Unlock, || h.with(|t| host::run_together(t, "releasing the lock", &scripts))) {
                 self.engine.events.note(
                     Some(i),
                     format!("{}: the lock is still held ({e}); release it with `shipdeck unlock {} --force`", h.host.name, self.env.name),
@@ -339,7 +534,32 @@ impl<'a> Run<'a> {
         });
     }
 
+    fn unlock_script(&self, i: usize) -> String {
+        host::unlock_script(&self.layout(i), Some(&host::change_marker(&self.change)))
+    }
+
     fn finish_event(&self, outcome: ChangeOutcome, summary: &str) {
+        let word = match outcome {
+            ChangeOutcome::Succeeded | ChangeOutcome::NothingToDo
+                if self.kind == ChangeKind::Rollback =>
+            {
+                "rolled-back"
+            }
+            ChangeOutcome::Succeeded | ChangeOutcome::NothingToDo => "succeeded",
+            ChangeOutcome::RolledBack => "rolled-back",
+            ChangeOutcome::Cancelled => "cancelled",
+            ChangeOutcome::Failed => "failed",
+        };
+        self.notify("finished", word, summary);
+        // The process may exit right after: let the team hear of it first.
+        for h in self
+            .notices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            let _ = h.join();
+        }
         self.engine.events.emit(Event::ChangeFinished {
             change: self.change.clone(),
             outcome,
@@ -347,7 +567,12 @@ impl<'a> Run<'a> {
         });
     }
 
-    fn hook_env(&self, i: usize, release: &ReleaseId, previous: Option<&ReleaseId>) -> HookEnv {
+    pub(super) fn hook_env(
+        &self,
+        i: usize,
+        release: &ReleaseId,
+        previous: Option<&ReleaseId>,
+    ) -> HookEnv {
         let h = &self.fleet.hosts[i].host;
         HookEnv {
             env: self.env.name.clone(),
@@ -357,10 +582,11 @@ impl<'a> Run<'a> {
             deploy_to: h.deploy_to.clone(),
             release_dir: self.layout(i).release(release),
             host_vars: h.vars.clone(),
+            slot: None,
         }
     }
 
-    fn record(&self, h: &HostHandle, i: usize, line: Line<'_>) -> Result<(), StepError> {
+    pub(super) fn record(&self, h: &HostHandle, i: usize, line: Line<'_>) -> Result<(), StepError> {
         let record = self.history_line(h, line);
         h.with(|t| host::append_history(t, &self.layout(i), &record))
     }
@@ -379,7 +605,19 @@ impl<'a> Run<'a> {
             outcome: line.outcome,
             health: line.health,
             duration_ms: self.started.elapsed().as_millis() as u64,
-            message: line.message,
+            message: match (line.message, &self.override_note) {
+                (Some(m), Some(note)) => Some(format!("{m}; {note}")),
+                (m, note) => m.or_else(|| note.clone()),
+            },
+            migration: (matches!(line.action, Action::Deploy | Action::Promote)
+                && line.outcome == Outcome::Success)
+                .then(|| {
+                    self.migration
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone()
+                })
+                .flatten(),
         }
     }
 
@@ -388,6 +626,7 @@ impl<'a> Run<'a> {
             ChangeKind::Deploy => Action::Deploy,
             ChangeKind::Promote => Action::Promote,
             ChangeKind::Rollback => Action::Rollback,
+            ChangeKind::Finish => Action::Finish,
         }
     }
 
@@ -396,6 +635,21 @@ impl<'a> Run<'a> {
         let id = &release.manifest.id;
         let sha = release.manifest.sha256.as_str();
         let states = self.lock_all(Some(id))?;
+        let all: Vec<usize> = (0..self.fleet.len()).collect();
+        if let Some(j) = states.iter().find_map(|s| s.journal.as_ref()) {
+            self.unlock(&all, false);
+            let msg = format!(
+                "{} has a change that did not finish ({} {} by {}, change {}); nothing was changed\n  finish it with `shipdeck resume {env}`, or undo it with `shipdeck rollback {env}`",
+                self.env.name,
+                j.kind.as_str(),
+                j.release,
+                j.operator,
+                j.change,
+                env = self.env.name
+            );
+            self.finish_event(ChangeOutcome::Failed, &msg);
+            return Err(EngineError::Locked(msg));
+        }
         let names: Vec<String> = self.env.hosts.iter().map(|h| h.name.clone()).collect();
         let plan = plan_deploy(&DeployInput {
             env: &self.env.name,
@@ -410,9 +664,8 @@ impl<'a> Run<'a> {
             has_shared: !cfg.app.shared.is_empty(),
         });
         self.engine.events.emit(Event::Planned(plan.clone()));
-        let all: Vec<usize> = (0..self.fleet.len()).collect();
         if plan.is_empty() {
-            self.unlock(&all);
+            self.unlock(&all, false);
             return Ok(self.report(
                 &plan,
                 &vec![Progress::Skipped; plan.hosts.len()],
@@ -420,7 +673,7 @@ impl<'a> Run<'a> {
                 format!("every host of {} already runs {id}", self.env.name),
             ));
         }
-        let mut progress: Vec<Progress> = plan
+        let progress: Vec<Progress> = plan
             .hosts
             .iter()
             .map(|h| {
@@ -431,20 +684,50 @@ impl<'a> Run<'a> {
                 }
             })
             .collect();
+        self.start_journal(&plan, release);
+        let active: Vec<usize> = plan.active().map(|h| h.host).collect();
+        let written = self.fleet.each(&active, |i, h| {
+            h.with(|t| host::run_together(t, "writing the journal", &[self.journal_script(i)]))
+        });
+        if let Some((i, e)) = active
+            .iter()
+            .zip(written)
+            .find_map(|(&i, r)| r.err().map(|e| (i, e)))
+        {
+            let why = format!("cannot write the change's journal on {}: {e}", names[i]);
+            return Ok(self.abort(&plan, progress, release, ChangeOutcome::Failed, why));
+        }
+        self.execute(&plan, progress, release, 0)
+    }
 
+    /// Prepare the hosts that still need it, then switch batch by batch from
+    /// `first_batch`, pausing where the plan says. A resumed change enters
+    /// here with the progress its journals recorded.
+    pub(super) fn execute(
+        &self,
+        plan: &Plan,
+        mut progress: Vec<Progress>,
+        release: &LocalRelease,
+        first_batch: usize,
+    ) -> Result<ChangeReport, EngineError> {
+        let cfg = &self.engine.config;
+        let id = &release.manifest.id;
         // Prepare every host before any host switches: a failed upload or hook
         // leaves the whole environment on its old release.
-        let active: Vec<usize> = plan.active().map(|h| h.host).collect();
+        let pending: Vec<usize> = (0..progress.len())
+            .filter(|&i| progress[i] == Progress::Pending)
+            .collect();
         let prepared = self
             .fleet
-            .each(&active, |i, h| self.prepare(h, i, &plan.hosts[i], release));
-        for (&i, r) in active.iter().zip(prepared) {
+            .each(&pending, |i, h| self.prepare(h, i, &plan.hosts[i], release));
+        for (&i, r) in pending.iter().zip(prepared) {
             if let Err(e) = r {
                 progress[i] = Progress::FailedUnchanged(e.to_string());
             }
         }
         if let Some(i) = plan.run_once_on
             && progress[i] == Progress::Pending
+            && !self.has_done(i, Step::RunOnce)
             && !self.cancel.is_cancelled()
         {
             let h = &self.fleet.hosts[i];
@@ -452,8 +735,16 @@ impl<'a> Run<'a> {
             let r = self.step(i, Step::RunOnce, || {
                 self.run_hooks(h, "run_once", &cfg.hooks.run_once, &env.release_dir, &env)
             });
-            if let Err(e) = r {
-                progress[i] = Progress::FailedUnchanged(e.to_string());
+            match r {
+                Err(e) => progress[i] = Progress::FailedUnchanged(e.to_string()),
+                Ok(()) => {
+                    if cfg.hooks.run_once_migrates {
+                        self.mark_migration(format!("run_once: {}", cfg.hooks.run_once.join("; ")));
+                    }
+                    let _ = h.with(|t| {
+                        host::run_together(t, "writing the journal", &[self.journal_script(i)])
+                    });
+                }
             }
         }
         let prepare_failed = progress
@@ -471,29 +762,37 @@ impl<'a> Run<'a> {
                     "cancelled before switching".to_owned(),
                 )
             };
-            return Ok(self.abort(&plan, progress, release, outcome, why));
+            return Ok(self.abort(plan, progress, release, outcome, why));
         }
 
         let mut failures = 0;
-        for (b, batch) in plan.batches.iter().enumerate() {
+        let mut promote_all = false;
+        for (b, batch) in plan.batches.iter().enumerate().skip(first_batch) {
             if self.cancel.is_cancelled() {
                 return Ok(self.abort(
-                    &plan,
+                    plan,
                     progress,
                     release,
                     ChangeOutcome::Cancelled,
                     "cancelled by the operator".into(),
                 ));
             }
-            self.engine.events.emit(Event::BatchStarted {
-                index: b,
-                of: plan.batches.len(),
-                hosts: batch.clone(),
-            });
+            let todo: Vec<usize> = batch
+                .iter()
+                .copied()
+                .filter(|&i| progress[i] == Progress::Pending)
+                .collect();
+            if !todo.is_empty() {
+                self.engine.events.emit(Event::BatchStarted {
+                    index: b,
+                    of: plan.batches.len(),
+                    hosts: todo.clone(),
+                });
+            }
             let results = self
                 .fleet
-                .each(batch, |i, h| self.publish(h, i, &plan.hosts[i], release));
-            for (&i, p) in batch.iter().zip(results) {
+                .each(&todo, |i, h| self.publish(h, i, &plan.hosts[i], release));
+            for (&i, p) in todo.iter().zip(results) {
                 if !matches!(p, Progress::Switched(_)) {
                     failures += 1;
                 }
@@ -505,7 +804,22 @@ impl<'a> Run<'a> {
                     if failures == 1 { "" } else { "s" },
                     plan.max_failures
                 );
-                return Ok(self.abort(&plan, progress, release, ChangeOutcome::RolledBack, why));
+                return Ok(self.abort(plan, progress, release, ChangeOutcome::RolledBack, why));
+            }
+            if promote_all {
+                continue;
+            }
+            for pause in plan.pauses.get(b).into_iter().flatten() {
+                match self.pause(plan, &progress, b, *pause) {
+                    PauseEnd::Next => {}
+                    PauseEnd::Promote => {
+                        promote_all = true;
+                        break;
+                    }
+                    PauseEnd::Stop(outcome, why) => {
+                        return Ok(self.abort(plan, progress, release, outcome, why));
+                    }
+                }
             }
         }
 
@@ -515,7 +829,8 @@ impl<'a> Run<'a> {
         self.fleet.each(&switched, |i, h| {
             let _ = self.step(i, Step::Cleanup, || self.cleanup(h, i));
         });
-        self.unlock(&all);
+        let all: Vec<usize> = (0..self.fleet.len()).collect();
+        self.unlock(&all, true);
         let (outcome, summary) = if failures == 0 {
             (
                 ChangeOutcome::Succeeded,
@@ -539,7 +854,92 @@ impl<'a> Run<'a> {
                 ),
             )
         };
-        Ok(self.report(&plan, &progress, outcome, summary))
+        Ok(self.report(plan, &progress, outcome, summary))
+    }
+
+    /// The journal every host of this change keeps, without its own steps.
+    fn start_journal(&self, plan: &Plan, release: &LocalRelease) {
+        let journal = Journal {
+            change: self.change.clone(),
+            env: self.env.name.clone(),
+            kind: self.kind,
+            release: release.manifest.id.clone(),
+            sha256: release.manifest.sha256.clone(),
+            operator: self.engine.operator.clone(),
+            pid: std::process::id(),
+            started: now_rfc3339(),
+            strategy: plan.strategy.clone(),
+            hosts: plan.hosts.iter().map(|h| h.name.clone()).collect(),
+            batches: plan.batches.clone(),
+            pauses: Journal::write_pauses(&plan.pauses),
+            run_once_on: plan.run_once_on,
+            host: String::new(),
+            from: None,
+            done: Vec::new(),
+        };
+        *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(journal);
+        *self.froms.lock().unwrap_or_else(|p| p.into_inner()) =
+            plan.hosts.iter().map(|h| h.from.clone()).collect();
+    }
+
+    /// A resumed change goes on with the journal and steps it left behind.
+    pub(super) fn set_journal(&self, plan: &Plan, journal: Journal, done: Vec<Vec<Step>>) {
+        *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(journal);
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = done;
+        *self.froms.lock().unwrap_or_else(|p| p.into_inner()) =
+            plan.hosts.iter().map(|h| h.from.clone()).collect();
+    }
+
+    /// Host `i`'s journal as it stands, ready to write in a host's script.
+    fn journal_script(&self, i: usize) -> String {
+        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(base) = journal.as_ref() else {
+            return "true".to_owned();
+        };
+        let mut j = base.clone();
+        j.host = self.fleet.hosts[i].host.name.clone();
+        j.from = self.plan_from(i);
+        j.done = self.done.lock().unwrap_or_else(|p| p.into_inner())[i].clone();
+        host::journal_script(&self.layout(i), &j)
+    }
+
+    fn plan_from(&self, i: usize) -> Option<ReleaseId> {
+        self.froms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(i)
+            .cloned()
+            .flatten()
+    }
+
+    pub(super) fn live_slot(&self, i: usize) -> Option<crate::model::Slot> {
+        self.live_slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(i)
+            .copied()
+            .flatten()
+    }
+
+    pub(super) fn has_done(&self, i: usize, step: Step) -> bool {
+        self.done.lock().unwrap_or_else(|p| p.into_inner())[i].contains(&step)
+    }
+
+    fn mark_migration(&self, what: String) {
+        let mut m = self.migration.lock().unwrap_or_else(|p| p.into_inner());
+        if m.is_none() {
+            self.engine.events.note(
+                None,
+                format!(
+                    "{} carries a schema migration ({what})",
+                    self.release
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
+            );
+            *m = Some(what);
+        }
     }
 
     fn prepare(
@@ -555,6 +955,10 @@ impl<'a> Run<'a> {
         for step in &hp.prepare {
             if self.cancel.is_cancelled() {
                 return Err(StepError::Refused("cancelled".into()));
+            }
+            if self.has_done(i, *step) {
+                self.skip(i, *step, "done before the change was interrupted");
+                continue;
             }
             match step {
                 Step::Upload => self.step(i, Step::Upload, || {
@@ -596,7 +1000,7 @@ impl<'a> Run<'a> {
                 "release already on the host, sha256 verified",
             );
         }
-        Ok(())
+        h.with(|t| host::run_together(t, "writing the journal", &[self.journal_script(i)]))
     }
 
     /// Switch one host, restart, gate, hooks, record. A failure after the
@@ -610,11 +1014,15 @@ impl<'a> Run<'a> {
             return Progress::FailedUnchanged("cancelled".into());
         }
         let after_switch = || -> Result<HealthVerdict, StepError> {
-            self.step(i, Step::Switch, || {
-                h.with(|t| host::switch(t, &self.layout(i), Some(id), &self.nonce(i)))
-            })?;
-            self.restart(h, i, &env)?;
-            let verdict = self.health_gate(h, i, &env)?;
+            let verdict = if let Strategy::BlueGreen(_) = &self.env.strategy {
+                self.switch_slot(h, i, id, hp.from.as_ref(), self.live_slot(i))?
+            } else {
+                self.step(i, Step::Switch, || {
+                    h.with(|t| host::switch(t, &self.layout(i), Some(id), &self.nonce(i)))
+                })?;
+                self.restart(h, i, &env)?;
+                self.health_gate(h, i, &env)?
+            };
             if !cfg.hooks.after_switch.is_empty() {
                 let dir = self.layout(i).current();
                 self.step(i, Step::AfterSwitch, || {
@@ -626,20 +1034,31 @@ impl<'a> Run<'a> {
         match after_switch() {
             Ok(verdict) => {
                 let action = self.history_action();
+                let record = self.history_line(
+                    h,
+                    Line {
+                        action,
+                        release: Some(id),
+                        sha256: sha,
+                        from: hp.from.as_ref(),
+                        outcome: Outcome::Success,
+                        health: verdict,
+                        message: None,
+                    },
+                );
+                // The journal says Record once the line is written; both go
+                // in one round trip, the journal last.
+                self.done.lock().unwrap_or_else(|p| p.into_inner())[i].push(Step::Record);
+                let journal = self.journal_script(i);
+                self.done.lock().unwrap_or_else(|p| p.into_inner())[i].pop();
                 match self.step(i, Step::Record, || {
-                    self.record(
-                        h,
-                        i,
-                        Line {
-                            action,
-                            release: Some(id),
-                            sha256: sha,
-                            from: hp.from.as_ref(),
-                            outcome: Outcome::Success,
-                            health: verdict,
-                            message: None,
-                        },
-                    )
+                    h.with(|t| {
+                        host::run_together(
+                            t,
+                            "recording",
+                            &[host::history_script(&self.layout(i), &record), journal],
+                        )
+                    })
                 }) {
                     Ok(()) => Progress::Switched(verdict),
                     // Without its history line the host's state is not what
@@ -663,10 +1082,57 @@ impl<'a> Run<'a> {
         let timeout = self.engine.config.ssh.command_timeout;
         h.with(|t| {
             for hook in hooks {
-                host::run_command(t, &format!("{kind} hook `{hook}`"), dir, hook, env, timeout)?;
+                let out = host::run_command(
+                    t,
+                    &format!("{kind} hook `{hook}`"),
+                    dir,
+                    hook,
+                    env,
+                    timeout,
+                )?;
+                if let Some(what) = migration_mark(&out.stdout) {
+                    self.mark_migration(format!("{kind} hook `{hook}`: {what}"));
+                }
             }
             Ok(())
         })
+    }
+
+    /// `on_rollback` hooks on a host that went back, in the release it now
+    /// runs. A failing hook is reported, and does not undo the rollback.
+    fn on_rollback(&self, h: &HostHandle, i: usize, env: &HookEnv) -> Option<String> {
+        let hooks = &self.engine.config.hooks.on_rollback;
+        if hooks.is_empty() {
+            return None;
+        }
+        let dir = self.layout(i).current();
+        self.step(i, Step::OnRollback, || {
+            self.run_hooks(h, "on_rollback", hooks, &dir, env)
+        })
+        .err()
+        .map(|e| {
+            let msg = format!("on_rollback failed: {e}");
+            self.engine
+                .events
+                .note(Some(i), format!("{}: {msg}", h.host.name));
+            msg
+        })
+    }
+
+    /// Releases with a schema migration this rollback would go back across,
+    /// over every host it switches.
+    fn migrations_crossed(&self, plan: &Plan, states: &[HostState]) -> Vec<String> {
+        let mut crossed: Vec<String> = Vec::new();
+        for hp in plan.active() {
+            let Some(target) = &hp.to else { continue };
+            for (id, what) in migrations_crossed(&states[hp.host].history, target) {
+                let s = format!("{id} ({what})");
+                if !crossed.contains(&s) {
+                    crossed.push(s);
+                }
+            }
+        }
+        crossed
     }
 
     /// The restart hook, as a step of its own.
@@ -715,12 +1181,24 @@ impl<'a> Run<'a> {
         let id = &release.manifest.id;
         let back = hp.from.as_ref();
         let r = self.step(i, Step::Revert, || {
+            if let Strategy::BlueGreen(_) = &self.env.strategy {
+                // The old slot never stopped: moving traffic back is enough.
+                return self.switch_back(h, i, back, id);
+            }
             h.with(|t| host::switch(t, &self.layout(i), back, &self.nonce(i)))?;
             if let Some(prev) = back {
                 self.run_restart(h, i, &self.hook_env(i, prev, Some(id)))?;
             }
             Ok(())
         });
+        let why = match (&r, back) {
+            (Ok(()), Some(prev)) => match self.on_rollback(h, i, &self.hook_env(i, prev, Some(id)))
+            {
+                Some(failed) => format!("{why}; {failed}"),
+                None => why,
+            },
+            _ => why,
+        };
         let (message, progress) = match r {
             Ok(()) => (why.clone(), Progress::Reverted(why.clone())),
             Err(e) => {
@@ -821,7 +1299,7 @@ impl<'a> Run<'a> {
             );
         });
         let all: Vec<usize> = (0..self.fleet.len()).collect();
-        self.unlock(&all);
+        self.unlock(&all, true);
         let stuck: Vec<&str> = progress
             .iter()
             .enumerate()
@@ -864,7 +1342,7 @@ impl<'a> Run<'a> {
         })
     }
 
-    fn rollback(&self, to: Option<&ReleaseId>) -> Result<ChangeReport, EngineError> {
+    fn rollback(&self, to: Option<&ReleaseId>, force: bool) -> Result<ChangeReport, EngineError> {
         let cfg = &self.engine.config;
         let states = self.lock_all(to)?;
         let all: Vec<usize> = (0..self.fleet.len()).collect();
@@ -879,7 +1357,7 @@ impl<'a> Run<'a> {
         ) {
             Ok(p) => p,
             Err(refusal) => {
-                self.unlock(&all);
+                self.unlock(&all, false);
                 let msg = format!(
                     "rollback of {} refused, nothing was changed: {refusal}",
                     self.env.name
@@ -888,6 +1366,39 @@ impl<'a> Run<'a> {
                 return Err(EngineError::Failed(msg));
             }
         };
+        if let Some(interrupted) = states.iter().find_map(|s| s.journal.as_ref()) {
+            self.engine.events.note(
+                None,
+                format!(
+                    "undoing the interrupted change {} ({} {} by {}): its switched hosts go back to what they ran",
+                    interrupted.change,
+                    interrupted.kind.as_str(),
+                    interrupted.release,
+                    interrupted.operator
+                ),
+            );
+        }
+        let crossed = self.migrations_crossed(&plan, &states);
+        if !crossed.is_empty() {
+            if !force {
+                self.unlock(&all, false);
+                let msg = format!(
+                    "rollback of {} refused, nothing was changed: it crosses the schema migration of {}; the release it goes back to may not run on the migrated schema\n  roll back anyway with `shipdeck rollback {} --force` (in the console: R again)",
+                    self.env.name,
+                    crossed.join(", "),
+                    self.env.name
+                );
+                self.finish_event(ChangeOutcome::Failed, &msg);
+                return Err(EngineError::Migration(msg));
+            }
+            self.engine.events.note(
+                None,
+                format!(
+                    "rolling back across the schema migration of {} (--force)",
+                    crossed.join(", ")
+                ),
+            );
+        }
         self.engine.events.emit(Event::Planned(plan.clone()));
         let mut progress: Vec<Progress> = plan
             .hosts
@@ -912,7 +1423,7 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        self.unlock(&still_locked);
+        self.unlock(&still_locked, true);
         let failed: Vec<String> = progress
             .iter()
             .enumerate()
@@ -991,9 +1502,18 @@ impl<'a> Run<'a> {
             health,
             message,
         };
-        let unlock = host::unlock_script(&layout, Some(&host::change_marker(&self.change)));
+        let unlock = format!(
+            "{}\n{}",
+            host::clear_journal_script(&layout),
+            self.unlock_script(i)
+        );
         let switch = host::switch_script(&layout, Some(target), &self.nonce(i));
-        if cfg.hooks.restart.is_none() && cfg.health.is_none() {
+        let blue_green = matches!(self.env.strategy, Strategy::BlueGreen(_));
+        if cfg.hooks.restart.is_none()
+            && cfg.health.is_none()
+            && cfg.hooks.on_rollback.is_empty()
+            && !blue_green
+        {
             let record = self.history_line(
                 h,
                 line(Outcome::Success, HealthVerdict::NotConfigured, None),
@@ -1019,15 +1539,29 @@ impl<'a> Run<'a> {
                 }
             };
         }
-        let result = (|| -> Result<HealthVerdict, StepError> {
+        let result = (|| -> Result<(HealthVerdict, Option<String>), StepError> {
+            if blue_green {
+                return self.roll_back_slot(h, i, hp.from.as_ref(), target, state);
+            }
             self.step(i, Step::Switch, || {
                 h.with(|t| host::switch(t, &layout, Some(target), &self.nonce(i)))
             })?;
             self.restart(h, i, &env)?;
-            self.health_gate(h, i, &env)
+            Ok((self.health_gate(h, i, &env)?, None))
         })();
+        let message = match &result {
+            Ok((_, said)) => {
+                let failed = self.on_rollback(h, i, &env);
+                match (said.clone(), failed) {
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
+                }
+            }
+            Err(_) => None,
+        };
+        let result = result.map(|(v, _)| v);
         let (record, progress) = match result {
-            Ok(v) => (line(Outcome::Success, v, None), Progress::Switched(v)),
+            Ok(v) => (line(Outcome::Success, v, message), Progress::Switched(v)),
             Err(e) => (
                 line(Outcome::Failed, HealthVerdict::Failed, Some(e.to_string())),
                 Progress::Stuck(e.to_string()),
@@ -1051,6 +1585,21 @@ impl<'a> Run<'a> {
                 false,
             ),
             (p, r) => (p, r.is_ok()),
+        }
+    }
+
+    /// A report for a change without a plan of switches (finish).
+    pub(super) fn plain_report(&self, outcome: ChangeOutcome, summary: String) -> ChangeReport {
+        self.finish_event(outcome, &summary);
+        ChangeReport {
+            change: self.change.clone(),
+            env: self.env.name.clone(),
+            kind: self.kind,
+            release: None,
+            outcome,
+            summary,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            hosts: Vec::new(),
         }
     }
 

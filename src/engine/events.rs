@@ -4,10 +4,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::canary::Verdict;
 use super::plan::Plan;
 use crate::model::ReleaseId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
     Connect,
@@ -24,6 +25,12 @@ pub enum Step {
     Cleanup,
     Unlock,
     Revert,
+    /// `on_rollback` hooks, after a host went back.
+    OnRollback,
+    /// Blue/green: start the release on the idle slot.
+    StartSlot,
+    /// Blue/green: stop the old slot once the change is finished.
+    StopSlot,
 }
 
 impl Step {
@@ -43,6 +50,9 @@ impl Step {
             Step::Cleanup => "cleanup",
             Step::Unlock => "unlock",
             Step::Revert => "revert",
+            Step::OnRollback => "on_rollback",
+            Step::StartSlot => "start slot",
+            Step::StopSlot => "stop old slot",
         }
     }
 }
@@ -69,12 +79,14 @@ pub enum StepStatus {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeKind {
     Deploy,
     Promote,
     Rollback,
+    /// Stop the old slot of a blue/green change.
+    Finish,
 }
 
 impl ChangeKind {
@@ -83,6 +95,7 @@ impl ChangeKind {
             ChangeKind::Deploy => "deploy",
             ChangeKind::Promote => "promote",
             ChangeKind::Rollback => "rollback",
+            ChangeKind::Finish => "finish",
         }
     }
 }
@@ -126,6 +139,30 @@ pub enum Event {
     Note {
         host: Option<usize>,
         message: String,
+    },
+    /// A canary pause began, or changed: `wait` is how long until the next
+    /// step starts by itself; `None` waits for the operator (`n`, `P`, `R`,
+    /// `shipdeck continue`/`abort`), with `why` when the analysis could not
+    /// decide.
+    Paused {
+        batch: usize,
+        of: usize,
+        /// Hosts on the new release (the canary), by index.
+        canary: Vec<usize>,
+        wait: Option<Duration>,
+        why: Option<String>,
+    },
+    /// The latest analysis of the canary hosts during a pause. On a breach,
+    /// `lines` are the last log lines of the host that breached.
+    Analysis {
+        verdict: Verdict,
+        lines: Vec<String>,
+    },
+    /// The pause is over: the operator (or its timer) moved the change on.
+    Continued {
+        by: String,
+        /// Promote: every remaining step without pausing again.
+        all: bool,
     },
     ChangeFinished {
         change: String,

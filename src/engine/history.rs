@@ -65,6 +65,32 @@ pub fn passed_gate(records: &[HistoryRecord], id: &ReleaseId, sha256: &str) -> b
     })
 }
 
+/// Releases with a schema migration that went out on this host after
+/// `target` last ran: a rollback to `target` would run code older than the
+/// schema. Newest first, each once. A migration stays crossed after a forced
+/// rollback: the schema did not go back with the code.
+pub fn migrations_crossed(
+    records: &[HistoryRecord],
+    target: &ReleaseId,
+) -> Vec<(ReleaseId, String)> {
+    let mut crossed: Vec<(ReleaseId, String)> = Vec::new();
+    for r in records.iter().rev() {
+        if r.outcome != Outcome::Success || !r.action.switches() {
+            continue;
+        }
+        let Some(release) = &r.release else { continue };
+        if release == target && matches!(r.action, Action::Deploy | Action::Promote) {
+            break;
+        }
+        if let Some(what) = &r.migration
+            && !crossed.iter().any(|(id, _)| id == release)
+        {
+            crossed.push((release.clone(), what.clone()));
+        }
+    }
+    crossed
+}
+
 /// Releases cleanup may delete: all but the newest `keep` (newest = most
 /// recently named in history; never-named ones count as oldest, by name),
 /// and never `current` or `previous`.
@@ -219,6 +245,7 @@ pub(crate) mod tests_support {
             health: HealthVerdict::Passed,
             duration_ms: 1,
             message: None,
+            migration: None,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::health::probe_once;
 use super::history::previous_release;
+use super::journal::ChangeInfo;
 use super::{Engine, EngineError, new_change_id, now_rfc3339};
 use crate::host::{self, HookEnv, HostState, Layout, LockAttempt, StepError};
 use crate::model::{Action, HealthVerdict, HistoryRecord, LockOwner, Outcome, ReleaseId};
@@ -28,6 +29,9 @@ pub struct HostStatus {
     pub health_detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
+    /// A change in progress, or interrupted, by its journal on this host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<ChangeInfo>,
     #[serde(skip_serializing)]
     pub state: Option<HostState>,
 }
@@ -121,6 +125,7 @@ impl Engine {
             health: "unknown".into(),
             health_detail: None,
             lock: None,
+            change: None,
             state: None,
         };
         let state = match h.with(|t| host::probe(t, &layout)) {
@@ -139,6 +144,10 @@ impl Engine {
             .is_some_and(|p| state.has_release(p));
         status.releases = state.releases.clone();
         status.lock = state.lock.as_ref().map(|l| l.describe());
+        status.change = state
+            .journal
+            .as_ref()
+            .map(|j| ChangeInfo::new(j, &self.operator));
         match (&self.config.health, &status.current) {
             (None, _) => status.health = "not-configured".into(),
             (Some(_), None) => status.health = "unknown".into(),
@@ -151,6 +160,7 @@ impl Engine {
                     deploy_to: h.host.deploy_to.clone(),
                     release_dir: layout.current(),
                     host_vars: h.host.vars.clone(),
+                    slot: None,
                 };
                 match h.with(|t| probe_once(t, health, &h.host, &env)) {
                     Ok(p) => {
@@ -234,8 +244,8 @@ impl Engine {
             reason: reason.to_owned(),
             change: None,
         };
-        let results =
-            fleet.all(|_, h| h.with(|t| host::lock(t, &Layout::new(&h.host.deploy_to), &owner)));
+        let results = fleet
+            .all(|_, h| h.with(|t| host::lock(t, &Layout::new(&h.host.deploy_to), &owner, None)));
         let mut report = LockReport {
             env: env.to_owned(),
             changed: Vec::new(),
@@ -381,6 +391,7 @@ impl Engine {
             health: HealthVerdict::NotRun,
             duration_ms: 0,
             message,
+            migration: None,
         };
         h.with(|t| host::append_history(t, &Layout::new(&h.host.deploy_to), &record))
     }

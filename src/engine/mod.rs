@@ -1,20 +1,28 @@
 //! The engine: plans changes (pure), runs them over kept-open connections, and
 //! reports every step as an `Event`. It knows nothing of terminals.
 
+mod analysis;
+pub mod bluegreen;
 pub mod canary;
 mod change;
 mod events;
 pub mod health;
 pub mod history;
 mod inspect;
+pub mod journal;
+mod notify;
+mod pause;
 pub mod plan;
+mod resume;
 pub mod window;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-pub use change::{ChangeReport, HostReport, human_duration, short_sha};
+pub use change::{
+    ChangeOptions, ChangeReport, HostReport, MIGRATION_MARK, human_duration, short_sha,
+};
 pub use events::{ChangeKind, ChangeOutcome, Event, EventSink, Step, StepStatus};
 pub use inspect::{CheckReport, HostCheck, HostStatus, LockReport, bytes};
 pub use plan::{HostPlan, Plan, RollbackRefusal};
@@ -39,6 +47,10 @@ pub enum EngineError {
     /// Refused by a gate: not promoted, outside a window (exit 4).
     #[error("{0}")]
     Refused(String),
+    /// A rollback across a schema migration, refused without `--force`
+    /// (exit 4); the console asks for `R` a second time.
+    #[error("{0}")]
+    Migration(String),
 }
 
 impl EngineError {
@@ -47,7 +59,7 @@ impl EngineError {
             EngineError::Failed(_) => 1,
             EngineError::Usage(_) => 2,
             EngineError::Locked(_) => 3,
-            EngineError::Refused(_) => 4,
+            EngineError::Refused(_) | EngineError::Migration(_) => 4,
         }
     }
 }
@@ -83,6 +95,57 @@ impl CancelToken {
     }
 }
 
+/// What an operator can tell a paused change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Control {
+    /// Go on to the next step.
+    Next,
+    /// Go through every remaining step without pausing.
+    Promote,
+    /// Stop and put the canary hosts back.
+    Abort,
+}
+
+impl Control {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Control::Next => "next",
+            Control::Promote => "promote",
+            Control::Abort => "abort",
+        }
+    }
+}
+
+/// The latest word for the running change from this process (the console);
+/// words from other machines arrive through the hosts (`.shipdeck/signal`).
+#[derive(Default)]
+pub struct Controls {
+    latest: Mutex<Option<Control>>,
+    wake: Condvar,
+}
+
+impl Controls {
+    pub fn send(&self, c: Control) {
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
+        self.wake.notify_all();
+    }
+
+    /// Wait up to `d` for a word, taking it.
+    pub fn wait(&self, d: Duration) -> Option<Control> {
+        let guard = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut guard, _) = self
+            .wake
+            .wait_timeout_while(guard, d, |c| c.is_none())
+            .unwrap_or_else(|p| p.into_inner());
+        guard.take()
+    }
+
+    fn clear(&self) {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
 /// One engine per config: it owns a fleet per environment, so every command
 /// of a session (TUI) reuses the same connections.
 pub struct Engine {
@@ -91,6 +154,7 @@ pub struct Engine {
     pub store: Store,
     events: EventSink,
     cancel: Mutex<CancelToken>,
+    controls: Controls,
     fleets: HashMap<String, Arc<Fleet>>,
 }
 
@@ -113,6 +177,7 @@ impl Engine {
             operator: Operator::current(),
             events,
             cancel: Mutex::new(CancelToken::new()),
+            controls: Controls::default(),
             fleets,
         }
     }
@@ -134,6 +199,13 @@ impl Engine {
     /// every change after it.
     pub fn reset_cancel(&self) {
         *self.cancel.lock().unwrap_or_else(|p| p.into_inner()) = CancelToken::new();
+        self.controls.clear();
+    }
+
+    /// Tell the paused change of this process what to do next (the console's
+    /// `n`, `P` and `R`). Ignored when no change is paused.
+    pub fn control(&self, c: Control) {
+        self.controls.send(c);
     }
 
     pub fn events(&self) -> &EventSink {

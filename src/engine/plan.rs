@@ -1,6 +1,7 @@
 //! Planning is pure: strategy + hosts + what each host runs → ordered batches
 //! of steps. `shipdeck plan` prints exactly what `deploy` will then execute.
 
+use super::canary::{PauseKind, moves};
 use super::events::{ChangeKind, Step};
 use super::history::previous_release;
 use crate::config::Hooks;
@@ -28,8 +29,12 @@ pub struct Plan {
     pub release: Option<ReleaseId>,
     pub strategy: String,
     pub hosts: Vec<HostPlan>,
-    /// Indices into `hosts`, in order; skipped hosts are in no batch.
+    /// Indices into `hosts`, in order; skipped hosts are in no batch. A
+    /// canary stage that only pauses has an empty batch.
     pub batches: Vec<Vec<usize>>,
+    /// The pauses after each batch (canary only; empty otherwise).
+    #[serde(serialize_with = "pauses_as_written")]
+    pub pauses: Vec<Vec<PauseKind>>,
     /// The host `run_once` hooks run on, before any host switches.
     pub run_once_on: Option<usize>,
     /// Failed hosts tolerated before the change stops and reverts.
@@ -99,7 +104,7 @@ pub fn plan_deploy(input: &DeployInput<'_>) -> Plan {
     if let Some(h) = run_once_on {
         hosts[h].prepare.push(Step::RunOnce);
     }
-    let (batches, max_failures) = batches(input.strategy, &active, input.names.len());
+    let (batches, pauses, max_failures) = batches(input.strategy, &active, input.names.len());
     Plan {
         env: input.env.to_owned(),
         kind: input.kind,
@@ -107,12 +112,20 @@ pub fn plan_deploy(input: &DeployInput<'_>) -> Plan {
         strategy: input.strategy.to_string(),
         hosts,
         batches,
+        pauses,
         run_once_on,
         max_failures,
     }
 }
 
-fn publish_steps(hooks: &Hooks, has_health: bool, after_switch: bool) -> Vec<Step> {
+fn pauses_as_written<S: serde::Serializer>(
+    pauses: &[Vec<PauseKind>],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&super::journal::Journal::write_pauses(pauses), s)
+}
+
+pub(super) fn publish_steps(hooks: &Hooks, has_health: bool, after_switch: bool) -> Vec<Step> {
     let mut steps = vec![Step::Switch];
     if hooks.restart.is_some() {
         steps.push(Step::Restart);
@@ -127,25 +140,40 @@ fn publish_steps(hooks: &Hooks, has_health: bool, after_switch: bool) -> Vec<Ste
     steps
 }
 
-fn batches(strategy: &Strategy, active: &[usize], total: usize) -> (Vec<Vec<usize>>, usize) {
+type Batches = (Vec<Vec<usize>>, Vec<Vec<PauseKind>>, usize);
+
+fn batches(strategy: &Strategy, active: &[usize], total: usize) -> Batches {
     if active.is_empty() {
-        return (Vec::new(), 0);
+        return (Vec::new(), Vec::new(), 0);
     }
+    let unpaused = |batches: Vec<Vec<usize>>, max_failures| {
+        let pauses = vec![Vec::new(); batches.len()];
+        (batches, pauses, max_failures)
+    };
     match strategy {
-        Strategy::AllAtOnce => (vec![active.to_vec()], 0),
+        Strategy::AllAtOnce | Strategy::BlueGreen(_) => unpaused(vec![active.to_vec()], 0),
         Strategy::Rolling {
             batch,
             max_failures,
         } => {
             // A percentage is of the environment, not of the hosts left to do.
             let size = batch.of(total);
-            (
+            unpaused(
                 active.chunks(size).map(<[usize]>::to_vec).collect(),
                 *max_failures,
             )
         }
-        // Planned by stages (`canary_stages`); the switch order is the same.
-        Strategy::Canary { .. } | Strategy::BlueGreen(_) => (vec![active.to_vec()], 0),
+        // Steps count the hosts that take part: hosts that already run the
+        // release are neither canary nor baseline.
+        Strategy::Canary { steps, .. } => {
+            let stages = moves(steps, active.len());
+            let batches = stages
+                .iter()
+                .map(|s| active[s.hosts.clone()].to_vec())
+                .collect();
+            let pauses = stages.into_iter().map(|s| s.pauses).collect();
+            (batches, pauses, 0)
+        }
     }
 }
 
@@ -177,9 +205,12 @@ pub fn plan_rollback(
     let (mut no_previous, mut missing, mut nothing) = (Vec::new(), Vec::new(), Vec::new());
     for (i, (name, state)) in names.iter().zip(states).enumerate() {
         let from = state.current();
-        let target = match to {
-            Some(t) => Some(t.clone()),
-            None => previous_release(&state.history, from.as_ref()),
+        let target = match (to, &state.journal) {
+            (Some(t), _) => Some(t.clone()),
+            // Undoing an interrupted change: each host goes back to what it
+            // ran before that change, and a host it never switched stays.
+            (None, Some(j)) => j.from.clone(),
+            (None, None) => previous_release(&state.history, from.as_ref()),
         };
         match (&from, &target) {
             (None, None) => nothing.push(name.clone()),
@@ -242,6 +273,11 @@ pub fn plan_rollback(
         release,
         strategy: Strategy::AllAtOnce.to_string(),
         hosts,
+        pauses: if active.is_empty() {
+            Vec::new()
+        } else {
+            vec![Vec::new()]
+        },
         batches: if active.is_empty() {
             Vec::new()
         } else {

@@ -54,6 +54,31 @@ impl Layout {
         self.join(".shipdeck/lock")
     }
 
+    /// The link of a blue/green slot (`slots/blue`), to the release it runs.
+    pub fn slot(&self, slot: crate::model::Slot) -> String {
+        self.join(&format!("slots/{slot}"))
+    }
+
+    /// Which slot takes traffic.
+    pub fn live_slot(&self) -> String {
+        self.join(".shipdeck/slot")
+    }
+
+    /// A blue/green change switched, its old slot still running.
+    pub fn pending_finish(&self) -> String {
+        self.join(".shipdeck/finish.json")
+    }
+
+    /// The journal of the change in progress.
+    pub fn journal(&self) -> String {
+        self.join(".shipdeck/change.json")
+    }
+
+    /// A word for a paused change from any machine (`continue`, `abort`).
+    pub fn signal(&self) -> String {
+        self.join(".shipdeck/signal")
+    }
+
     pub fn lock_owner(&self) -> String {
         self.join(".shipdeck/lock/owner.json")
     }

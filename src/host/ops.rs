@@ -93,15 +93,28 @@ pub enum LockAttempt {
 
 /// Take the lock atomically (`mkdir`) and read the host's state in the same
 /// round trip. Creates `deploy_to` and its folders on a new host.
+///
+/// `take_over` names an interrupted change whose lock may be taken: its owner
+/// file is replaced in the same script, so no other operator can slip in.
 pub fn lock(
     t: &mut dyn Transport,
     layout: &Layout,
     owner: &LockOwner,
+    take_over: Option<&str>,
 ) -> Result<LockAttempt, StepError> {
     let json = serde_json::to_string(owner).expect("a lock owner serializes");
+    let take_over = match take_over {
+        Some(change) => format!(
+            "elif [ -f {owner} ] && read -r o < {owner} && case \"$o\" in *{marker}*) true;; *) false;; esac; then printf '%s\\n' {json} > {owner} || exit 1; echo lock-acquired; ",
+            owner = quote(&layout.lock_owner()),
+            marker = quote(&change_marker(change)),
+            json = quote(&json),
+        ),
+        None => String::new(),
+    };
     let script = format!(
         "[ -d {releases} ] && [ -d {shared} ] && [ -d {uploads} ] && [ -d {verified} ] || mkdir -p {releases} {shared} {uploads} {verified} || exit 1\n\
-         if mkdir {lock} 2>/dev/null; then printf '%s\\n' {json} > {owner} || {{ rm -rf {lock}; exit 1; }}; echo lock-acquired; else echo lock-held; fi\n{probe}",
+         if mkdir {lock} 2>/dev/null; then printf '%s\\n' {json} > {owner} || {{ rm -rf {lock}; exit 1; }}; echo lock-acquired; {take_over}else echo lock-held; fi\n{probe}",
         releases = quote(&layout.releases()),
         shared = quote(&layout.shared()),
         uploads = quote(&layout.uploads()),
@@ -149,6 +162,35 @@ pub fn unlock_script(layout: &Layout, owned_by: Option<&str>) -> String {
             owner = quote(&layout.lock_owner()),
             lock = quote(&layout.lock()),
         ),
+    }
+}
+
+/// Write this host's journal atomically: a journal is whole or absent.
+pub fn journal_script(layout: &Layout, journal: &crate::engine::journal::Journal) -> String {
+    let json = serde_json::to_string(journal).expect("a journal serializes");
+    let path = layout.journal();
+    format!(
+        "printf '%s\\n' {json} > {tmp} && mv -f {tmp} {path}",
+        json = quote(&json),
+        tmp = quote(&format!("{path}.tmp")),
+        path = quote(&path),
+    )
+}
+
+/// The change is over: no journal, no word left for it.
+pub fn clear_journal_script(layout: &Layout) -> String {
+    format!(
+        "rm -f {} {}",
+        quote(&layout.journal()),
+        quote(&layout.signal())
+    )
+}
+
+/// Leave a word for a paused change; `None` removes it once read.
+pub fn signal_script(layout: &Layout, word: Option<&str>) -> String {
+    match word {
+        Some(w) => format!("printf '%s\\n' {} > {}", quote(w), quote(&layout.signal())),
+        None => format!("rm -f {}", quote(&layout.signal())),
     }
 }
 
@@ -238,6 +280,9 @@ pub struct HookEnv {
     pub release_dir: String,
     /// The host's `vars`, exported as `SHIPDECK_VAR_<NAME>`.
     pub host_vars: std::collections::BTreeMap<String, String>,
+    /// The blue/green slot this command is about, and its port
+    /// (`SHIPDECK_SLOT`, `SHIPDECK_SLOT_PORT`).
+    pub slot: Option<(crate::model::Slot, u16)>,
 }
 
 impl HookEnv {
@@ -269,6 +314,10 @@ impl HookEnv {
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
+        if let Some((slot, port)) = self.slot {
+            vars.push(("SHIPDECK_SLOT".into(), slot.to_string()));
+            vars.push(("SHIPDECK_SLOT_PORT".into(), port.to_string()));
+        }
         vars
     }
 }

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use super::layout::Layout;
 use super::sh::quote;
-use crate::model::{HistoryRecord, LockOwner, ReleaseId};
+use crate::engine::bluegreen::PendingFinish;
+use crate::engine::journal::Journal;
+use crate::model::{HistoryRecord, LockOwner, ReleaseId, Slot};
 
 /// History lines read back per probe; enough for every decision shipdeck makes
 /// (previous release, promotion gate, cleanup order) without reading a
@@ -25,6 +27,14 @@ pub struct HostState {
     pub history: Vec<HistoryRecord>,
     /// History lines that could not be read (kept so nothing is silently lost).
     pub unreadable_history: usize,
+    /// The journal of a change in progress (or interrupted) on this host.
+    pub journal: Option<Journal>,
+    /// A word for a paused change, as written by `shipdeck continue`/`abort`.
+    pub signal: Option<String>,
+    /// The blue/green slot taking traffic.
+    pub live_slot: Option<Slot>,
+    /// A blue/green change whose old slot still runs.
+    pub pending_finish: Option<PendingFinish>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +95,10 @@ echo present
 if [ -L current ]; then printf 'current %s\n' "$(readlink current)"; fi
 for r in releases/*; do if [ -d "$r" ]; then printf 'release %s\n' "${{r#releases/}}"; fi; done
 for v in .shipdeck/verified/*; do if [ -f "$v" ]; then read -r sha < "$v"; printf 'verified %s %s\n' "${{v#.shipdeck/verified/}}" "$sha"; fi; done
+if [ -f .shipdeck/change.json ]; then read -r j < .shipdeck/change.json; printf 'journal %s\n' "$j"; fi
+if [ -f .shipdeck/slot ]; then read -r s < .shipdeck/slot; printf 'slot %s\n' "$s"; fi
+if [ -f .shipdeck/finish.json ]; then read -r f < .shipdeck/finish.json; printf 'finish %s\n' "$f"; fi
+if [ -f .shipdeck/signal ]; then read -r s < .shipdeck/signal; printf 'signal %s\n' "$s"; fi
 if [ -d .shipdeck/lock ]; then o=; if [ -f .shipdeck/lock/owner.json ]; then read -r o < .shipdeck/lock/owner.json; fi; printf 'lock %s\n' "$o"; fi
 if [ -f .shipdeck/history.jsonl ]; then echo {HISTORY_FOLLOWS}; exec tail -n {tail} .shipdeck/history.jsonl; fi
 "#,
@@ -119,6 +133,16 @@ pub fn parse_probe(stdout: &str) -> HostState {
                     state.verified.insert(id, sha.trim().to_owned());
                 }
             }
+            "journal" => state.journal = serde_json::from_str(rest).ok(),
+            "signal" => state.signal = Some(rest.to_owned()),
+            "slot" => {
+                state.live_slot = match rest.trim() {
+                    "blue" => Some(Slot::Blue),
+                    "green" => Some(Slot::Green),
+                    _ => None,
+                }
+            }
+            "finish" => state.pending_finish = serde_json::from_str(rest).ok(),
             "lock" => {
                 state.lock = Some(match serde_json::from_str::<LockOwner>(rest) {
                     Ok(owner) => LockState::Owned(owner),

@@ -38,6 +38,8 @@ pub enum Action {
     Revert,
     Lock,
     Unlock,
+    /// A blue/green change finished: the old slot stopped.
+    Finish,
 }
 
 impl Action {
@@ -57,6 +59,7 @@ impl Action {
             Action::Revert => "revert",
             Action::Lock => "lock",
             Action::Unlock => "unlock",
+            Action::Finish => "finish",
         }
     }
 }
@@ -110,4 +113,8 @@ pub struct HistoryRecord {
     pub duration_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The release carries a schema migration (what marked it): rolling back
+    /// across it needs `--force`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<String>,
 }

@@ -63,7 +63,7 @@ pub fn tail_script(cfg: &Config, deploy_to: &str, lines: usize) -> Option<String
 
 /// `[logs] files`, each quoted, a relative one taken as under `deploy_to`
 /// (the login directory of whoever runs the follow means nothing here).
-fn resolved_files(cfg: &Config, deploy_to: &str) -> Vec<String> {
+pub(crate) fn resolved_files(cfg: &Config, deploy_to: &str) -> Vec<String> {
     let root = deploy_to.trim_end_matches('/');
     cfg.logs
         .files

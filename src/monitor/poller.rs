@@ -324,6 +324,7 @@ impl<S: Fn(MonitorEvent) -> bool> Poller<S> {
             deploy_to: self.job.host.deploy_to.clone(),
             release_dir: self.layout.current(),
             host_vars: self.job.host.vars.clone(),
+            slot: None,
         };
         let host = &self.job.host;
         match self.handle.with(|t| probe_once(t, health, host, &env)) {

@@ -1,17 +1,20 @@
 //! What a host runs, as the console shows it, and a cheap way to tell that it
 //! may have changed.
 
+use std::sync::OnceLock;
+
 use crate::engine::history::previous_release;
+use crate::engine::journal::ChangeInfo;
 use crate::host::sh::quote;
 use crate::host::{HostState, Layout};
-use crate::model::{HistoryRecord, ReleaseId};
+use crate::model::{HistoryRecord, Operator, ReleaseId};
 
 /// History records kept per host in a [`HostView`]: the newest ones. Enough
 /// for the console's history list and for `passed_gate` on recent releases.
 pub const VIEW_HISTORY: usize = 100;
 
 /// What a host runs now, read from the host itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostView {
     pub current: Option<ReleaseId>,
     /// Where a rollback goes, by the host's history.
@@ -24,6 +27,14 @@ pub struct HostView {
     pub lock: Option<String>,
     /// The newest [`VIEW_HISTORY`] records, oldest first.
     pub history: Vec<HistoryRecord>,
+    /// A change in progress on the host, or interrupted, by its journal.
+    pub change: Option<ChangeInfo>,
+}
+
+/// This machine and user, to tell a live change's process from a dead one.
+fn this_machine() -> &'static Operator {
+    static THIS: OnceLock<Operator> = OnceLock::new();
+    THIS.get_or_init(Operator::current)
 }
 
 impl HostView {
@@ -38,6 +49,10 @@ impl HostView {
             releases: state.releases.clone(),
             lock: state.lock.as_ref().map(|l| l.describe()),
             history: state.history[skip..].to_vec(),
+            change: state
+                .journal
+                .as_ref()
+                .map(|j| ChangeInfo::new(j, this_machine())),
         }
     }
 }
@@ -47,11 +62,13 @@ impl HostView {
 /// the full probe (up to `HISTORY_TAIL` history lines) is worth reading again:
 /// a `mv -T` switch changes `current`'s target, a new or removed release the
 /// `releases` directory's time, a lock its presence, a history line the
-/// file's size. One `stat` process; the globs are the shell's.
+/// file's size, a change's journal its presence and time. One `stat`
+/// process; the globs are the shell's. (A change whose process died changes
+/// no file: the periodic full read finds it interrupted.)
 pub fn fingerprint_script(layout: &Layout) -> String {
     format!(
         "cd {root} 2>/dev/null || {{ echo absent; exit 0; }}\n\
-         exec stat -c '%n %s %Y %N' current releases releases/* .shipdeck/lock .shipdeck/lock/owner.json .shipdeck/history.jsonl 2>/dev/null\n",
+         exec stat -c '%n %s %Y %N' current releases releases/* .shipdeck/lock .shipdeck/lock/owner.json .shipdeck/history.jsonl .shipdeck/change.json 2>/dev/null\n",
         root = quote(layout.root()),
     )
 }

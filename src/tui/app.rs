@@ -9,8 +9,11 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::keymap::{self, Action};
 use crate::config::Config;
-use crate::engine::{ChangeKind, ChangeOutcome, ChangeReport, Event, Step, StepStatus};
-use crate::model::ReleaseId;
+use crate::engine::canary::{CanaryStep, Verdict};
+use crate::engine::{
+    ChangeKind, ChangeOutcome, ChangeReport, Control, EngineError, Event, Step, StepStatus,
+};
+use crate::model::{ReleaseId, Strategy};
 use crate::monitor::{HostKey, MonitorEvent, MonitorState};
 use crate::store::Manifest;
 
@@ -23,18 +26,95 @@ pub enum Msg {
     /// The local release store, read again.
     Releases(Vec<Manifest>),
     /// A change's thread ended.
-    ChangeDone(Result<ChangeReport, String>),
-    /// Time moved on (only sent while a change runs, for its clock).
+    ChangeDone(Result<ChangeReport, ChangeError>),
+    /// Time moved on (only sent while a change runs or `R` is armed, for
+    /// their clocks).
     Tick,
+}
+
+/// Why a change's thread gave up, as far as the console must tell apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeError {
+    /// A rollback across a release that carries a schema migration, refused
+    /// without force: `R` a second time forces it.
+    Migration(String),
+    /// Anything else; the text says what.
+    Other(String),
+}
+
+impl From<&EngineError> for ChangeError {
+    fn from(e: &EngineError) -> Self {
+        match e {
+            EngineError::Migration(msg) => ChangeError::Migration(msg.clone()),
+            other => ChangeError::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChangeError::Migration(msg) | ChangeError::Other(msg) => f.write_str(msg),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    Deploy { env: String, release: ReleaseId },
-    Promote { env: String, release: ReleaseId },
-    Rollback { env: String },
+    Deploy {
+        env: String,
+        release: ReleaseId,
+    },
+    Promote {
+        env: String,
+        release: ReleaseId,
+    },
+    /// `force` rolls back across a schema migration (the second `R`).
+    Rollback {
+        env: String,
+        force: bool,
+    },
+    /// A word for the paused change of this console (`n`, `P`, `R`).
+    Control(Control),
     Cancel,
     Quit,
+}
+
+/// How long a refused rollback waits for the second `R` that forces it.
+pub const FORCE_WINDOW: Duration = Duration::from_secs(10);
+
+/// A rollback refused because it crosses a schema migration: `R` again on
+/// the same environment before `until` forces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Armed {
+    pub env: String,
+    pub message: String,
+    pub until: SystemTime,
+}
+
+/// A canary pause, as the engine's `Paused` events tell it.
+#[derive(Debug, Clone)]
+pub struct PauseView {
+    /// The batch just moved, from 0, of `of`.
+    pub batch: usize,
+    pub of: usize,
+    /// Hosts on the new release, by index.
+    pub canary: Vec<usize>,
+    /// When the next step starts by itself; `None`: it waits for the operator.
+    pub until: Option<SystemTime>,
+    /// Why the analysis could not decide.
+    pub why: Option<String>,
+    /// What this console already told the change during this pause: one
+    /// word per pause, so a second `n` cannot carry over into the next one.
+    pub sent: Option<Control>,
+}
+
+/// The latest canary analysis of a change.
+#[derive(Debug, Clone)]
+pub struct AnalysisView {
+    pub verdict: Verdict,
+    /// On a breach: the last log lines of the host that breached.
+    pub lines: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +171,8 @@ pub enum StepState {
 /// The change in flight, or the last one, as the engine's events told it.
 #[derive(Debug, Clone)]
 pub struct ChangeView {
+    /// The engine's change id.
+    pub id: String,
     pub env: String,
     pub kind: ChangeKind,
     pub release: Option<ReleaseId>,
@@ -98,12 +180,31 @@ pub struct ChangeView {
     pub hosts: Vec<HostProgress>,
     pub batch: Option<(usize, usize)>,
     pub notes: Vec<String>,
+    /// While the canary waits between steps.
+    pub pause: Option<PauseView>,
+    /// Kept after the change ends, so a breach stays on screen.
+    pub analysis: Option<AnalysisView>,
+    /// A rollback refused because it crosses a schema migration.
+    pub refused: Option<String>,
     pub finished: Option<(ChangeOutcome, String, SystemTime)>,
 }
 
 impl ChangeView {
     pub fn running(&self) -> bool {
         self.finished.is_none()
+    }
+
+    /// The pause of a change still running.
+    pub fn paused(&self) -> Option<&PauseView> {
+        self.pause.as_ref().filter(|_| self.running())
+    }
+
+    /// Host names of `indices`, in order.
+    pub fn names(&self, indices: &[usize]) -> Vec<&str> {
+        indices
+            .iter()
+            .filter_map(|&i| self.hosts.get(i).map(|h| h.name.as_str()))
+            .collect()
     }
 }
 
@@ -113,6 +214,32 @@ pub struct EnvRow {
     pub strategy: String,
     pub requires: Option<String>,
     pub hosts: Vec<String>,
+}
+
+/// A strategy as the environment list shows it: short, with a canary's steps.
+pub fn strategy_label(strategy: &Strategy) -> String {
+    match strategy {
+        Strategy::AllAtOnce => "all at once".to_owned(),
+        Strategy::Rolling {
+            batch,
+            max_failures: 0,
+        } => format!("rolling, {batch} at a time"),
+        Strategy::Rolling {
+            batch,
+            max_failures,
+        } => format!("rolling, {batch} at a time, tolerates {max_failures}"),
+        Strategy::Canary { steps, .. } => {
+            let moves: Vec<String> = steps
+                .iter()
+                .filter_map(|s| match s {
+                    CanaryStep::Move(n) => Some(n.to_string()),
+                    CanaryStep::Pause(_) => None,
+                })
+                .collect();
+            format!("canary {}", moves.join(" → "))
+        }
+        Strategy::BlueGreen(_) => "blue/green".to_owned(),
+    }
 }
 
 /// How a host is named on screen: a `local:` host by its folder's name, an
@@ -149,6 +276,11 @@ pub struct App {
     pub one_host_logs: bool,
     pub log_filter: Option<String>,
     pub status: Option<(String, Tone)>,
+    /// A rollback refused for a schema migration, waiting for the second `R`.
+    pub armed: Option<Armed>,
+    /// The environment of the rollback this console started last, until its
+    /// thread ends.
+    pub rollback_env: Option<String>,
     pub quitting: bool,
     /// The clock views read; set by the runtime, fixed by tests.
     pub now: SystemTime,
@@ -161,20 +293,7 @@ impl App {
             .iter()
             .map(|e| EnvRow {
                 name: e.name.clone(),
-                strategy: match &e.strategy {
-                    crate::model::Strategy::AllAtOnce => "all at once".to_owned(),
-                    crate::model::Strategy::Rolling {
-                        batch,
-                        max_failures: 0,
-                    } => format!("rolling, {batch} at a time"),
-                    crate::model::Strategy::Rolling {
-                        batch,
-                        max_failures,
-                    } => {
-                        format!("rolling, {batch} at a time, tolerates {max_failures}")
-                    }
-                    other => other.to_string(),
-                },
+                strategy: strategy_label(&e.strategy),
                 requires: e.requires.clone(),
                 hosts: e.hosts.iter().map(display_name).collect(),
             })
@@ -197,6 +316,8 @@ impl App {
             one_host_logs: false,
             log_filter: None,
             status: None,
+            armed: None,
+            rollback_env: None,
             quitting: false,
             now: SystemTime::now(),
         }
@@ -219,6 +340,21 @@ impl App {
 
     pub fn change_running(&self) -> bool {
         self.change.as_ref().is_some_and(ChangeView::running)
+    }
+
+    /// The pause of this console's running change, if it is paused.
+    pub fn paused(&self) -> Option<&PauseView> {
+        self.change.as_ref().and_then(ChangeView::paused)
+    }
+
+    /// The armed second `R`, unless its time ran out.
+    pub fn armed(&self) -> Option<&Armed> {
+        self.armed.as_ref().filter(|a| self.now < a.until)
+    }
+
+    /// Something on screen counts seconds: the runtime sends `Tick`s.
+    pub fn needs_clock(&self) -> bool {
+        self.change_running() || self.armed.is_some()
     }
 
     fn say(&mut self, text: impl Into<String>, tone: Tone) {
@@ -251,7 +387,20 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) => self.key(key),
-            Msg::Resize | Msg::Tick => Vec::new(),
+            Msg::Resize => Vec::new(),
+            Msg::Tick => {
+                if let Some(a) = self.armed.take_if(|a| self.now >= a.until) {
+                    self.say(
+                        format!(
+                            "{} (not rolled back; R twice within {}s rolls back anyway)",
+                            a.message,
+                            FORCE_WINDOW.as_secs()
+                        ),
+                        Tone::Bad,
+                    );
+                }
+                Vec::new()
+            }
             Msg::Monitor(ev) => {
                 self.monitor.apply(ev);
                 Vec::new()
@@ -269,6 +418,7 @@ impl App {
                 Vec::new()
             }
             Msg::ChangeDone(result) => {
+                let rollback_env = self.rollback_env.take();
                 match result {
                     Ok(report) => {
                         let tone = match report.outcome {
@@ -277,7 +427,27 @@ impl App {
                         };
                         self.say(report.summary.clone(), tone);
                     }
-                    Err(e) => {
+                    Err(ChangeError::Migration(msg)) => {
+                        if let Some(c) = self
+                            .change
+                            .as_mut()
+                            .filter(|c| c.kind == ChangeKind::Rollback)
+                        {
+                            if c.running() {
+                                c.finished = Some((ChangeOutcome::Failed, msg.clone(), self.now));
+                            }
+                            c.refused = Some(msg.clone());
+                        }
+                        self.say(msg.clone(), Tone::Bad);
+                        if let Some(env) = rollback_env {
+                            self.armed = Some(Armed {
+                                env,
+                                message: msg,
+                                until: self.now + FORCE_WINDOW,
+                            });
+                        }
+                    }
+                    Err(ChangeError::Other(e)) => {
                         if let Some(c) = self.change.as_mut().filter(|c| c.running()) {
                             c.finished = Some((ChangeOutcome::Failed, e.clone(), self.now));
                         }
@@ -295,11 +465,11 @@ impl App {
     fn engine_event(&mut self, ev: Event) {
         match ev {
             Event::ChangeStarted {
+                change,
                 env,
                 kind,
                 release,
                 hosts,
-                ..
             } => {
                 let names = self
                     .envs
@@ -308,6 +478,7 @@ impl App {
                     .map(|e| e.hosts.clone())
                     .unwrap_or(hosts);
                 self.change = Some(ChangeView {
+                    id: change,
                     env,
                     kind,
                     release,
@@ -327,6 +498,9 @@ impl App {
                         .collect(),
                     batch: None,
                     notes: Vec::new(),
+                    pause: None,
+                    analysis: None,
+                    refused: None,
                     finished: None,
                 });
             }
@@ -381,10 +555,53 @@ impl App {
                     c.notes.push(message);
                 }
             }
+            Event::Paused {
+                batch,
+                of,
+                canary,
+                wait,
+                why,
+            } => {
+                let Some(c) = &mut self.change else { return };
+                // Sent again within one pause (a timed pause the analysis
+                // could not decide now waits for the operator): what this
+                // console said still stands. A new pause starts afresh.
+                let same = c.pause.as_ref().filter(|p| p.batch == batch);
+                let sent = same.and_then(|p| p.sent);
+                if same.is_none() {
+                    c.analysis = None;
+                }
+                c.pause = Some(PauseView {
+                    batch,
+                    of,
+                    canary,
+                    until: wait.map(|w| self.now + w),
+                    why,
+                    sent,
+                });
+            }
+            Event::Analysis { verdict, lines } => {
+                if let Some(c) = &mut self.change {
+                    c.analysis = Some(AnalysisView { verdict, lines });
+                }
+            }
+            Event::Continued { by, all } => {
+                if let Some(c) = &mut self.change {
+                    if let Some(p) = c.pause.take() {
+                        c.notes.push(format!(
+                            "step {} of {}: continued by {by}{}",
+                            p.batch + 1,
+                            p.of,
+                            if all { ", every remaining step" } else { "" }
+                        ));
+                    }
+                }
+            }
             Event::ChangeFinished {
                 outcome, summary, ..
             } => {
                 if let Some(c) = &mut self.change {
+                    c.pause = None;
                     c.finished = Some((outcome, summary, self.now));
                 }
             }
@@ -392,6 +609,8 @@ impl App {
     }
 
     fn key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        // Any key but the second `R` disarms a forced rollback.
+        let armed = self.armed.take().filter(|a| self.now < a.until);
         match &mut self.overlay {
             Overlay::Filter(text) => {
                 match key.code {
@@ -434,7 +653,7 @@ impl App {
             }
             Overlay::None => {}
         }
-        let Some(action) = keymap::action_for(&key) else {
+        let Some(action) = keymap::action_for(&key, self.paused().is_some()) else {
             return Vec::new();
         };
         if self.readonly && keymap::binding(action).changes_hosts {
@@ -443,6 +662,9 @@ impl App {
                 Tone::Info,
             );
             return Vec::new();
+        }
+        if action == Action::Rollback {
+            return self.rollback(armed);
         }
         self.act(action)
     }
@@ -465,7 +687,10 @@ impl App {
                 Vec::new()
             }
             Action::Deploy | Action::Promote => self.ship(action == Action::Promote),
-            Action::Rollback => self.rollback(),
+            Action::Rollback => self.rollback(None),
+            Action::NextStep => self.control(Control::Next),
+            Action::PromoteAll => self.control(Control::Promote),
+            Action::AbortCanary => self.control(Control::Abort),
             Action::Cancel => {
                 if self.change_running() {
                     self.say("cancelling: the change stops after the current step and switched hosts go back", Tone::Bad);
@@ -587,7 +812,58 @@ impl App {
         }]
     }
 
-    fn rollback(&mut self) -> Vec<Effect> {
+    /// Tell the paused change what to do: once per pause, though `R` (abort)
+    /// may still follow an `n` or a `P` the change has not taken yet.
+    fn control(&mut self, word: Control) -> Vec<Effect> {
+        let Some(c) = self.change.as_mut().filter(|c| c.running()) else {
+            return Vec::new();
+        };
+        let canary = c
+            .paused()
+            .map(|p| c.names(&p.canary).join(", "))
+            .unwrap_or_default();
+        let Some(p) = c.pause.as_mut() else {
+            return Vec::new();
+        };
+        if let Some(sent) = p.sent
+            && (sent == Control::Abort || word != Control::Abort)
+        {
+            self.say(
+                format!(
+                    "already told the change: {}; waiting for it to act",
+                    sent.as_str()
+                ),
+                Tone::Info,
+            );
+            return Vec::new();
+        }
+        p.sent = Some(word);
+        let (text, tone) = match word {
+            Control::Next => (
+                format!(
+                    "next step: moving on from step {} of {}…",
+                    p.batch + 1,
+                    p.of
+                ),
+                Tone::Info,
+            ),
+            Control::Promote => (
+                "promoting: every remaining step, no more pauses…".to_owned(),
+                Tone::Info,
+            ),
+            Control::Abort => (
+                format!("ABORTING the canary: {canary} go back to what they ran…"),
+                Tone::Bad,
+            ),
+        };
+        self.say(text, tone);
+        vec![Effect::Control(word)]
+    }
+
+    /// `R`: roll the selected environment back; `armed` is the refusal of a
+    /// rollback across a schema migration, which a second `R` on the same
+    /// environment forces.
+    fn rollback(&mut self, armed: Option<Armed>) -> Vec<Effect> {
         if self.change_running() {
             self.say(
                 "a change is running: cancel it with c (switched hosts go back by themselves)",
@@ -596,6 +872,7 @@ impl App {
             return Vec::new();
         }
         let env = self.selected_env().name.clone();
+        let force = armed.is_some_and(|a| a.env == env);
         let preview = self.rollback_preview(self.env_cursor);
         let mut moves: Vec<String> = preview
             .iter()
@@ -611,8 +888,14 @@ impl App {
         } else {
             moves.join(", ")
         };
-        self.say(format!("ROLLING BACK {env}: {what}"), Tone::Bad);
-        vec![Effect::Rollback { env }]
+        let across = if force {
+            ", ACROSS THE SCHEMA MIGRATION"
+        } else {
+            ""
+        };
+        self.say(format!("ROLLING BACK {env}{across}: {what}"), Tone::Bad);
+        self.rollback_env = Some(env.clone());
+        vec![Effect::Rollback { env, force }]
     }
 
     /// Time since the change started (or how long it took).
@@ -620,5 +903,227 @@ impl App {
         let c = self.change.as_ref()?;
         let end = c.finished.as_ref().map_or(self.now, |f| f.2);
         end.duration_since(c.started).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crossterm::event::KeyModifiers;
+
+    use super::*;
+
+    const CONFIG: &str = r#"
+[app]
+name = "hello"
+artifact = "dist"
+deploy_to = "/srv/hello"
+
+[environments.staging]
+hosts = ["local:hosts/stage-1"]
+
+[environments.production]
+hosts = ["local:hosts/web-1", "local:hosts/web-2", "local:hosts/web-3"]
+strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
+"#;
+
+    fn app(readonly: bool) -> App {
+        let config = Config::parse(Path::new("/t/shipdeck.toml"), CONFIG).unwrap();
+        let mut app = App::new(Arc::new(config), readonly);
+        app.now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        app
+    }
+
+    fn press(app: &mut App, c: char) -> Vec<Effect> {
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
+    }
+
+    fn start(app: &mut App, kind: ChangeKind) {
+        app.update(Msg::Engine(Event::ChangeStarted {
+            change: "c1".into(),
+            env: "production".into(),
+            kind,
+            release: Some(ReleaseId::parse("v2").unwrap()),
+            hosts: vec!["web-1".into(), "web-2".into(), "web-3".into()],
+        }));
+    }
+
+    fn pause(app: &mut App, batch: usize, wait: Option<Duration>) {
+        app.update(Msg::Engine(Event::Paused {
+            batch,
+            of: 3,
+            canary: (0..=batch).collect(),
+            wait,
+            why: None,
+        }));
+    }
+
+    /// A refusal to roll `production` back across a schema migration.
+    fn refuse(app: &mut App) {
+        app.update(Msg::ChangeDone(Err(ChangeError::Migration(
+            "rollback of production refused, nothing was changed: it crosses the schema migration of v2 (run_once_migrates)".into(),
+        ))));
+    }
+
+    #[test]
+    fn strategies_read_shortly() {
+        let a = app(false);
+        assert_eq!(a.envs[0].strategy, "all at once");
+        assert_eq!(a.envs[1].strategy, "canary 1 → 2 → 100%");
+    }
+
+    #[test]
+    fn n_p_r_steer_the_change_only_while_it_is_paused() {
+        let mut a = app(false);
+        a.env_cursor = 1;
+        start(&mut a, ChangeKind::Deploy);
+        // Running, not paused: n and P mean nothing, R refuses to roll back.
+        assert!(press(&mut a, 'n').is_empty());
+        assert!(press(&mut a, 'P').is_empty());
+        assert!(press(&mut a, 'R').is_empty());
+        pause(&mut a, 0, Some(Duration::from_secs(60)));
+        assert_eq!(press(&mut a, 'n'), [Effect::Control(Control::Next)]);
+        // One word per pause: a second n must not skip the next pause.
+        assert!(press(&mut a, 'n').is_empty());
+        assert!(press(&mut a, 'P').is_empty());
+        // The same pause sent again (now waiting for the operator) keeps it.
+        pause(&mut a, 0, None);
+        assert!(press(&mut a, 'n').is_empty());
+        // Abort may still follow, once.
+        assert_eq!(press(&mut a, 'R'), [Effect::Control(Control::Abort)]);
+        assert!(press(&mut a, 'R').is_empty());
+
+        let mut a = app(false);
+        start(&mut a, ChangeKind::Deploy);
+        pause(&mut a, 0, None);
+        assert_eq!(press(&mut a, 'P'), [Effect::Control(Control::Promote)]);
+        a.update(Msg::Engine(Event::Continued {
+            by: "the console".into(),
+            all: true,
+        }));
+        assert!(a.paused().is_none());
+        assert!(press(&mut a, 'P').is_empty());
+        assert!(press(&mut a, 'n').is_empty());
+        // A new pause takes a word again.
+        pause(&mut a, 1, None);
+        assert_eq!(press(&mut a, 'n'), [Effect::Control(Control::Next)]);
+        // Once finished, R is the rollback of the environment again.
+        a.update(Msg::Engine(Event::ChangeFinished {
+            change: "c1".into(),
+            outcome: ChangeOutcome::Succeeded,
+            summary: "done".into(),
+        }));
+        assert!(press(&mut a, 'n').is_empty());
+        assert_eq!(
+            press(&mut a, 'R'),
+            [Effect::Rollback {
+                env: "staging".into(),
+                force: false
+            }]
+        );
+    }
+
+    #[test]
+    fn a_breach_stays_on_the_finished_change() {
+        let mut a = app(false);
+        start(&mut a, ChangeKind::Deploy);
+        pause(&mut a, 0, Some(Duration::from_secs(60)));
+        a.update(Msg::Engine(Event::Analysis {
+            verdict: Verdict::Inconclusive { why: "x".into() },
+            lines: Vec::new(),
+        }));
+        // A new pause forgets the analysis of the one before.
+        pause(&mut a, 1, None);
+        assert!(a.change.as_ref().unwrap().analysis.is_none());
+        a.update(Msg::Engine(Event::Analysis {
+            verdict: Verdict::Breach {
+                metric: crate::engine::canary::Metric::ErrorRate,
+                value: 0.2,
+                threshold: 0.01,
+                host: Some("web-1".into()),
+                detail: String::new(),
+            },
+            lines: vec!["ERROR boom".into()],
+        }));
+        a.update(Msg::Engine(Event::ChangeFinished {
+            change: "c1".into(),
+            outcome: ChangeOutcome::RolledBack,
+            summary: "stopped".into(),
+        }));
+        let c = a.change.as_ref().unwrap();
+        assert!(c.paused().is_none() && c.pause.is_none());
+        assert_eq!(c.analysis.as_ref().unwrap().lines, ["ERROR boom"]);
+    }
+
+    #[test]
+    fn r_twice_rolls_back_across_a_migration() {
+        let mut a = app(false);
+        a.env_cursor = 1;
+        let first = Effect::Rollback {
+            env: "production".into(),
+            force: false,
+        };
+        assert_eq!(press(&mut a, 'R'), [first.clone()]);
+        refuse(&mut a);
+        assert!(a.armed().is_some());
+        assert!(a.needs_clock(), "the armed R counts down");
+        a.now += Duration::from_secs(9);
+        assert_eq!(
+            press(&mut a, 'R'),
+            [Effect::Rollback {
+                env: "production".into(),
+                force: true
+            }]
+        );
+        assert!(a.armed.is_none());
+
+        // Too late: a plain rollback again (which may be refused again).
+        press(&mut a, 'R');
+        refuse(&mut a);
+        a.now += FORCE_WINDOW;
+        a.update(Msg::Tick);
+        assert!(a.armed.is_none());
+        assert!(!a.needs_clock());
+        assert_eq!(press(&mut a, 'R'), [first.clone()]);
+
+        // Anything else disarms: another key, or R on another environment.
+        refuse(&mut a);
+        press(&mut a, 'j');
+        a.env_cursor = 1;
+        assert_eq!(press(&mut a, 'R'), [first.clone()]);
+        refuse(&mut a);
+        a.env_cursor = 0;
+        assert_eq!(
+            press(&mut a, 'R'),
+            [Effect::Rollback {
+                env: "staging".into(),
+                force: false
+            }]
+        );
+        // Another error never arms.
+        a.update(Msg::ChangeDone(Err(ChangeError::Other("locked".into()))));
+        assert!(a.armed.is_none());
+    }
+
+    #[test]
+    fn a_readonly_console_sends_nothing() {
+        let mut a = app(true);
+        a.env_cursor = 1;
+        start(&mut a, ChangeKind::Deploy);
+        pause(&mut a, 0, None);
+        for c in ['n', 'P', 'R', 'd', 'p', 'c'] {
+            assert!(press(&mut a, c).is_empty(), "{c}");
+        }
+        a.update(Msg::Engine(Event::ChangeFinished {
+            change: "c1".into(),
+            outcome: ChangeOutcome::Succeeded,
+            summary: "done".into(),
+        }));
+        assert!(press(&mut a, 'R').is_empty());
+        assert!(a.armed.is_none());
     }
 }

@@ -8,7 +8,7 @@ mod runtime;
 pub mod theme;
 pub mod view;
 
-pub use app::{App, Effect, Msg};
+pub use app::{App, ChangeError, Effect, Msg};
 pub use runtime::{FRAME, MONITOR_FRAME, run};
 
 /// Render the whole console into a buffer of `width`×`height` (tests, benchmarks).

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossterm::event::{self, Event as TermEvent, KeyEventKind};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::app::{App, Effect, Msg};
+use super::app::{App, ChangeError, Effect, Msg};
 use super::theme::Theme;
 use super::view;
 use crate::config::Config;
@@ -19,7 +19,8 @@ pub const FRAME: Duration = Duration::from_millis(16);
 /// trickling in at 20 a second need not cost 20 frames a second (measured on
 /// the demo: 10 frames/s cost 0.7% of a core, the whole idle console 1.35%).
 pub const MONITOR_FRAME: Duration = Duration::from_millis(250);
-/// How often the clock of a running change moves on screen.
+/// How often the clock of a running change (and a pause's countdown, and an
+/// armed `R`) moves on screen.
 const CHANGE_TICK: Duration = Duration::from_secs(1);
 /// How often the local release store is read again (builds from another terminal).
 const STORE_POLL: Duration = Duration::from_secs(3);
@@ -95,14 +96,15 @@ fn run_effect(effect: Effect, engine: &Arc<Engine>, tx: &UnboundedSender<Msg>) -
         let engine = engine.clone();
         let tx = tx.clone();
         std::thread::spawn(move || {
-            let result = f(&engine).map_err(|e| e.to_string());
+            let result = f(&engine).map_err(|e| ChangeError::from(&e));
             let _ = tx.send(Msg::ChangeDone(result));
         });
     };
     match effect {
         Effect::Deploy { env, release } => start(Box::new(move |e| e.deploy(&env, &release))),
         Effect::Promote { env, release } => start(Box::new(move |e| e.promote(&release, &env))),
-        Effect::Rollback { env } => start(Box::new(move |e| e.rollback(&env, None))),
+        Effect::Rollback { env, force } => start(Box::new(move |e| e.rollback(&env, None, force))),
+        Effect::Control(word) => engine.control(word),
         Effect::Cancel => engine.cancel_token().cancel(),
         Effect::Quit => return false,
     }
@@ -169,8 +171,9 @@ async fn main_loop(
             }
             continue;
         }
-        // Idle: block until something happens; tick only while a change runs.
-        let running = app.change_running();
+        // Idle: block until something happens; tick only while a clock is
+        // on screen (a change runs, a pause counts down, `R` is armed).
+        let running = app.needs_clock();
         let msg = tokio::select! {
             msg = rx.recv() => msg,
             _ = tick.tick(), if running => Some(Msg::Tick),

@@ -35,6 +35,11 @@ impl Theme {
         self.fg(Color::Yellow)
     }
 
+    /// Yellow and bold: what needs the operator but is not (yet) a failure.
+    pub fn warn_bold(&self) -> Style {
+        self.warn().add_modifier(Modifier::BOLD)
+    }
+
     pub fn dim(&self) -> Style {
         if self.color {
             Style::new().fg(Color::DarkGray)

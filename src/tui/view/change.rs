@@ -1,27 +1,184 @@
 //! The change in flight: per host, the step it is on and how far it got.
+//! During a canary pause: after which step, on which hosts, what it waits
+//! for, and what the analysis says. After a breach: which metric, and the
+//! last log lines of the host that breached, kept once the change is over.
+
+use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::super::app::{App, StepState};
+use super::super::app::{App, ChangeView, PauseView, StepState};
 use super::super::theme::Theme;
 use super::{fit, pane};
-use crate::engine::{ChangeOutcome, human_duration};
+use crate::engine::canary::Verdict;
+use crate::engine::{ChangeOutcome, Control, human_duration};
 
-/// Rows the pane takes: none until a change has run.
-pub fn height(app: &App, body: u16) -> u16 {
-    match &app.change {
-        None => 0,
-        Some(c) => (c.hosts.len() as u16 + 3).min(body / 3).max(4),
+/// Log lines of a breaching host shown at most.
+const BREACH_LINES: usize = 5;
+/// Rows the logs keep however much a paused or breached change has to say.
+const LOGS_KEEP: u16 = 4;
+
+/// Rows the pane takes: none until a change has run. `top` is what the
+/// environments took of `body`.
+pub fn height(app: &App, body: u16, top: u16) -> u16 {
+    let Some(c) = &app.change else { return 0 };
+    let hosts = c.hosts.len() as u16;
+    let block = pause_rows(c) + analysis_rows(c, BREACH_LINES);
+    if block == 0 {
+        return (hosts + 3).min(body / 3).max(4);
     }
+    let want = 2 + u16::from(c.finished.is_some()) + block + hosts;
+    let room = body.saturating_sub(top + LOGS_KEEP).max(body / 3);
+    want.min(room).max(4)
+}
+
+/// Rows of the pause block.
+fn pause_rows(c: &ChangeView) -> u16 {
+    match c.paused() {
+        None => 0,
+        Some(p) => 2 + u16::from(why_line(c, p).is_some()),
+    }
+}
+
+/// The analysis is shown while paused, and a breach until the next change;
+/// not an inconclusive one the pause's `why` line already tells.
+fn shown_analysis(c: &ChangeView) -> Option<(&Verdict, &[String])> {
+    let a = c.analysis.as_ref()?;
+    match (&a.verdict, c.paused()) {
+        (Verdict::Breach { .. }, _) => Some((&a.verdict, &a.lines[..])),
+        (Verdict::Inconclusive { .. }, Some(p)) if p.why.is_some() => None,
+        (_, Some(_)) => Some((&a.verdict, &a.lines[..])),
+        (_, None) => None,
+    }
+}
+
+fn analysis_rows(c: &ChangeView, max_lines: usize) -> u16 {
+    match shown_analysis(c) {
+        None => 0,
+        Some((Verdict::Breach { .. }, lines)) => 1 + lines.len().min(max_lines) as u16,
+        Some(_) => 1,
+    }
+}
+
+/// Why the analysis could not decide, when that made the pause wait for
+/// the operator: the latest inconclusive verdict's words, else the pause's.
+fn why_line<'a>(c: &'a ChangeView, p: &'a PauseView) -> Option<&'a str> {
+    let why = p.why.as_deref()?;
+    Some(match c.analysis.as_ref().map(|a| &a.verdict) {
+        Some(Verdict::Inconclusive { why: latest }) => latest.as_str(),
+        _ => why,
+    })
+}
+
+/// Whole seconds, rounded up: a countdown never shows 0s while it still runs.
+fn countdown(d: Duration) -> String {
+    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    if s < 60 {
+        format!("{s}s")
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+fn pause_lines(
+    app: &App,
+    c: &ChangeView,
+    p: &PauseView,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let names = c.names(&p.canary);
+    let head = format!(
+        "⏸ PAUSED after step {} of {} · canary: {} ({} of {} host{})",
+        p.batch + 1,
+        p.of,
+        names.join(", "),
+        names.len(),
+        c.hosts.len(),
+        if c.hosts.len() == 1 { "" } else { "s" }
+    );
+    let mut lines = vec![Line::from(Span::styled(
+        fit(&head, width),
+        theme.warn_bold(),
+    ))];
+    let (what, style, keys) = match (p.sent, p.until) {
+        (Some(word), _) => (
+            format!(
+                "  {} sent, waiting for the change to act…",
+                match word {
+                    Control::Next => "next step",
+                    Control::Promote => "promote all",
+                    Control::Abort => "ABORT",
+                }
+            ),
+            theme.warn(),
+            "",
+        ),
+        (None, Some(until)) => match until.duration_since(app.now) {
+            Ok(left) if !left.is_zero() => (
+                format!("  next step in {}", countdown(left)),
+                theme.warn(),
+                " · n now · P all the rest · R abort",
+            ),
+            _ => ("  next step starting…".to_owned(), theme.warn(), ""),
+        },
+        (None, None) => (
+            "  WAITING FOR YOU".to_owned(),
+            theme.warn_bold(),
+            " · n next step · P promote all · R abort and roll back",
+        ),
+    };
+    let room = width.saturating_sub(what.chars().count());
+    let keys = if app.readonly { "" } else { keys };
+    lines.push(Line::from(vec![
+        Span::styled(what, style),
+        Span::styled(fit(keys, room), theme.dim()),
+    ]));
+    if let Some(why) = why_line(c, p) {
+        lines.push(Line::from(Span::styled(
+            fit(&format!("  analysis undecided: {why}"), width),
+            theme.warn(),
+        )));
+    }
+    lines
+}
+
+fn analysis_lines(
+    verdict: &Verdict,
+    lines: &[String],
+    max_lines: usize,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let (mark, style) = match verdict {
+        Verdict::Pass { .. } => ("✓", theme.ok()),
+        Verdict::Inconclusive { .. } => ("?", theme.warn()),
+        Verdict::Breach { .. } => ("✗", theme.bad()),
+    };
+    let mut out = vec![Line::from(Span::styled(
+        fit(&format!("{mark} {verdict}"), width),
+        style,
+    ))];
+    if let Verdict::Breach { .. } = verdict {
+        let tail = &lines[lines.len().saturating_sub(max_lines)..];
+        out.extend(tail.iter().map(|l| {
+            Line::from(vec![
+                Span::styled("  │ ", theme.dim()),
+                Span::raw(fit(l, width.saturating_sub(4))),
+            ])
+        }));
+    }
+    out
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let Some(c) = &app.change else { return };
     let elapsed = app.change_elapsed().map(human_duration).unwrap_or_default();
     let (state, style) = match &c.finished {
+        None if c.paused().is_some() => ("PAUSED".to_owned(), theme.warn_bold()),
         None => (
             match c.batch {
                 Some((i, of)) if of > 1 => format!("running, batch {i}/{of}"),
@@ -29,6 +186,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             },
             theme.warn(),
         ),
+        Some(_) if c.refused.is_some() => ("REFUSED, nothing changed".to_owned(), theme.bad()),
         Some((ChangeOutcome::Succeeded | ChangeOutcome::NothingToDo, _, _)) => {
             ("done".to_owned(), theme.ok())
         }
@@ -57,6 +215,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Span::styled(format!("{elapsed} "), theme.dim()),
     ]);
     let width = area.width.saturating_sub(2) as usize;
+    let rows = area.height.saturating_sub(2) as usize;
     let name_w = c
         .hosts
         .iter()
@@ -66,7 +225,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .min(width / 3);
     let mut lines: Vec<Line> = Vec::new();
     if let Some((_, summary, _)) = &c.finished {
-        lines.push(Line::from(Span::styled(fit(summary, width), style)));
+        let text = c.refused.as_deref().unwrap_or(summary);
+        let first = text.lines().next().unwrap_or_default();
+        lines.push(Line::from(Span::styled(fit(first, width), style)));
+    }
+    if let Some(p) = c.paused() {
+        lines.extend(pause_lines(app, c, p, width, theme));
+    }
+    if let Some((verdict, log)) = shown_analysis(c) {
+        // A breach's log lines come before the hosts: they say why; at
+        // least the first host (the canary) stays in view.
+        let fixed = lines.len() + 1 + c.hosts.len().min(1);
+        let room = rows.saturating_sub(fixed).clamp(1, BREACH_LINES);
+        lines.extend(analysis_lines(verdict, log, room, width, theme));
     }
     for h in &c.hosts {
         let (mark, st) = match h.state {

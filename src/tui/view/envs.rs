@@ -1,8 +1,10 @@
 //! Environments and their hosts: what each runs, what a rollback would go
-//! to, health at a glance, and who holds a lock.
+//! to, health at a glance, who holds a lock, and a change another process
+//! left running or interrupted.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
@@ -10,7 +12,91 @@ use super::super::app::{App, Pane};
 use super::super::theme::Theme;
 use super::health::{dot, host_cells};
 use super::{fit, focused, pane, widest_host};
+use crate::engine::journal::{ChangeInfo, Liveness};
 use crate::monitor::HostKey;
+
+/// The change a host of environment `env` carries that is not this
+/// console's: an interrupted one first, then one on another machine, then one
+/// of another process here.
+fn foreign_change(app: &App, env: usize) -> Option<&ChangeInfo> {
+    let ours = app.change.as_ref().map(|c| c.id.as_str());
+    let infos: Vec<&ChangeInfo> = (0..app.envs[env].hosts.len())
+        .filter_map(|host| app.monitor.host(HostKey { env, host }))
+        .filter_map(|h| h.view.as_ref()?.change.as_ref())
+        .filter(|c| Some(c.change.as_str()) != ours)
+        .collect();
+    [
+        Liveness::Interrupted,
+        Liveness::Elsewhere,
+        Liveness::Running,
+    ]
+    .into_iter()
+    .find_map(|l| infos.iter().copied().find(|c| c.liveness == l))
+}
+
+/// Lines the pane needs, borders aside.
+pub fn rows(app: &App) -> u16 {
+    (0..app.envs.len())
+        .map(|e| 1 + app.envs[e].hosts.len() as u16 + notice_rows(foreign_change(app, e)))
+        .sum()
+}
+
+fn notice_rows(info: Option<&ChangeInfo>) -> u16 {
+    match info.map(|c| c.liveness) {
+        None => 0,
+        Some(Liveness::Running) => 1,
+        Some(Liveness::Interrupted | Liveness::Elsewhere) => 2,
+    }
+}
+
+/// How long ago an RFC 3339 time was, shortly: `45s`, `12m`, `5h`, `3d`.
+fn age(started: &str, now: std::time::SystemTime) -> Option<String> {
+    let t = time::OffsetDateTime::parse(started, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    let secs = (time::OffsetDateTime::from(now) - t).whole_seconds().max(0);
+    Some(match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 48 * 3600 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    })
+}
+
+/// What the operator must know of a change this console does not run.
+fn notice(app: &App, env: &str, c: &ChangeInfo, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let what = format!("{} {} by {}", c.kind.as_str(), c.release, c.operator);
+    let ago = age(&c.started, app.now)
+        .map(|a| format!(", {a} ago"))
+        .unwrap_or_default();
+    let line = |text: String, style: Style| Line::from(Span::styled(fit(&text, width), style));
+    match c.liveness {
+        Liveness::Interrupted => vec![
+            line(format!("⚠ INTERRUPTED {what}{ago}"), theme.bad()),
+            line(
+                if app.readonly {
+                    format!("  shipdeck resume {env} (or rollback)")
+                } else {
+                    format!("  shipdeck resume {env} · or R to undo")
+                },
+                theme.bad(),
+            ),
+        ],
+        Liveness::Elsewhere => vec![
+            line(
+                format!("⚠ IN PROGRESS ELSEWHERE {what}{ago}"),
+                theme.warn_bold(),
+            ),
+            line(
+                format!("  if it died there: shipdeck resume {env}"),
+                theme.warn(),
+            ),
+        ],
+        Liveness::Running => vec![line(
+            format!("▶ IN PROGRESS {what}{ago} (another shipdeck)"),
+            theme.warn(),
+        )],
+    }
+}
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let width = area.width.saturating_sub(2) as usize;
@@ -26,6 +112,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             header.push(Span::styled(format!("  requires {req}"), theme.dim()));
         }
         lines.push(Line::from(header));
+        if let Some(c) = foreign_change(app, e) {
+            lines.extend(notice(app, &env.name, c, width, theme));
+        }
         for (h, name) in env.hosts.iter().enumerate() {
             let key = HostKey { env: e, host: h };
             let cells = host_cells(app, key);

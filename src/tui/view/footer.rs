@@ -4,10 +4,54 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::super::app::{App, Overlay, Tone};
-use super::super::keymap::{Action, BINDINGS};
+use super::super::keymap::{self, Action};
 use super::super::theme::Theme;
+use super::{fit, wrap};
+
+/// How much of a refused rollback's reason the status shows.
+const ARMED_REASON_ROWS: usize = 2;
+
+/// The armed second `R`'s reason, in the status's width.
+fn armed_reason(app: &App, width: u16) -> Option<Vec<String>> {
+    let a = app.armed()?;
+    let first = a.message.lines().next().unwrap_or_default();
+    Some(wrap(
+        &format!("⚠ {first}"),
+        width.saturating_sub(2) as usize,
+        ARMED_REASON_ROWS,
+    ))
+}
+
+/// More rows while a second `R` is awaited: why, and what it would do.
+pub fn status_height(app: &App, width: u16) -> u16 {
+    armed_reason(app, width).map_or(1, |r| r.len() as u16 + 1)
+}
 
 pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let width = area.width.saturating_sub(2) as usize;
+    if let (Some(a), Some(reason)) = (app.armed(), armed_reason(app, area.width)) {
+        let left = a.until.duration_since(app.now).unwrap_or_default();
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        let mut lines: Vec<Line> = reason
+            .into_iter()
+            .map(|r| Line::from(Span::styled(format!(" {r}"), theme.bad())))
+            .collect();
+        lines.push(Line::from(vec![
+            Span::styled(" R ", theme.danger_key()),
+            Span::styled(
+                fit(
+                    &format!(
+                        " again within {secs}s: roll {} back anyway, across the migration · any other key: leave it",
+                        a.env
+                    ),
+                    width.saturating_sub(3),
+                ),
+                theme.bad(),
+            ),
+        ]));
+        frame.render_widget(Paragraph::new(lines), area);
+        return;
+    }
     let line = match (&app.overlay, &app.status) {
         (Overlay::Filter(text), _) => Line::from(vec![
             Span::styled(" filter logs: ", theme.title()),
@@ -20,7 +64,8 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Tone::Good => theme.ok(),
                 Tone::Bad => theme.bad(),
             };
-            Line::from(Span::styled(format!(" {text}"), style))
+            let first = text.lines().next().unwrap_or_default();
+            Line::from(Span::styled(format!(" {first}"), style))
         }
         (_, None) if app.readonly => Line::from(Span::styled(" read-only console", theme.dim())),
         (_, None) => Line::from(Span::styled(
@@ -34,7 +79,8 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 pub fn draw_keys(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut spans = Vec::new();
     let mut used = 0;
-    for b in BINDINGS.iter().filter(|b| !b.footer.is_empty()) {
+    let paused = app.paused().is_some();
+    for b in keymap::active(paused).filter(|b| !b.footer.is_empty()) {
         if app.readonly && b.changes_hosts {
             continue;
         }
@@ -44,7 +90,7 @@ pub fn draw_keys(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             break;
         }
         used += width;
-        let key_style = if b.action == Action::Rollback {
+        let key_style = if matches!(b.action, Action::Rollback | Action::AbortCanary) {
             theme.danger_key()
         } else {
             theme.key()

@@ -24,15 +24,15 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     let area = frame.area();
     let [body, status, keys] = Layout::vertical([
         Constraint::Min(8),
-        Constraint::Length(1),
+        Constraint::Length(footer::status_height(app, area.width)),
         Constraint::Length(1),
     ])
     .areas(area);
     let host_rows: u16 = app.envs.iter().map(|e| e.hosts.len() as u16 + 1).sum();
-    let top_height = (host_rows + 2).clamp(5, body.height / 2);
+    let top_height = (envs::rows(app) + 2).clamp(5, body.height / 2);
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Length(top_height),
-        Constraint::Length(change::height(app, body.height)),
+        Constraint::Length(change::height(app, body.height, top_height)),
         Constraint::Min(3),
     ])
     .areas(body);
@@ -107,6 +107,33 @@ fn fit(s: &str, width: usize) -> String {
     }
 }
 
+/// `text` in lines of at most `width` characters, broken between words
+/// where it can be; at most `rows` lines, the last cut with an ellipsis.
+fn wrap(text: &str, width: usize, rows: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push(line);
+    if out.len() > rows {
+        let rest = out.split_off(rows).join(" ");
+        if let Some(last) = out.last_mut() {
+            *last = fit(&format!("{last} {rest}"), width).trim_end().to_owned();
+        }
+    }
+    out.into_iter()
+        .map(|l| fit(&l, width).trim_end().to_owned())
+        .collect()
+}
+
 /// A sparkline in text, newest on the right: fits in a table cell.
 fn spark(values: &[u64], width: usize) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -125,4 +152,17 @@ fn spark(values: &[u64], width: usize) -> String {
 fn clock(t: std::time::SystemTime) -> String {
     let t = time::OffsetDateTime::from(t);
     format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrap_breaks_between_words_and_cuts_the_last_row() {
+        assert_eq!(wrap("a bc def", 4, 3), ["a bc", "def"]);
+        assert_eq!(wrap("one two three four", 9, 2), ["one two", "three fo…"]);
+        assert_eq!(wrap("abcdefghij", 4, 2), ["abc…"]);
+        assert_eq!(wrap("", 4, 2), [""]);
+    }
 }

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use super::super::app::{App, Overlay, StepState};
-use super::super::keymap::BINDINGS;
+use super::super::keymap;
 use super::super::theme::Theme;
 use super::pane;
 
@@ -27,8 +27,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Overlay::None | Overlay::Filter(_) => return,
         Overlay::Help => (
             " Keys ",
-            BINDINGS
-                .iter()
+            keymap::active(app.paused().is_some())
                 .map(|b| {
                     let style = if app.readonly && b.changes_hosts {
                         theme.dim()
@@ -79,7 +78,11 @@ fn failures(app: &App, theme: &Theme) -> Vec<Line<'static>> {
     };
     let mut lines = Vec::new();
     if let Some((_, summary, _)) = &c.finished {
-        lines.push(Line::from(Span::styled(summary.clone(), theme.title())));
+        lines.extend(
+            summary
+                .lines()
+                .map(|l| Line::from(Span::styled(l.to_owned(), theme.title()))),
+        );
     }
     for h in c.hosts.iter().filter(|h| h.state == StepState::Failed) {
         lines.push(Line::from(Span::styled(
@@ -92,6 +95,22 @@ fn failures(app: &App, theme: &Theme) -> Vec<Line<'static>> {
         )));
         for l in h.error.as_deref().unwrap_or("").lines() {
             lines.push(Line::from(format!("  {l}")));
+        }
+    }
+    let told = |t: &str| c.finished.as_ref().is_some_and(|f| f.1.contains(t));
+    if let Some(a) = c
+        .analysis
+        .as_ref()
+        .filter(|a| !told(&a.verdict.to_string()))
+    {
+        let style = match a.verdict {
+            crate::engine::canary::Verdict::Pass { .. } => theme.ok(),
+            crate::engine::canary::Verdict::Inconclusive { .. } => theme.warn(),
+            crate::engine::canary::Verdict::Breach { .. } => theme.bad(),
+        };
+        lines.push(Line::from(Span::styled(a.verdict.to_string(), style)));
+        for l in &a.lines {
+            lines.push(Line::from(format!("  │ {l}")));
         }
     }
     for n in &c.notes {

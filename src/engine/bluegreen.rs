@@ -1,0 +1,376 @@
+//! Blue/green: two slots per host. A change starts its release on the idle
+//! slot, gates it there, then the `switch` command moves traffic; the old slot
+//! keeps running until the change is finished, so until then a rollback is
+//! the switch back, with nothing restarted.
+//!
+//! On the host: `slots/blue` and `slots/green` link to the release each slot
+//! runs, `.shipdeck/slot` names the live one, and `.shipdeck/finish.json`
+//! says which slot still runs the old release. `current` always points at the
+//! live slot's release, so everything else reads a blue/green host as any
+//! other.
+
+use std::time::Duration;
+
+use super::change::{Line, Run};
+use super::events::{ChangeKind, ChangeOutcome, Event, Step};
+use super::{Engine, EngineError, rfc3339};
+use crate::host::{self, HookEnv, HostState, Layout, StepError, sh::quote};
+use crate::model::{Action, BlueGreen, HealthVerdict, Host, Outcome, ReleaseId, Slot, Strategy};
+use crate::transport::HostHandle;
+
+/// A switched blue/green change whose old slot still runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingFinish {
+    pub change: String,
+    /// The slot taking traffic, and what it runs.
+    pub live: Slot,
+    pub release: ReleaseId,
+    /// The slot still running the release traffic left.
+    pub old: Slot,
+    pub old_release: Option<ReleaseId>,
+    /// When the change finishes by itself (RFC 3339), if it does.
+    pub finish_at: Option<String>,
+}
+
+/// A slot's port; the config refused hosts without one.
+pub fn slot_port(bg: &BlueGreen, host: &Host, slot: Slot) -> u16 {
+    crate::config::slot_port(bg, host, slot)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The slot a change starts on: the one not taking traffic.
+pub fn idle_slot(state_live: Option<Slot>) -> Slot {
+    state_live.map_or(Slot::Blue, Slot::other)
+}
+
+impl Run<'_> {
+    fn blue_green(&self) -> Option<&BlueGreen> {
+        match &self.env.strategy {
+            Strategy::BlueGreen(bg) => Some(bg),
+            _ => None,
+        }
+    }
+
+    fn slot_env(
+        &self,
+        i: usize,
+        release: &ReleaseId,
+        previous: Option<&ReleaseId>,
+        slot: Slot,
+    ) -> HookEnv {
+        let bg = self.blue_green().expect("a blue/green environment");
+        let mut env = self.hook_env(i, release, previous);
+        env.slot = Some((slot, slot_port(bg, &self.fleet.hosts[i].host, slot)));
+        env
+    }
+
+    /// Start `release` on the idle slot, gate it there, move traffic to it.
+    /// Stands in for switch, restart and gate in a blue/green environment.
+    pub(super) fn switch_slot(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        release: &ReleaseId,
+        previous: Option<&ReleaseId>,
+        live: Option<Slot>,
+    ) -> Result<HealthVerdict, StepError> {
+        let cfg = &self.engine.config;
+        let bg = self.blue_green().expect("a blue/green environment");
+        let layout = self.layout(i);
+        let idle = idle_slot(live);
+        let env = self.slot_env(i, release, previous, idle);
+        let slot_dir = layout.slot(idle);
+        self.step(i, Step::StartSlot, || {
+            h.with(|t| {
+                host::run_together(
+                    t,
+                    "linking the idle slot",
+                    &[link_slot_script(&layout, idle, release, &self.nonce(i))],
+                )
+            })?;
+            if let Some(restart) = &cfg.hooks.restart {
+                h.with(|t| {
+                    host::run_command(
+                        t,
+                        &format!("restart on {idle}"),
+                        &slot_dir,
+                        restart,
+                        &env,
+                        cfg.ssh.command_timeout,
+                    )
+                })?;
+            }
+            Ok(())
+        })?;
+        let verdict = match &cfg.health {
+            None => HealthVerdict::NotConfigured,
+            Some(health) => {
+                let mut on_slot = h.host.clone();
+                if let Some(http) = &mut on_slot.health_http {
+                    http.port = env.slot.map_or(http.port, |(_, port)| port);
+                }
+                self.step(i, Step::Health, || {
+                    h.with(|t| super::health::gate(t, health, &on_slot, &env, &self.cancel))
+                })?
+            }
+        };
+        let finish_at = bg
+            .finish_after
+            .map(|d| rfc3339(std::time::SystemTime::now() + d));
+        let pending = PendingFinish {
+            change: self.change.clone(),
+            live: idle,
+            release: release.clone(),
+            old: idle.other(),
+            old_release: previous.cloned(),
+            finish_at,
+        };
+        self.step(i, Step::Switch, || {
+            self.move_traffic(h, i, &env, release, Some(&pending))
+        })?;
+        Ok(verdict)
+    }
+
+    /// Run `switch` for the slot in `env`, then point `current` at its
+    /// release and record which slot is live.
+    fn move_traffic(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        env: &HookEnv,
+        release: &ReleaseId,
+        pending: Option<&PendingFinish>,
+    ) -> Result<(), StepError> {
+        let cfg = &self.engine.config;
+        let bg = self.blue_green().expect("a blue/green environment");
+        let layout = self.layout(i);
+        let (slot, _) = env.slot.expect("a slot");
+        h.with(|t| {
+            host::run_command(
+                t,
+                &format!("switch to {slot}"),
+                &layout.release(release),
+                &bg.switch,
+                env,
+                cfg.ssh.command_timeout,
+            )
+        })?;
+        let pending = match pending {
+            Some(p) => format!(
+                "printf '%s\\n' {} > {}",
+                quote(&serde_json::to_string(p).expect("serializes")),
+                quote(&layout.pending_finish())
+            ),
+            None => format!("rm -f {}", quote(&layout.pending_finish())),
+        };
+        h.with(|t| {
+            host::run_together(
+                t,
+                "recording the live slot",
+                &[
+                    host::switch_script(&layout, Some(release), &self.nonce(i)),
+                    format!("printf '%s\\n' {slot} > {}", quote(&layout.live_slot())),
+                    pending,
+                ],
+            )
+        })
+    }
+
+    /// Put traffic back on the slot it left, if this change moved it.
+    pub(super) fn switch_back(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        back: Option<&ReleaseId>,
+        left: &ReleaseId,
+    ) -> Result<(), StepError> {
+        let Some(back) = back else {
+            return Ok(());
+        };
+        if !self.has_done(i, Step::Switch) {
+            return Ok(());
+        }
+        // This change made the idle slot live; the old release runs on the other.
+        let old = idle_slot(self.live_slot(i)).other();
+        let env = self.slot_env(i, back, Some(left), old);
+        self.move_traffic(h, i, &env, back, None)
+    }
+
+    /// Rolling a blue/green host back: before the change is finished the old
+    /// slot still runs the target, and switching back is all it takes.
+    pub(super) fn roll_back_slot(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        from: Option<&ReleaseId>,
+        target: &ReleaseId,
+        state: &HostState,
+    ) -> Result<(HealthVerdict, Option<String>), StepError> {
+        match &state.pending_finish {
+            Some(p) if p.old_release.as_ref() == Some(target) => {
+                let env = self.slot_env(i, target, from, p.old);
+                self.step(i, Step::Switch, || {
+                    self.move_traffic(h, i, &env, target, None)
+                })?;
+                Ok((
+                    HealthVerdict::NotRun,
+                    Some(format!(
+                        "traffic back on {} ({target}); nothing restarted",
+                        p.old
+                    )),
+                ))
+            }
+            _ => {
+                let v = self.switch_slot(h, i, target, from, state.live_slot)?;
+                Ok((v, None))
+            }
+        }
+    }
+}
+
+/// Point a slot's link at a release, atomically, like `current`. A finish
+/// left pending by an earlier change is over once its old slot is reused.
+fn link_slot_script(layout: &Layout, slot: Slot, release: &ReleaseId, nonce: &str) -> String {
+    format!(
+        "cd {root} || exit 1\nmkdir -p slots || exit 1\n[ -d {rel} ] || {{ echo \"release \"{rel}\" is not on this host\" >&2; exit 1; }}\n\
+         ln -s {target} {tmp} && mv -T {tmp} {link} || {{ rm -f {tmp}; exit 1; }}\nrm -f {pending}",
+        root = quote(layout.root()),
+        rel = quote(&format!("releases/{release}")),
+        target = quote(&format!("../releases/{release}")),
+        tmp = quote(&format!("slots/.{slot}.tmp-{nonce}")),
+        link = quote(&format!("slots/{slot}")),
+        pending = quote(&layout.pending_finish()),
+    )
+}
+
+impl Engine {
+    /// Finish the blue/green change of an environment: stop every host's old
+    /// slot. From then on a rollback restarts the old release on a slot.
+    pub fn finish(&self, env_name: &str) -> Result<super::ChangeReport, EngineError> {
+        let (env, fleet) = self.environment(env_name)?;
+        let Strategy::BlueGreen(_) = &env.strategy else {
+            return Err(EngineError::Usage(format!(
+                "{env_name} is not a blue/green environment: there is nothing to finish"
+            )));
+        };
+        let run = Run::new(self, env, fleet, ChangeKind::Finish, None);
+        run.finish()
+    }
+}
+
+impl Run<'_> {
+    fn finish(&self) -> Result<super::ChangeReport, EngineError> {
+        let cfg = &self.engine.config;
+        let bg = self.blue_green().expect("a blue/green environment");
+        let states = self.lock_all(None)?;
+        let todo: Vec<usize> = (0..states.len())
+            .filter(|&i| states[i].pending_finish.is_some())
+            .collect();
+        let results = self.fleet.each(&todo, |i, h| {
+            let p = states[i].pending_finish.as_ref().expect("pending");
+            let layout = self.layout(i);
+            let r = self.step(i, Step::StopSlot, || {
+                if let (Some(stop), Some(old)) = (&bg.stop, &p.old_release) {
+                    let env = self.slot_env(i, old, Some(&p.release), p.old);
+                    h.with(|t| {
+                        host::run_command(
+                            t,
+                            &format!("stop {}", p.old),
+                            &layout.slot(p.old),
+                            stop,
+                            &env,
+                            cfg.ssh.command_timeout,
+                        )
+                    })?;
+                }
+                h.with(|t| {
+                    host::run_together(
+                        t,
+                        "finishing",
+                        &[format!("rm -f {}", quote(&layout.pending_finish()))],
+                    )
+                })
+            });
+            let message = match &r {
+                Ok(()) => format!(
+                    "{} stopped ({}); {} live with {}",
+                    p.old,
+                    p.old_release
+                        .as_ref()
+                        .map_or("nothing".into(), ToString::to_string),
+                    p.live,
+                    p.release
+                ),
+                Err(e) => e.to_string(),
+            };
+            let _ = self.record(
+                h,
+                i,
+                Line {
+                    action: Action::Finish,
+                    release: Some(&p.release),
+                    sha256: None,
+                    from: p.old_release.as_ref(),
+                    outcome: if r.is_ok() {
+                        Outcome::Success
+                    } else {
+                        Outcome::Failed
+                    },
+                    health: HealthVerdict::NotRun,
+                    message: Some(message),
+                },
+            );
+            r
+        });
+        let all: Vec<usize> = (0..self.fleet.len()).collect();
+        self.unlock(&all, false);
+        let failed: Vec<String> = todo
+            .iter()
+            .zip(&results)
+            .filter_map(|(&i, r)| {
+                r.as_ref()
+                    .err()
+                    .map(|e| format!("{}: {e}", self.fleet.hosts[i].host.name))
+            })
+            .collect();
+        let (outcome, summary) = if todo.is_empty() {
+            (
+                ChangeOutcome::NothingToDo,
+                format!("{} has no blue/green change to finish", self.env.name),
+            )
+        } else if failed.is_empty() {
+            (
+                ChangeOutcome::Succeeded,
+                format!(
+                    "finished {}: the old slot stopped on {} host(s)",
+                    self.env.name,
+                    todo.len()
+                ),
+            )
+        } else {
+            (
+                ChangeOutcome::Failed,
+                format!(
+                    "finishing {} failed on:\n  {}",
+                    self.env.name,
+                    failed.join("\n  ")
+                ),
+            )
+        };
+        self.engine.events.emit(Event::Note {
+            host: None,
+            message: summary.clone(),
+        });
+        Ok(self.plain_report(outcome, summary))
+    }
+}
+
+/// How long a deploy waits before finishing by itself, if configured.
+pub fn finish_after(strategy: &Strategy) -> Option<Duration> {
+    match strategy {
+        Strategy::BlueGreen(bg) => bg.finish_after,
+        _ => None,
+    }
+}

@@ -1,0 +1,184 @@
+//! A canary pause: watch the canary hosts against the hosts still on the old
+//! release until the pause's time is up or the operator moves the change on,
+//! and stop the change at the first breach.
+
+use std::time::{Duration, Instant};
+
+use super::Control;
+use super::analysis::{Watch, tick_all};
+use super::canary::{PauseKind, Thresholds, Verdict, analyse};
+use super::change::{Progress, Run};
+use super::events::{ChangeOutcome, Event};
+use super::plan::Plan;
+use crate::host::{self, Layout};
+use crate::model::Strategy;
+
+/// Judging earlier than this reads noise: a minute's rate from two seconds.
+const MIN_JUDGE: Duration = Duration::from_secs(10);
+const DEFAULT_TICK: Duration = Duration::from_secs(2);
+
+pub(super) enum PauseEnd {
+    Next,
+    Promote,
+    /// Stop the change and put the canary hosts back.
+    Stop(ChangeOutcome, String),
+}
+
+/// A word left on the hosts by `shipdeck continue`/`abort`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Signal {
+    pub change: String,
+    pub control: Control,
+    pub by: String,
+}
+
+impl Run<'_> {
+    pub(super) fn pause(
+        &self,
+        plan: &Plan,
+        progress: &[Progress],
+        batch: usize,
+        kind: PauseKind,
+    ) -> PauseEnd {
+        let cfg = &self.engine.config;
+        let thresholds = match &self.env.strategy {
+            Strategy::Canary { thresholds, .. } => thresholds.clone(),
+            _ => Thresholds::default(),
+        };
+        let canary: Vec<usize> = (0..progress.len())
+            .filter(|&i| matches!(progress[i], Progress::Switched(_)))
+            .collect();
+        let baseline: Vec<usize> = (0..progress.len())
+            .filter(|&i| progress[i] == Progress::Pending)
+            .collect();
+        let watched: Vec<(usize, String)> = canary
+            .iter()
+            .chain(&baseline)
+            .map(|&i| (i, plan.hosts[i].name.clone()))
+            .collect();
+        let tick = cfg.health.as_ref().map_or(DEFAULT_TICK, |h| h.interval);
+        let started = Instant::now();
+        let deadline = match kind {
+            PauseKind::Timed(d) => Some(started + d),
+            PauseKind::Operator => None,
+        };
+        let of = plan.batches.len();
+        let mut waiting = deadline.is_none();
+        let paused = |wait: Option<Duration>, why: Option<String>| {
+            self.engine.events.emit(Event::Paused {
+                batch,
+                of,
+                canary: canary.clone(),
+                wait,
+                why,
+            })
+        };
+        paused(deadline.map(|d| d - started), None);
+        if waiting {
+            self.notify("paused", "", &self.waiting_text(batch, of));
+        }
+        let mut watch = Watch::new(cfg, &watched);
+        let release = self.release.clone().expect("a deploy has a release");
+        // Each host is probed as the release it runs: the baseline its old one.
+        let env_for = |i: usize| match (canary.contains(&i), plan.hosts[i].from.as_ref()) {
+            (false, Some(from)) => self.hook_env(i, from, None),
+            _ => self.hook_env(i, &release, plan.hosts[i].from.as_ref()),
+        };
+        // The first tick only sets where each log starts.
+        let mut word = tick_all(cfg, self.fleet, &mut watch, env_for);
+        loop {
+            if let Some(end) = self.take_word(word.take()) {
+                return end;
+            }
+            if let Some(c) = self.engine.controls.wait(tick) {
+                return self.continued(c, "the console".to_owned());
+            }
+            if self.cancel.is_cancelled() {
+                return PauseEnd::Stop(
+                    ChangeOutcome::Cancelled,
+                    "cancelled by the operator".into(),
+                );
+            }
+            word = tick_all(cfg, self.fleet, &mut watch, env_for);
+            let due = deadline.is_some_and(|d| Instant::now() >= d);
+            if watch.elapsed() < MIN_JUDGE && !due {
+                continue;
+            }
+            let verdict = analyse(&watch.group(&canary), &watch.group(&baseline), &thresholds);
+            let lines = match &verdict {
+                Verdict::Breach { host: Some(h), .. } => watch.last_lines(h),
+                _ => Vec::new(),
+            };
+            self.engine.events.emit(Event::Analysis {
+                verdict: verdict.clone(),
+                lines: lines.clone(),
+            });
+            match verdict {
+                Verdict::Breach { .. } => {
+                    let mut why = verdict.to_string();
+                    if !lines.is_empty() {
+                        why.push_str("\n  last log lines:\n    ");
+                        why.push_str(&lines.join("\n    "));
+                    }
+                    self.notify("breach", "rolled-back", &verdict.to_string());
+                    return PauseEnd::Stop(ChangeOutcome::RolledBack, why);
+                }
+                Verdict::Pass { .. } if due && !waiting => {
+                    return self.continued(Control::Next, "its timer".to_owned());
+                }
+                Verdict::Inconclusive { why } if due && !waiting => {
+                    waiting = true;
+                    paused(None, Some(why.clone()));
+                    self.notify(
+                        "paused",
+                        "",
+                        &format!("{}: {why}", self.waiting_text(batch, of)),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn waiting_text(&self, batch: usize, of: usize) -> String {
+        format!(
+            "{} is paused after step {} of {of}; `shipdeck continue {env}` goes on, `shipdeck abort {env}` rolls the canary back",
+            self.env.name,
+            batch + 1,
+            env = self.env.name
+        )
+    }
+
+    /// A word from the hosts counts only for this change.
+    fn take_word(&self, word: Option<String>) -> Option<PauseEnd> {
+        let signal: Signal = serde_json::from_str(&word?).ok()?;
+        if signal.change != self.change {
+            return None;
+        }
+        Some(self.continued(signal.control, signal.by))
+    }
+
+    fn continued(&self, c: Control, by: String) -> PauseEnd {
+        // A word is read once: remove it from every host.
+        let all: Vec<usize> = (0..self.fleet.len()).collect();
+        self.fleet.each(&all, |_, h| {
+            let clear = host::signal_script(&Layout::new(&h.host.deploy_to), None);
+            let _ = h.with(|t| host::run_together(t, "clearing the signal", &[clear]));
+        });
+        match c {
+            Control::Abort => PauseEnd::Stop(
+                ChangeOutcome::Cancelled,
+                format!("aborted by {by} during a canary pause"),
+            ),
+            Control::Next | Control::Promote => {
+                let all = c == Control::Promote;
+                self.engine.events.emit(Event::Continued { by, all });
+                if all {
+                    PauseEnd::Promote
+                } else {
+                    PauseEnd::Next
+                }
+            }
+        }
+    }
+}

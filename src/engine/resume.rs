@@ -1,0 +1,295 @@
+//! Changes that outlive their operator's process: `resume` continues an
+//! interrupted change from its journals, and `continue`/`abort` leave a word
+//! on the hosts for a paused change run from any machine.
+
+use super::Control;
+use super::change::{Progress, Run};
+use super::events::{Event, Step};
+use super::journal::{Journal, Liveness, liveness};
+use super::pause::Signal;
+use super::plan::{HostPlan, Plan, publish_steps};
+use super::{ChangeOptions, ChangeReport, Engine, EngineError};
+use crate::host::{self, HostState, Layout};
+use crate::model::HealthVerdict;
+
+impl Engine {
+    /// Read every host of an environment: the journals a change left there.
+    fn journals(&self, env_name: &str) -> Result<Vec<HostState>, EngineError> {
+        let (_, fleet) = self.environment(env_name)?;
+        let results = fleet.all(|_, h| h.with(|t| host::probe(t, &Layout::new(&h.host.deploy_to))));
+        let mut states = Vec::new();
+        let mut errors = Vec::new();
+        for (h, r) in fleet.hosts.iter().zip(results) {
+            match r {
+                Ok(s) => states.push(s),
+                Err(e) => errors.push(format!("{}: {e}", h.host.name)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(states)
+        } else {
+            Err(EngineError::Failed(format!(
+                "cannot read every host of {env_name}\n  {}",
+                errors.join("\n  ")
+            )))
+        }
+    }
+
+    /// Continue an interrupted change from the host and step it stopped at.
+    pub fn resume(
+        &self,
+        env_name: &str,
+        opts: &ChangeOptions,
+    ) -> Result<ChangeReport, EngineError> {
+        let (env, fleet) = self.environment(env_name)?;
+        let states = self.journals(env_name)?;
+        let journals: Vec<Option<Journal>> = states.iter().map(|s| s.journal.clone()).collect();
+        let Some(first) = journals.iter().flatten().next().cloned() else {
+            return Err(EngineError::Failed(format!(
+                "{env_name} has no interrupted change to resume"
+            )));
+        };
+        if let Some(other) = journals.iter().flatten().find(|j| j.change != first.change) {
+            return Err(EngineError::Failed(format!(
+                "the hosts of {env_name} hold journals of two changes ({} and {}); roll back with `shipdeck rollback {env_name} --to RELEASE`",
+                first.change, other.change
+            )));
+        }
+        let names: Vec<String> = env.hosts.iter().map(|h| h.name.clone()).collect();
+        if first.hosts != names {
+            return Err(EngineError::Failed(format!(
+                "{env_name}'s hosts changed since change {} started ({} then, {} now); roll it back with `shipdeck rollback {env_name}`",
+                first.change,
+                first.hosts.join(", "),
+                names.join(", ")
+            )));
+        }
+        match liveness(&first.operator, first.pid, &self.operator) {
+            Liveness::Running => {
+                return Err(EngineError::Locked(format!(
+                    "change {} ({} {} by {}) is still running as process {}; it cannot be resumed while it runs",
+                    first.change,
+                    first.kind.as_str(),
+                    first.release,
+                    first.operator,
+                    first.pid
+                )));
+            }
+            Liveness::Elsewhere | Liveness::Interrupted => {}
+        }
+        let release = self.store.get(&first.release).map_err(|e| {
+            EngineError::Usage(format!("cannot resume change {}: {e}", first.change))
+        })?;
+        if release.manifest.sha256 != first.sha256 {
+            return Err(EngineError::Failed(format!(
+                "the local {} (sha256 {}) is not the artifact change {} shipped (sha256 {}); roll it back with `shipdeck rollback {env_name}`",
+                first.release,
+                super::short_sha(&release.manifest.sha256),
+                first.change,
+                super::short_sha(&first.sha256)
+            )));
+        }
+        let override_note = self.check_window(env, opts)?;
+        let mut run = Run::continuing(
+            self,
+            env,
+            fleet,
+            first.kind,
+            Some(first.release.clone()),
+            first.change.clone(),
+        );
+        run.set_override(override_note);
+        run.allow_take_over();
+        run.resume(&release, first, journals)
+    }
+
+    /// Leave a word for the paused change of an environment on its hosts; the
+    /// change reads it at its next tick, from whichever machine runs it.
+    pub fn signal(&self, env_name: &str, control: Control) -> Result<String, EngineError> {
+        let (_, fleet) = self.environment(env_name)?;
+        let states = self.journals(env_name)?;
+        let Some(j) = states.iter().find_map(|s| s.journal.as_ref()) else {
+            return Err(EngineError::Failed(format!(
+                "no change is in progress on {env_name}: nothing to {}",
+                match control {
+                    Control::Abort => "abort",
+                    _ => "continue",
+                }
+            )));
+        };
+        let word = serde_json::to_string(&Signal {
+            change: j.change.clone(),
+            control,
+            by: self.operator.to_string(),
+        })
+        .expect("a signal serializes");
+        let written = fleet.all(|_, h| {
+            let script = host::signal_script(&Layout::new(&h.host.deploy_to), Some(&word));
+            h.with(|t| host::run_together(t, "leaving the word", &[script]))
+        });
+        let reached = written.iter().filter(|r| r.is_ok()).count();
+        if reached == 0 {
+            return Err(EngineError::Failed(format!(
+                "no host of {env_name} could be reached to leave the word"
+            )));
+        }
+        let what = match control {
+            Control::Next => "continue to its next step",
+            Control::Promote => "continue through every remaining step",
+            Control::Abort => "abort and put its canary hosts back",
+        };
+        Ok(format!(
+            "told change {} ({} {} by {}) to {what}; it acts on it within seconds if it is paused",
+            j.change,
+            j.kind.as_str(),
+            j.release,
+            j.operator
+        ))
+    }
+}
+
+impl Run<'_> {
+    pub(super) fn resume(
+        &self,
+        release: &crate::store::LocalRelease,
+        first: Journal,
+        journals: Vec<Option<Journal>>,
+    ) -> Result<ChangeReport, EngineError> {
+        let cfg = &self.engine.config;
+        self.engine.events.note(
+            None,
+            format!(
+                "resuming change {} ({} {} by {}, started {})",
+                first.change,
+                first.kind.as_str(),
+                first.release,
+                first.operator,
+                first.started
+            ),
+        );
+        let states = self.lock_all(Some(&first.release))?;
+        let in_plan = |i: usize| first.batches.iter().any(|b| b.contains(&i));
+        let hosts: Vec<HostPlan> = states
+            .iter()
+            .enumerate()
+            .map(|(i, state)| {
+                let j = journals[i].as_ref();
+                let from = j.map_or_else(|| state.current(), |j| j.from.clone());
+                let mut prepare = Vec::new();
+                if !state.has_verified(&first.release, &first.sha256) {
+                    prepare.push(Step::Upload);
+                }
+                if !cfg.app.shared.is_empty() {
+                    prepare.push(Step::Link);
+                }
+                if !cfg.hooks.before_switch.is_empty() {
+                    prepare.push(Step::BeforeSwitch);
+                }
+                if first.run_once_on == Some(i) {
+                    prepare.push(Step::RunOnce);
+                }
+                HostPlan {
+                    host: i,
+                    name: first.hosts[i].clone(),
+                    from,
+                    to: Some(first.release.clone()),
+                    skip: (!in_plan(i)).then(|| format!("already ran {}", first.release)),
+                    prepare,
+                    publish: publish_steps(&cfg.hooks, cfg.health.is_some(), true),
+                }
+            })
+            .collect();
+        let plan = Plan {
+            env: self.env.name.clone(),
+            kind: first.kind,
+            release: Some(first.release.clone()),
+            strategy: first.strategy.clone(),
+            hosts,
+            batches: first.batches.clone(),
+            pauses: (0..first.batches.len())
+                .map(|b| first.pause_kinds(b))
+                .collect(),
+            run_once_on: first.run_once_on,
+            max_failures: match &self.env.strategy {
+                crate::model::Strategy::Rolling { max_failures, .. } => *max_failures,
+                _ => 0,
+            },
+        };
+        self.engine.events.emit(Event::Planned(plan.clone()));
+        let done: Vec<Vec<Step>> = journals
+            .iter()
+            .map(|j| j.as_ref().map(|j| j.done.clone()).unwrap_or_default())
+            .collect();
+        let progress: Vec<Progress> = (0..plan.hosts.len())
+            .map(|i| {
+                if plan.hosts[i].skip.is_some() {
+                    Progress::Skipped
+                } else if done[i].contains(&Step::Record) {
+                    Progress::Switched(HealthVerdict::Passed)
+                } else {
+                    Progress::Pending
+                }
+            })
+            .collect();
+        let first_batch = resume_point(&plan.batches, &progress);
+        let mut base = first;
+        base.pid = std::process::id();
+        base.operator = self.engine.operator.clone();
+        self.set_journal(&plan, base, done);
+        if first_batch >= plan.batches.len() {
+            self.engine
+                .events
+                .note(None, "every host had switched; finishing the change");
+        }
+        self.execute(&plan, progress, release, first_batch)
+    }
+}
+
+/// The batch to go on from: the first with a host still to switch; or, when
+/// that batch has not started, the one before it, whose pauses may not have
+/// run to their end.
+fn resume_point(batches: &[Vec<usize>], progress: &[Progress]) -> usize {
+    let pending = |b: &Vec<usize>| b.iter().any(|&i| progress[i] == Progress::Pending);
+    let started = |b: &Vec<usize>| b.iter().any(|&i| progress[i] != Progress::Pending);
+    let Some(k) = batches.iter().position(pending) else {
+        return batches.len();
+    };
+    if k > 0 && !started(&batches[k]) {
+        k - 1
+    } else {
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(switched: &[bool]) -> Vec<Progress> {
+        switched
+            .iter()
+            .map(|&s| {
+                if s {
+                    Progress::Switched(HealthVerdict::Passed)
+                } else {
+                    Progress::Pending
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn resumes_in_the_batch_that_was_switching() {
+        let batches = vec![vec![0], vec![1, 2], vec![3]];
+        assert_eq!(resume_point(&batches, &p(&[false, false, false, false])), 0);
+        assert_eq!(resume_point(&batches, &p(&[true, true, false, false])), 1);
+    }
+
+    #[test]
+    fn resumes_the_pauses_of_a_batch_that_had_switched() {
+        let batches = vec![vec![0], vec![1, 2], vec![3]];
+        assert_eq!(resume_point(&batches, &p(&[true, false, false, false])), 0);
+        assert_eq!(resume_point(&batches, &p(&[true, true, true, false])), 1);
+        assert_eq!(resume_point(&batches, &p(&[true, true, true, true])), 3);
+    }
+}
