@@ -327,6 +327,13 @@ fn canary_paused() -> App {
         step(&mut app, 0, *s, StepStatus::Started);
         step(&mut app, 0, *s, done());
     }
+    // What the monitor reads of web-1 now.
+    let key = HostKey { env: 1, host: 0 };
+    let mut view = app.monitor.host(key).and_then(|h| h.view.clone()).unwrap();
+    view.current = Some(id("v2"));
+    view.previous = Some(id("v1"));
+    view.rollback_ready = true;
+    app.update(Msg::Monitor(MonitorEvent::State { key, state: view }));
     app.now = at(100);
     engine(
         &mut app,
@@ -415,6 +422,12 @@ fn canary_breach() -> App {
     );
     step(&mut app, 0, Step::Revert, StepStatus::Started);
     step(&mut app, 0, Step::Revert, done());
+    let key = HostKey { env: 1, host: 0 };
+    let mut view = app.monitor.host(key).and_then(|h| h.view.clone()).unwrap();
+    view.current = Some(id("v1"));
+    view.previous = None;
+    view.rollback_ready = false;
+    app.update(Msg::Monitor(MonitorEvent::State { key, state: view }));
     let summary = format!(
         "deploy v2 to production stopped: {verdict}\n  last log lines:\n    {}; every host runs what it ran before",
         lines.join("\n    ")
@@ -504,7 +517,7 @@ fn with_journal(mut app: App, env: usize, hosts: &[usize], info: &ChangeInfo) ->
     for &host in hosts {
         let key = HostKey { env, host };
         let mut view = app.monitor.host(key).and_then(|h| h.view.clone()).unwrap();
-        view.change = Some(info.clone());
+        view.change = Some(Box::new(info.clone()));
         view.lock = Some(format!(
             "{} (pid 4242) since {}: deploy v2",
             info.operator, info.started
@@ -739,4 +752,55 @@ fn a_change_elsewhere_is_yellow_and_ours_is_not_repeated() {
     info.change = "c-other".into();
     let s = screen(&with_journal(canary_paused(), 1, &[0], &info), 120, 40);
     assert!(s.contains("▶ IN PROGRESS deploy v2 by alice@laptop"), "{s}");
+}
+
+/// The colour of the first cell of `text` on a coloured screen.
+fn colour_of(app: &App, text: &str) -> ratatui::style::Color {
+    let (w, h) = (120, 40);
+    let backend = ratatui::backend::TestBackend::new(w, h);
+    let mut terminal = ratatui::Terminal::new(backend).unwrap();
+    let theme = shipdeck::tui::theme::Theme { color: true };
+    terminal
+        .draw(|f| shipdeck::tui::view::draw(f, app, &theme))
+        .unwrap();
+    let buf = terminal.backend().buffer();
+    let first = text.chars().next().unwrap().to_string();
+    for y in 0..h {
+        let row: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+        if let Some(i) = row.find(text) {
+            let x = row[..i].chars().count() as u16;
+            assert_eq!(buf[(x, y)].symbol(), first);
+            return buf[(x, y)].fg;
+        }
+    }
+    panic!("{text:?} is not on screen:\n{}", screen(app, w, h));
+}
+
+#[test]
+fn breaches_are_red_undecided_pauses_yellow_passes_green() {
+    use ratatui::style::Color;
+    assert_eq!(
+        colour_of(&canary_paused(), "✓ canary analysis passed"),
+        Color::Green
+    );
+    assert_eq!(colour_of(&canary_paused(), "⏸ PAUSED"), Color::Yellow);
+    let waiting = canary_waiting();
+    assert_eq!(colour_of(&waiting, "analysis undecided"), Color::Yellow);
+    assert_eq!(colour_of(&waiting, "WAITING FOR YOU"), Color::Yellow);
+    let breach = canary_breach();
+    assert_eq!(colour_of(&breach, "✗ canary breach on web-1"), Color::Red);
+    assert_eq!(colour_of(&breach, "ERROR GET /api/orders/42"), Color::Red);
+    assert_eq!(colour_of(&breach, "WARN pool"), Color::Reset);
+    assert_eq!(colour_of(&interrupted(), "⚠ INTERRUPTED"), Color::Red);
+    let app = idle_with(PROGRESSIVE);
+    let info = journal_info(Liveness::Elsewhere, "bob", "ci-runner");
+    let elsewhere = with_journal(app, 0, &[0], &info);
+    assert_eq!(
+        colour_of(&elsewhere, "⚠ IN PROGRESS ELSEWHERE"),
+        Color::Yellow
+    );
+    assert_eq!(
+        colour_of(&migration_armed(), "⚠ rollback of production"),
+        Color::Red
+    );
 }

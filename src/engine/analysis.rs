@@ -24,6 +24,7 @@ const KEEP_LINES: usize = 12;
 const METRICS_TIMEOUT: Duration = Duration::from_secs(2);
 const FILE_MARK: &str = "@@shipdeck-file ";
 const SIGNAL_MARK: &str = "@@shipdeck-signal ";
+const END_MARK: &str = "@@shipdeck-end";
 
 /// One host's readings over the current pause.
 pub struct HostReadings {
@@ -32,6 +33,8 @@ pub struct HostReadings {
     probes: Vec<Probe>,
     first_app: Option<AppSample>,
     last_app: Option<AppSample>,
+    /// Readings of `metrics.latency`, in seconds.
+    latencies: Vec<f64>,
     /// Per log file: bytes read so far; `None` until the first tick sets the
     /// starting point (what was there before the pause is not judged).
     offsets: Vec<Option<u64>>,
@@ -44,16 +47,28 @@ pub struct HostReadings {
 pub struct Watch {
     pub hosts: Vec<HostReadings>,
     started: Instant,
-    selectors: Option<(MetricSelector, MetricSelector)>,
+    selectors: Option<Selectors>,
+}
+
+/// The counters and the latency gauge read from each host's metrics page.
+struct Selectors {
+    requests: MetricSelector,
+    errors: MetricSelector,
+    latency: Option<MetricSelector>,
 }
 
 impl Watch {
     pub fn new(cfg: &Config, hosts: &[(usize, String)]) -> Self {
         let selectors = cfg.metrics.prometheus.as_ref().and_then(|_| {
-            Some((
-                MetricSelector::parse(&cfg.metrics.requests).ok()?,
-                MetricSelector::parse(&cfg.metrics.errors).ok()?,
-            ))
+            Some(Selectors {
+                requests: MetricSelector::parse(&cfg.metrics.requests).ok()?,
+                errors: MetricSelector::parse(&cfg.metrics.errors).ok()?,
+                latency: cfg
+                    .metrics
+                    .latency
+                    .as_deref()
+                    .and_then(|l| MetricSelector::parse(l).ok()),
+            })
         });
         Watch {
             hosts: hosts
@@ -64,6 +79,7 @@ impl Watch {
                     probes: Vec::new(),
                     first_app: None,
                     last_app: None,
+                    latencies: Vec::new(),
                     offsets: vec![None; cfg.logs.files.len()],
                     error_lines: 0,
                     logs_followed: false,
@@ -96,6 +112,9 @@ impl Watch {
                         (Some(a), Some(b)) if b.at > a.at => Requests::between(a, b),
                         _ => None,
                     },
+                    app_latency_ms: (!h.latencies.is_empty()).then(|| {
+                        1000.0 * h.latencies.iter().sum::<f64>() / h.latencies.len() as f64
+                    }),
                 })
                 .collect(),
         }
@@ -115,6 +134,8 @@ impl Watch {
 struct Reading {
     probe: Option<Probe>,
     app: Option<AppSample>,
+    /// `metrics.latency`, in seconds.
+    latency: Option<f64>,
     /// The read script's output: new log text and the signal file.
     stdout: Option<String>,
 }
@@ -124,7 +145,7 @@ fn read(
     h: &HostHandle,
     env: &HookEnv,
     script: &str,
-    selectors: &Option<(MetricSelector, MetricSelector)>,
+    selectors: &Option<Selectors>,
 ) -> Reading {
     let probe =
         cfg.health.as_ref().map(
@@ -141,33 +162,49 @@ fn read(
                 },
             },
         );
-    let app = match (&h.host.metrics, selectors) {
-        (Some(target), Some((requests, errors))) => h
+    let scrape = match (&h.host.metrics, selectors) {
+        (Some(target), Some(_)) => h
             .with(|t| {
                 t.http_get(&target.host, target.port, &target.path, METRICS_TIMEOUT)
                     .map_err(StepError::from)
             })
             .ok()
             .filter(|resp| (200..300).contains(&resp.code))
-            .and_then(|resp| prom::parse_page(&resp.body).ok())
-            .map(|scrape| AppSample {
-                at: SystemTime::now(),
-                requests_total: prom::sum(&scrape, requests),
-                errors_total: prom::sum(&scrape, errors),
-            }),
+            .and_then(|resp| prom::parse_page(&resp.body).ok()),
         _ => None,
+    };
+    let (app, latency) = match (&scrape, selectors) {
+        (Some(scrape), Some(sel)) => (
+            Some(AppSample {
+                at: SystemTime::now(),
+                requests_total: prom::sum(scrape, &sel.requests),
+                errors_total: prom::sum(scrape, &sel.errors),
+            }),
+            // A quantile the app has not observed yet is NaN, not a reading.
+            sel.latency
+                .as_ref()
+                .map(|l| prom::sum(scrape, l))
+                .filter(|v| *v > 0.0),
+        ),
+        _ => (None, None),
     };
     let stdout = h
         .with(|t| t.exec(script, QUICK).map_err(StepError::from))
         .ok()
         .filter(|o| o.success())
         .map(|o| o.stdout);
-    Reading { probe, app, stdout }
+    Reading {
+        probe,
+        app,
+        latency,
+        stdout,
+    }
 }
 
 /// Fold a reading into a host's readings; returns the word left on the host.
 fn apply(cfg: &Config, r: &mut HostReadings, reading: Reading) -> Option<String> {
     r.probes.extend(reading.probe);
+    r.latencies.extend(reading.latency);
     if let Some(sample) = reading.app {
         r.first_app.get_or_insert_with(|| sample.clone());
         r.last_app = Some(sample);
@@ -196,6 +233,9 @@ fn read_script(cfg: &Config, layout: &Layout, deploy_to: &str, offsets: &[Option
                 "s=$(wc -c < {file} 2>/dev/null) || s=0\nprintf '\\n{FILE_MARK}{i} %s\\n' \"$s\"\n{read}\n"
             ));
         }
+        // Every mark starts with a newline of its own, so the text before it
+        // ends exactly where the file's bytes did.
+        s.push_str(&format!("printf '\\n{END_MARK}\\n'\n"));
     }
     s.push_str(&format!(
         "if [ -f {sig} ]; then printf '\\n{SIGNAL_MARK}'; cat {sig}; fi\n",
@@ -221,6 +261,8 @@ fn read_output(cfg: &Config, r: &mut HostReadings, stdout: &str) -> Option<Strin
             let i = parts.next().and_then(|p| p.parse().ok());
             let size = parts.next().and_then(|p| p.parse().ok());
             file = i.zip(size);
+        } else if line.trim_end() == END_MARK {
+            flush(file.take(), &mut text, r);
         } else if let Some(rest) = line.strip_prefix(SIGNAL_MARK) {
             flush(file.take(), &mut text, r);
             signal = Some(rest.trim().to_owned());
@@ -235,8 +277,8 @@ fn read_output(cfg: &Config, r: &mut HostReadings, stdout: &str) -> Option<Strin
 /// Count the complete new lines of one file, and move its offset past them.
 fn take_log(cfg: &Config, r: &mut HostReadings, i: usize, size: u64, text: &str) {
     r.logs_followed = true;
-    // The script printed a newline before its mark: the text starts after it.
-    let text = text.strip_prefix('\n').unwrap_or(text);
+    // The newline that began the next mark is not the file's.
+    let text = text.strip_suffix('\n').unwrap_or(text);
     let Some(slot) = r.offsets.get_mut(i) else {
         return;
     };
@@ -291,4 +333,61 @@ pub fn tick_all(
         word = word.or(w);
     }
     word
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let toml = r#"
+[app]
+name = "a"
+artifact = "dist"
+deploy_to = "/srv/a"
+[logs]
+files = ["log/app.log"]
+error_pattern = "ERROR"
+[environments.p]
+hosts = ["web-1"]
+"#;
+        Config::parse(std::path::Path::new("shipdeck.toml"), toml).unwrap()
+    }
+
+    fn readings(cfg: &Config) -> HostReadings {
+        let mut w = Watch::new(cfg, &[(0, "web-1".to_owned())]);
+        w.hosts.remove(0)
+    }
+
+    #[test]
+    fn the_first_read_sets_where_the_log_starts_and_later_ones_count_errors() {
+        let cfg = config();
+        let mut r = readings(&cfg);
+        assert_eq!(
+            read_output(&cfg, &mut r, "\n@@shipdeck-file 0 100\n\n@@shipdeck-end\n"),
+            None
+        );
+        assert_eq!(r.offsets, vec![Some(100)]);
+        // Two whole lines and a half-written third: the third waits.
+        let out = "\n@@shipdeck-file 0 160\nok 1\nERROR boom\nERR\n@@shipdeck-end\n";
+        assert_eq!(read_output(&cfg, &mut r, out), None);
+        assert_eq!(r.error_lines, 1);
+        assert_eq!(r.offsets, vec![Some(100 + 16)]);
+        assert_eq!(r.last_lines, ["ok 1", "ERROR boom"]);
+        assert!(r.logs_followed);
+    }
+
+    #[test]
+    fn a_rotated_log_is_read_from_its_start_and_a_word_is_picked_up() {
+        let cfg = config();
+        let mut r = readings(&cfg);
+        read_output(&cfg, &mut r, "\n@@shipdeck-file 0 500\n\n@@shipdeck-end\n");
+        let out = "\n@@shipdeck-file 0 10\nERROR new\n\n@@shipdeck-end\n\n@@shipdeck-signal {\"change\":\"c\"}\n";
+        assert_eq!(
+            read_output(&cfg, &mut r, out).as_deref(),
+            Some("{\"change\":\"c\"}")
+        );
+        assert_eq!(r.error_lines, 1);
+        assert_eq!(r.offsets, vec![Some(10)]);
+    }
 }

@@ -346,6 +346,9 @@ pub struct HostWindow {
     pub error_lines_per_min: Option<f64>,
     /// `None` without `[metrics]` or without two readings in the window.
     pub requests: Option<Requests>,
+    /// The app's own latency gauge (`metrics.latency`), averaged over the
+    /// window's readings, in milliseconds; judged instead of probe latency.
+    pub app_latency_ms: Option<f64>,
 }
 
 impl HostWindow {
@@ -418,6 +421,8 @@ pub enum Metric {
     ErrorRate,
     RelativeErrorRate,
     Latency,
+    /// From `metrics.latency` (a quantile the app reports).
+    AppLatency,
     ErrorLines,
     RelativeErrorLines,
 }
@@ -429,6 +434,7 @@ impl Metric {
             Metric::ErrorRate => "error rate",
             Metric::RelativeErrorRate => "error rate against the baseline",
             Metric::Latency => "median probe latency",
+            Metric::AppLatency => "latency (metrics.latency)",
             Metric::ErrorLines => "error log lines",
             Metric::RelativeErrorLines => "error log lines against the baseline",
         }
@@ -440,7 +446,7 @@ impl Metric {
             Metric::HealthPassRate => "min_health_pass_rate",
             Metric::ErrorRate => "max_error_rate",
             Metric::RelativeErrorRate | Metric::RelativeErrorLines => "max_relative",
-            Metric::Latency => "max_latency_ms",
+            Metric::Latency | Metric::AppLatency => "max_latency_ms",
             Metric::ErrorLines => "max_error_lines_per_min",
         }
     }
@@ -456,7 +462,7 @@ impl Metric {
             Metric::HealthPassRate | Metric::ErrorRate | Metric::RelativeErrorRate => {
                 percent(value)
             }
-            Metric::Latency => format!("{value:.0} ms"),
+            Metric::Latency | Metric::AppLatency => format!("{value:.0} ms"),
             Metric::ErrorLines | Metric::RelativeErrorLines => format!("{value:.1}/min"),
         }
     }
@@ -660,6 +666,10 @@ fn check_latency(canary: &GroupWindow, baseline: &GroupWindow, t: &Thresholds) -
         return Check::Off;
     };
     let max = max as f64;
+    // The app's own quantile says more than a health probe's round trip.
+    if canary.hosts.iter().any(|h| h.app_latency_ms.is_some()) {
+        return check_app_latency(canary, baseline, max);
+    }
     let median_of = |h: &HostWindow| {
         median_ms(&h.probes)
             .ok_or_else(|| format!("no answered health probe of {} in the window", h.host))
@@ -682,6 +692,39 @@ fn check_latency(canary: &GroupWindow, baseline: &GroupWindow, t: &Thresholds) -
         .flat_map(|h| h.probes.clone())
         .collect();
     let detail = median_ms(&all).map_or_else(String::new, |b| format!("baseline {}", m.format(b)));
+    breach(m, value, max, host, detail)
+}
+
+fn check_app_latency(canary: &GroupWindow, baseline: &GroupWindow, max: f64) -> Check {
+    let m = Metric::AppLatency;
+    let of = |h: &HostWindow| {
+        h.app_latency_ms
+            .ok_or_else(|| format!("no latency reading from {} in the window", h.host))
+    };
+    let (host, value) = match worst(canary, of, |v| v) {
+        Ok(w) => w,
+        Err(why) => return Check::NoData(why),
+    };
+    if value <= max {
+        return Check::Within(format!(
+            "latency {} (max {})",
+            m.format(value),
+            m.format(max)
+        ));
+    }
+    let base: Vec<f64> = baseline
+        .hosts
+        .iter()
+        .filter_map(|h| h.app_latency_ms)
+        .collect();
+    let detail = if base.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "baseline {}",
+            m.format(base.iter().sum::<f64>() / base.len() as f64)
+        )
+    };
     breach(m, value, max, host, detail)
 }
 
@@ -883,7 +926,49 @@ mod tests {
             probes: (0..n).map(|_| probe(true, ms)).collect(),
             error_lines_per_min: Some(lines),
             requests: requests.map(|(total, errors)| Requests { total, errors }),
+            app_latency_ms: None,
         }
+    }
+
+    #[test]
+    fn the_apps_own_latency_quantile_is_judged_before_probe_latency() {
+        let t = Thresholds {
+            max_latency_ms: Some(250),
+            ..Thresholds::default()
+        };
+        // Probes answer in 20 ms, but the app says its p99 is 900 ms.
+        let mut slow = host("web-1", 30, 20, None, 0.0);
+        slow.app_latency_ms = Some(900.0);
+        let mut base = baseline();
+        for h in &mut base.hosts {
+            h.app_latency_ms = Some(120.0);
+        }
+        let v = analyse(&group(vec![slow]), &base, &t);
+        let Verdict::Breach {
+            metric,
+            value,
+            threshold,
+            detail,
+            ..
+        } = &v
+        else {
+            panic!("{v}");
+        };
+        assert_eq!(
+            (*metric, *value, *threshold),
+            (Metric::AppLatency, 900.0, 250.0)
+        );
+        assert_eq!(detail, "baseline 120 ms");
+        assert!(
+            v.to_string().contains(
+                "latency (metrics.latency) 900 ms is above the threshold 250 ms (max_latency_ms)"
+            ),
+            "{v}"
+        );
+
+        let mut fine = host("web-1", 30, 20, None, 0.0);
+        fine.app_latency_ms = Some(200.0);
+        assert!(analyse(&group(vec![fine]), &base, &t).is_pass());
     }
 
     fn group(hosts: Vec<HostWindow>) -> GroupWindow {

@@ -136,6 +136,39 @@ mod tests {
     use Action::*;
     use Outcome::*;
 
+    fn migrating(release: &str, what: &str) -> HistoryRecord {
+        let mut r = rec(Deploy, Some(release), Success);
+        r.migration = Some(what.to_owned());
+        r
+    }
+
+    #[test]
+    fn a_rollback_crosses_the_migrations_deployed_after_its_target() {
+        let h = vec![
+            rec(Deploy, Some("v1"), Success),
+            migrating("v2", "add users.email"),
+            rec(Deploy, Some("v3"), Success),
+        ];
+        assert_eq!(
+            migrations_crossed(&h, &id("v1")),
+            vec![(id("v2"), "add users.email".to_owned())]
+        );
+        // Going back to the release that migrated crosses nothing.
+        assert!(migrations_crossed(&h, &id("v2")).is_empty());
+        // A failed deploy of a migrating release changed nothing.
+        let mut failed = migrating("v4", "drop column");
+        failed.outcome = Failed;
+        let mut h2 = h.clone();
+        h2.push(failed);
+        assert_eq!(migrations_crossed(&h2, &id("v1")).len(), 1);
+        // After a forced rollback to v1 the schema is still v2's: going back
+        // from a later release to v1 again still crosses it.
+        let mut h3 = h.clone();
+        h3.push(rec(Rollback, Some("v1"), Success));
+        h3.push(rec(Deploy, Some("v5"), Success));
+        assert_eq!(migrations_crossed(&h3, &id("v1")).len(), 1);
+    }
+
     #[test]
     fn rollback_goes_to_the_release_before_current() {
         let h = [

@@ -27,8 +27,9 @@ pub struct HostView {
     pub lock: Option<String>,
     /// The newest [`VIEW_HISTORY`] records, oldest first.
     pub history: Vec<HistoryRecord>,
-    /// A change in progress on the host, or interrupted, by its journal.
-    pub change: Option<ChangeInfo>,
+    /// A change in progress on the host, or interrupted, by its journal
+    /// (boxed: most hosts have none, and a view travels in every state event).
+    pub change: Option<Box<ChangeInfo>>,
 }
 
 /// This machine and user, to tell a live change's process from a dead one.
@@ -52,7 +53,7 @@ impl HostView {
             change: state
                 .journal
                 .as_ref()
-                .map(|j| ChangeInfo::new(j, this_machine())),
+                .map(|j| Box::new(ChangeInfo::new(j, this_machine()))),
         }
     }
 }
@@ -124,6 +125,52 @@ mod tests {
     }
 
     #[test]
+    fn a_journal_on_the_host_becomes_a_change_with_its_liveness() {
+        use crate::engine::ChangeKind;
+        use crate::engine::journal::{Journal, Liveness};
+
+        let journal = |machine: &str, pid: u32| Journal {
+            change: "c-9".into(),
+            env: "production".into(),
+            kind: ChangeKind::Deploy,
+            release: ReleaseId::parse("v3").unwrap(),
+            sha256: "abc".into(),
+            operator: Operator {
+                who: "alice".into(),
+                machine: machine.into(),
+            },
+            pid,
+            started: "2026-01-01T00:00:00Z".into(),
+            strategy: "all-at-once".into(),
+            hosts: vec!["web-1".into()],
+            batches: vec![vec![0]],
+            pauses: vec![Vec::new()],
+            run_once_on: None,
+            host: "web-1".into(),
+            from: None,
+            done: Vec::new(),
+        };
+        let view = |j: &Journal| {
+            let probe = format!("present\njournal {}\n", serde_json::to_string(j).unwrap());
+            HostView::from_state(&parse_probe(&probe)).change.unwrap()
+        };
+        let here = this_machine().machine.clone();
+        let elsewhere = view(&journal("not-this-machine.example", 1));
+        assert_eq!(elsewhere.liveness, Liveness::Elsewhere);
+        assert_eq!(elsewhere.change, "c-9");
+        let alive = view(&journal(&here, std::process::id()));
+        assert_eq!(alive.liveness, Liveness::Running);
+        // A pid that cannot be running: past the kernel's pid_max.
+        let dead = view(&journal(&here, 4_194_305));
+        assert_eq!(dead.liveness, Liveness::Interrupted);
+        assert!(
+            HostView::from_state(&parse_probe("present\n"))
+                .change
+                .is_none()
+        );
+    }
+
+    #[test]
     fn the_fingerprint_changes_with_what_the_view_is_read_from() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("app");
@@ -151,6 +198,10 @@ mod tests {
         let locked = print();
         assert_ne!(recorded, locked);
         std::fs::remove_dir(root.join(".shipdeck/lock")).unwrap();
+        assert_eq!(print(), recorded);
+        std::fs::write(root.join(".shipdeck/change.json"), "{}\n").unwrap();
+        assert_ne!(print(), recorded, "a change's journal appeared");
+        std::fs::remove_file(root.join(".shipdeck/change.json")).unwrap();
         assert_eq!(print(), recorded);
     }
 }

@@ -586,15 +586,15 @@ impl App {
                 }
             }
             Event::Continued { by, all } => {
-                if let Some(c) = &mut self.change {
-                    if let Some(p) = c.pause.take() {
-                        c.notes.push(format!(
-                            "step {} of {}: continued by {by}{}",
-                            p.batch + 1,
-                            p.of,
-                            if all { ", every remaining step" } else { "" }
-                        ));
-                    }
+                if let Some(c) = &mut self.change
+                    && let Some(p) = c.pause.take()
+                {
+                    c.notes.push(format!(
+                        "step {} of {}: continued by {by}{}",
+                        p.batch + 1,
+                        p.of,
+                        if all { ", every remaining step" } else { "" }
+                    ));
                 }
             }
             Event::ChangeFinished {
@@ -1067,7 +1067,7 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
             env: "production".into(),
             force: false,
         };
-        assert_eq!(press(&mut a, 'R'), [first.clone()]);
+        assert_eq!(press(&mut a, 'R'), std::slice::from_ref(&first));
         refuse(&mut a);
         assert!(a.armed().is_some());
         assert!(a.needs_clock(), "the armed R counts down");
@@ -1088,13 +1088,13 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
         a.update(Msg::Tick);
         assert!(a.armed.is_none());
         assert!(!a.needs_clock());
-        assert_eq!(press(&mut a, 'R'), [first.clone()]);
+        assert_eq!(press(&mut a, 'R'), std::slice::from_ref(&first));
 
         // Anything else disarms: another key, or R on another environment.
         refuse(&mut a);
         press(&mut a, 'j');
         a.env_cursor = 1;
-        assert_eq!(press(&mut a, 'R'), [first.clone()]);
+        assert_eq!(press(&mut a, 'R'), std::slice::from_ref(&first));
         refuse(&mut a);
         a.env_cursor = 0;
         assert_eq!(

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::super::app::{App, ChangeView, PauseView, StepState};
 use super::super::theme::Theme;
-use super::{fit, pane};
+use super::{fit, pane, wrap};
 use crate::engine::canary::Verdict;
 use crate::engine::{ChangeOutcome, Control, human_duration};
 
@@ -22,15 +23,17 @@ const BREACH_LINES: usize = 5;
 const LOGS_KEEP: u16 = 4;
 
 /// Rows the pane takes: none until a change has run. `top` is what the
-/// environments took of `body`.
-pub fn height(app: &App, body: u16, top: u16) -> u16 {
+/// environments took of `body`; `width` the pane's.
+pub fn height(app: &App, body: u16, top: u16, width: u16) -> u16 {
     let Some(c) = &app.change else { return 0 };
     let hosts = c.hosts.len() as u16;
-    let block = pause_rows(c) + analysis_rows(c, BREACH_LINES);
+    let inner = width.saturating_sub(2) as usize;
+    let block = pause_rows(c) + analysis_rows(c, BREACH_LINES, inner);
     if block == 0 {
         return (hosts + 3).min(body / 3).max(4);
     }
-    let want = 2 + u16::from(c.finished.is_some()) + block + hosts;
+    let summary = c.finished.is_some() && !summary_in_title(c);
+    let want = 2 + u16::from(summary) + block + hosts;
     let room = body.saturating_sub(top + LOGS_KEEP).max(body / 3);
     want.min(room).max(4)
 }
@@ -55,11 +58,34 @@ fn shown_analysis(c: &ChangeView) -> Option<(&Verdict, &[String])> {
     }
 }
 
-fn analysis_rows(c: &ChangeView, max_lines: usize) -> u16 {
+fn analysis_rows(c: &ChangeView, max_lines: usize, width: usize) -> u16 {
     match shown_analysis(c) {
         None => 0,
-        Some((Verdict::Breach { .. }, lines)) => 1 + lines.len().min(max_lines) as u16,
+        Some((v @ Verdict::Breach { .. }, lines)) => {
+            (verdict_text(v, width).len() + lines.len().min(max_lines)) as u16
+        }
         Some(_) => 1,
+    }
+}
+
+/// Rows a verdict takes: a breach may take two, so its threshold and
+/// detail are read in full; the others one.
+const BREACH_TEXT_ROWS: usize = 2;
+
+fn verdict_text(verdict: &Verdict, width: usize) -> Vec<String> {
+    let mark = match verdict {
+        Verdict::Pass { .. } => "✓",
+        Verdict::Inconclusive { .. } => "?",
+        Verdict::Breach { .. } => "✗",
+    };
+    let text = format!("{mark} {verdict}");
+    match verdict {
+        Verdict::Breach { .. } => wrap(&text, width, BREACH_TEXT_ROWS)
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| if i == 0 { l } else { format!("  {l}") })
+            .collect(),
+        _ => vec![fit(&text, width)],
     }
 }
 
@@ -71,6 +97,18 @@ fn why_line<'a>(c: &'a ChangeView, p: &'a PauseView) -> Option<&'a str> {
         Some(Verdict::Inconclusive { why: latest }) => latest.as_str(),
         _ => why,
     })
+}
+
+fn breached(c: &ChangeView) -> bool {
+    c.analysis
+        .as_ref()
+        .is_some_and(|a| matches!(a.verdict, Verdict::Breach { .. }))
+}
+
+/// A canary breach whose hosts all went back: the title and the breach
+/// lines say everything the summary would.
+fn summary_in_title(c: &ChangeView) -> bool {
+    breached(c) && matches!(c.finished, Some((ChangeOutcome::RolledBack, _, _)))
 }
 
 /// Whole seconds, rounded up: a countdown never shows 0s while it still runs.
@@ -121,7 +159,7 @@ fn pause_lines(
             Ok(left) if !left.is_zero() => (
                 format!("  next step in {}", countdown(left)),
                 theme.warn(),
-                " · n now · P all the rest · R abort",
+                " · n go now · P promote all · R abort and roll back",
             ),
             _ => ("  next step starting…".to_owned(), theme.warn(), ""),
         },
@@ -147,27 +185,33 @@ fn pause_lines(
 }
 
 fn analysis_lines(
+    app: &App,
     verdict: &Verdict,
     lines: &[String],
     max_lines: usize,
     width: usize,
     theme: &Theme,
 ) -> Vec<Line<'static>> {
-    let (mark, style) = match verdict {
-        Verdict::Pass { .. } => ("✓", theme.ok()),
-        Verdict::Inconclusive { .. } => ("?", theme.warn()),
-        Verdict::Breach { .. } => ("✗", theme.bad()),
+    let style = match verdict {
+        Verdict::Pass { .. } => theme.ok(),
+        Verdict::Inconclusive { .. } => theme.warn(),
+        Verdict::Breach { .. } => theme.bad(),
     };
-    let mut out = vec![Line::from(Span::styled(
-        fit(&format!("{mark} {verdict}"), width),
-        style,
-    ))];
+    let mut out: Vec<Line> = verdict_text(verdict, width)
+        .into_iter()
+        .map(|t| Line::from(Span::styled(fit(&t, width), style)))
+        .collect();
     if let Verdict::Breach { .. } = verdict {
+        let pattern = app.config.logs.error_pattern.as_ref();
         let tail = &lines[lines.len().saturating_sub(max_lines)..];
         out.extend(tail.iter().map(|l| {
+            let error = pattern.is_some_and(|re| re.is_match(l));
             Line::from(vec![
                 Span::styled("  │ ", theme.dim()),
-                Span::raw(fit(l, width.saturating_sub(4))),
+                Span::styled(
+                    fit(l, width.saturating_sub(4)),
+                    if error { theme.bad() } else { Style::new() },
+                ),
             ])
         }));
     }
@@ -192,6 +236,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
         Some((ChangeOutcome::Cancelled, _, _)) => {
             ("cancelled, hosts put back".to_owned(), theme.warn())
+        }
+        Some((ChangeOutcome::RolledBack, _, _)) if breached(c) => {
+            ("CANARY BREACH, hosts put back".to_owned(), theme.bad())
         }
         Some((ChangeOutcome::RolledBack, _, _)) => {
             ("FAILED, hosts put back".to_owned(), theme.bad())
@@ -224,7 +271,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .unwrap_or(8)
         .min(width / 3);
     let mut lines: Vec<Line> = Vec::new();
-    if let Some((_, summary, _)) = &c.finished {
+    if let Some((_, summary, _)) = c.finished.as_ref().filter(|_| !summary_in_title(c)) {
         let text = c.refused.as_deref().unwrap_or(summary);
         let first = text.lines().next().unwrap_or_default();
         lines.push(Line::from(Span::styled(fit(first, width), style)));
@@ -235,9 +282,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if let Some((verdict, log)) = shown_analysis(c) {
         // A breach's log lines come before the hosts: they say why; at
         // least the first host (the canary) stays in view.
-        let fixed = lines.len() + 1 + c.hosts.len().min(1);
+        let fixed = lines.len() + verdict_text(verdict, width).len() + c.hosts.len().min(1);
         let room = rows.saturating_sub(fixed).clamp(1, BREACH_LINES);
-        lines.extend(analysis_lines(verdict, log, room, width, theme));
+        lines.extend(analysis_lines(app, verdict, log, room, width, theme));
     }
     for h in &c.hosts {
         let (mark, st) = match h.state {

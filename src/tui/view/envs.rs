@@ -22,7 +22,7 @@ fn foreign_change(app: &App, env: usize) -> Option<&ChangeInfo> {
     let ours = app.change.as_ref().map(|c| c.id.as_str());
     let infos: Vec<&ChangeInfo> = (0..app.envs[env].hosts.len())
         .filter_map(|host| app.monitor.host(HostKey { env, host }))
-        .filter_map(|h| h.view.as_ref()?.change.as_ref())
+        .filter_map(|h| h.view.as_ref()?.change.as_deref())
         .filter(|c| Some(c.change.as_str()) != ours)
         .collect();
     [

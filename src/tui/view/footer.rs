@@ -41,7 +41,7 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(
                 fit(
                     &format!(
-                        " again within {secs}s: roll {} back anyway, across the migration · any other key: leave it",
+                        " again within {secs}s: roll {} back anyway · any other key: leave it",
                         a.env
                     ),
                     width.saturating_sub(3),

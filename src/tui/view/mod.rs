@@ -32,7 +32,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     let top_height = (envs::rows(app) + 2).clamp(5, body.height / 2);
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Length(top_height),
-        Constraint::Length(change::height(app, body.height, top_height)),
+        Constraint::Length(change::height(app, body.height, top_height, body.width)),
         Constraint::Min(3),
     ])
     .areas(body);

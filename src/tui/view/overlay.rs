@@ -9,7 +9,12 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use super::super::app::{App, Overlay, StepState};
 use super::super::keymap;
 use super::super::theme::Theme;
-use super::pane;
+use super::{pane, wrap};
+
+/// Overlays are this wide, or the screen's width.
+const WIDTH: u16 = 76;
+/// The help's key column, with its gap.
+const KEY_COLUMN: usize = 10;
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
@@ -28,16 +33,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Overlay::Help => (
             " Keys ",
             keymap::active(app.paused().is_some())
-                .map(|b| {
+                .flat_map(|b| {
                     let style = if app.readonly && b.changes_hosts {
                         theme.dim()
                     } else {
                         theme.title()
                     };
-                    Line::from(vec![
-                        Span::styled(format!("{:>8}  ", b.key_label), style),
-                        Span::raw(b.help),
-                    ])
+                    // Wrapped here, under the help column, so the overlay
+                    // knows its height.
+                    let inner = WIDTH.min(area.width).saturating_sub(2) as usize;
+                    wrap(b.help, inner.saturating_sub(KEY_COLUMN), 3)
+                        .into_iter()
+                        .enumerate()
+                        .map(move |(i, text)| {
+                            let key = if i == 0 { b.key_label } else { "" };
+                            Line::from(vec![
+                                Span::styled(format!("{key:>8}  "), style),
+                                Span::raw(text),
+                            ])
+                        })
                 })
                 .chain(std::iter::once(Line::from(Span::styled(
                     if app.readonly {
@@ -60,7 +74,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ),
     };
     let height = lines.len() as u16 + 2;
-    let rect = centered(area, 76, height);
+    let rect = centered(area, WIDTH, height);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(pane(
