@@ -583,12 +583,19 @@ fn v3_passes_staging_then_its_canary_breaches_and_goes_back_by_itself() {
             .any(|h| h["action"] == "revert" && h["release"] == "v2" && h["from"] == "v3"),
         "web-1 was not put back on v2: {web1:#?}"
     );
+    // web-2 and web-3 were prepared but never switched: their only v3 line
+    // says so, in one line.
     for h in ["web-2", "web-3"] {
         let lines = history_of(&history, h);
+        let v3: Vec<_> = lines.iter().filter(|l| l["release"] == "v3").collect();
+        assert_eq!(v3.len(), 1, "{h}: {lines:#?}");
+        let message = v3[0]["message"].as_str().unwrap_or_default();
+        assert_eq!(v3[0]["outcome"], "failed", "{h}: {v3:#?}");
         assert!(
-            lines.iter().all(|l| l["release"] != "v3"),
-            "{h} was touched: {lines:#?}"
+            message.starts_with("not switched: canary breach on local:hosts/web-1"),
+            "{h}: {message}"
         );
+        assert!(!message.contains('\n'), "{h}: {message}");
     }
     demo.finish();
 }

@@ -468,11 +468,21 @@ fn an_sshd_killed_mid_deploy_leaves_no_host_half_switched() {
         "{stdout}"
     );
 
-    // Recovery: the host comes back, its stale lock is broken, rollback --to v1.
+    // Recovery: the host comes back. From another machine the dead change's
+    // lock holds, naming its holder, until it is broken with a reason.
     p.fleet.restart(2);
-    let (code, _, err) = p.run(&["rollback", "production", "--to", "v1"]);
+    let elsewhere = |args: &[&str]| {
+        let mut c = p.cmd(args);
+        c.env("SHIPDECK_MACHINE", "laptop-2");
+        run(&mut c)
+    };
+    let (code, _, err) = elsewhere(&["rollback", "production", "--to", "v1"]);
     assert_eq!(code, 3, "the dead change's lock must hold: {err}");
-    p.ok(&[
+    assert!(err.contains("promote v2 to production"), "{err}");
+    let (code, _, err) = elsewhere(&["unlock", "production", "--force", "--yes"]);
+    assert_eq!(code, 2, "breaking a lock needs a reason: {err}");
+    assert!(err.contains("--reason"), "{err}");
+    let (code, out, err) = elsewhere(&[
         "unlock",
         "production",
         "--force",
@@ -480,6 +490,21 @@ fn an_sshd_killed_mid_deploy_leaves_no_host_half_switched() {
         "--reason",
         "operator process lost its host",
     ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let broke = p
+        .history(2)
+        .into_iter()
+        .rev()
+        .find(|h| h["action"] == "unlock")
+        .expect("the broken lock is in the history");
+    assert_eq!(broke["machine"], "laptop-2", "{broke}");
+    assert!(
+        broke["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("operator process lost its host"),
+        "{broke}"
+    );
     p.ok(&["rollback", "production", "--to", "v1"]);
     p.assert_prod_on("v1");
 }

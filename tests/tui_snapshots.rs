@@ -413,6 +413,9 @@ fn canary_breach() -> App {
             lines: lines.clone(),
         },
     );
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("CANARY BREACH, putting hosts back"), "{s}");
+    assert!(!s.contains("PAUSED") && !s.contains("n  next step"), "{s}");
     engine(
         &mut app,
         Event::Note {

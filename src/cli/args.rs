@@ -124,8 +124,9 @@ pub enum Command {
     /// Release an environment's lock.
     Unlock {
         env: String,
-        /// Break a lock held by someone else or by a change whose operator is gone.
-        #[arg(long)]
+        /// Break a lock held by someone else or by a change whose operator is
+        /// gone (needs --reason: the history keeps who broke it and why).
+        #[arg(long, requires = "reason")]
         force: bool,
         #[arg(long)]
         reason: Option<String>,

@@ -499,7 +499,7 @@ impl<'a> Run<'a> {
         let outcome = ChangeOutcome::Failed;
         if !held.is_empty() {
             let msg = format!(
-                "{} is locked; nothing was changed\n  {}\n  wait for it, or break it with `shipdeck unlock {} --force` if its holder is gone",
+                "{} is locked; nothing was changed\n  {}\n  wait for it, or break it with `shipdeck unlock {} --force --reason \"why\"` if its holder is gone",
                 self.env.name,
                 held.join("\n  "),
                 self.env.name
@@ -528,7 +528,7 @@ impl<'a> Run<'a> {
             if let Err(e) = self.step(i, Step::Unlock, || h.with(|t| host::run_together(t, "releasing the lock", &scripts))) {
                 self.engine.events.note(
                     Some(i),
-                    format!("{}: the lock is still held ({e}); release it with `shipdeck unlock {} --force`", h.host.name, self.env.name),
+                    format!("{}: the lock is still held ({e}); release it with `shipdeck unlock {} --force --reason \"why\"`", h.host.name, self.env.name),
                 );
             }
         });
@@ -1282,7 +1282,9 @@ impl<'a> Run<'a> {
         self.fleet.each(&untouched, |i, h| {
             let msg = match &progress[i] {
                 Progress::FailedUnchanged(e) => e.clone(),
-                _ => format!("not switched: {why}"),
+                // The failing host's log lines belong to its own line, not
+                // to every host that merely waited.
+                _ => format!("not switched: {}", why.lines().next().unwrap_or_default()),
             };
             let _ = self.record(
                 h,

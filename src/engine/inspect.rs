@@ -323,7 +323,16 @@ impl Engine {
                             .owner()
                             .is_some_and(|o| o.operator == self.operator && o.change.is_none());
                         if mine || force {
-                            to_unlock.push((i, lock.describe(), mine));
+                            // Only the lock that was read goes: one taken
+                            // since by someone else stays.
+                            let marker = lock.owner().map(|o| {
+                                format!(
+                                    "\"pid\":{},\"since\":{}",
+                                    o.pid,
+                                    serde_json::Value::String(o.since.clone())
+                                )
+                            });
+                            to_unlock.push((i, lock.describe(), mine, marker));
                         } else {
                             refused.push(format!("{}: locked by {}", h.host.name, lock.describe()));
                         }
@@ -339,11 +348,10 @@ impl Engine {
         }
         let indices: Vec<usize> = to_unlock.iter().map(|(i, ..)| *i).collect();
         let results = fleet.each(&indices, |i, h| {
-            let (_, held_by, mine) = to_unlock
-                .iter()
-                .find(|(j, ..)| *j == i)
-                .expect("index comes from to_unlock");
-            h.with(|t| host::unlock(t, &Layout::new(&h.host.deploy_to), None))?;
+            let Some((_, held_by, mine, marker)) = to_unlock.iter().find(|(j, ..)| *j == i) else {
+                return Ok(());
+            };
+            h.with(|t| host::unlock(t, &Layout::new(&h.host.deploy_to), marker.as_deref()))?;
             let message = if *mine {
                 reason.map(str::to_owned)
             } else {

@@ -6,14 +6,19 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// `SHIPDECK_OPERATOR`, else the login name; the machine's host name.
+    /// `SHIPDECK_OPERATOR`, else the login name; `SHIPDECK_MACHINE`, else the
+    /// machine's host name (a CI container's host name changes every run, and
+    /// a stable name lets its next run tell its own dead changes).
     pub fn current() -> Self {
         let who = ["SHIPDECK_OPERATOR", "USER", "LOGNAME"]
             .iter()
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
             .or_else(login_name_from_passwd)
             .unwrap_or_else(|| "unknown".to_owned());
-        let machine = gethostname::gethostname().to_string_lossy().into_owned();
+        let machine = std::env::var("SHIPDECK_MACHINE")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
         Operator { who, machine }
     }
 }

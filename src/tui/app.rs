@@ -582,6 +582,10 @@ impl App {
             }
             Event::Analysis { verdict, lines } => {
                 if let Some(c) = &mut self.change {
+                    // A breach ends the pause: the canary is being put back.
+                    if matches!(verdict, Verdict::Breach { .. }) {
+                        c.pause = None;
+                    }
                     c.analysis = Some(AnalysisView { verdict, lines });
                 }
             }
