@@ -392,7 +392,13 @@ fn a_lock_held_by_another_operator_is_refused_with_exit_3() {
     let r = sb.run(&["unlock", "staging", "--force"]);
     assert_eq!(r.code, 2, "breaking a lock needs a reason: {}", r.stderr);
     assert!(r.stderr.contains("--reason"), "{}", r.stderr);
-    let r = sb.run(&["unlock", "staging", "--force", "--reason", "bob is off shift"]);
+    let r = sb.run(&[
+        "unlock",
+        "staging",
+        "--force",
+        "--reason",
+        "bob is off shift",
+    ]);
     assert_eq!(r.code, 2, "no terminal to confirm on: {}", r.stderr);
     sb.ok(&[
         "unlock",

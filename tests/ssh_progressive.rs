@@ -31,7 +31,7 @@ impl Project {
         let scripts = [
             (
                 "restart",
-                "#!/bin/sh\necho \"$SHIPDECK_RELEASE on $SHIPDECK_SLOT:$SHIPDECK_SLOT_PORT\" >> \"$SHIPDECK_DEPLOY_TO/restarts\"\n",
+                "#!/bin/sh\n[ -f \"$SHIPDECK_DEPLOY_TO/slow-restart\" ] && sleep 5\necho \"$SHIPDECK_RELEASE on $SHIPDECK_SLOT:$SHIPDECK_SLOT_PORT\" >> \"$SHIPDECK_DEPLOY_TO/restarts\"\n",
             ),
             (
                 "switch",
@@ -304,7 +304,7 @@ fn a_pause_waits_for_continue_or_abort_from_another_process() {
     let (mut first, log) = p.spawn(&["deploy", "production", "v1"], "first.log");
     wait_for(
         &log,
-        "waiting for `shipdeck continue`",
+        "waiting for `shipdeck continue production`",
         Duration::from_secs(60),
     );
     let said = p.ok(&["continue", "production", "--all"]);
@@ -319,7 +319,7 @@ fn a_pause_waits_for_continue_or_abort_from_another_process() {
     let (mut second, log) = p.spawn(&["deploy", "production", "v2"], "second.log");
     wait_for(
         &log,
-        "waiting for `shipdeck continue`",
+        "waiting for `shipdeck continue production`",
         Duration::from_secs(60),
     );
     p.assert_on(&[0], "v2");
@@ -338,7 +338,7 @@ fn a_pause_waits_for_continue_or_abort_from_another_process() {
     let (mut third, log) = p.spawn(&["deploy", "production", "v2"], "third.log");
     wait_for(
         &log,
-        "waiting for `shipdeck continue`",
+        "waiting for `shipdeck continue production`",
         Duration::from_secs(60),
     );
     p.ok(&["continue", "production"]);
@@ -368,7 +368,7 @@ fn an_interrupted_change_is_shown_refused_to_others_and_resumed_from_its_step() 
     let (mut first, log) = p.spawn(&["deploy", "production", "v1"], "first.log");
     wait_for(
         &log,
-        "waiting for `shipdeck continue`",
+        "waiting for `shipdeck continue production`",
         Duration::from_secs(60),
     );
     p.ok(&["continue", "production", "--all"]);
@@ -378,7 +378,7 @@ fn an_interrupted_change_is_shown_refused_to_others_and_resumed_from_its_step() 
     let (mut child, log) = p.spawn(&["deploy", "production", "v2"], "killed.log");
     wait_for(
         &log,
-        "waiting for `shipdeck continue`",
+        "waiting for `shipdeck continue production`",
         Duration::from_secs(60),
     );
     child.kill().unwrap();
@@ -406,7 +406,7 @@ fn an_interrupted_change_is_shown_refused_to_others_and_resumed_from_its_step() 
     // It goes on with the pause it was in, without switching the canary again.
     wait_for(
         &log,
-        "waiting for `shipdeck continue`",
+        "waiting for `shipdeck continue production`",
         Duration::from_secs(60),
     );
     p.ok(&["continue", "production"]);
@@ -438,6 +438,69 @@ fn an_interrupted_change_is_shown_refused_to_others_and_resumed_from_its_step() 
 }
 
 #[test]
+fn a_change_killed_after_a_switch_resumes_at_the_next_step() {
+    let Some(p) = Project::new(r#"{ kind = "rolling", batch = 1 }"#) else {
+        return;
+    };
+    p.build("v1", &[]);
+    p.ok(&["deploy", "production", "v1"]);
+    p.build("v2", &[]);
+    // Host 1 (the second batch) restarts slowly: the operator's process is
+    // killed right after its switch, while the restart runs.
+    fs::write(p.deploy_to(1).join("slow-restart"), "").unwrap();
+    let (mut child, log) = p.spawn(&["deploy", "production", "v2"], "killed.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while p.current(1).as_deref() != Some("releases/v2") {
+        assert!(Instant::now() < deadline, "host 1 never switched");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    fs::remove_file(p.deploy_to(1).join("slow-restart")).unwrap();
+    p.assert_on(&[0, 1], "v2");
+    p.assert_on(&[2], "v1");
+    let journal = p.journal(1).expect("host 1 keeps its journal");
+    let done: Vec<&str> = journal["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert!(
+        done.contains(&"switch") && !done.contains(&"record"),
+        "{done:?}"
+    );
+    let status = p.ok(&["status", "production"]);
+    assert!(status.contains("last step switch"), "{status}");
+
+    let (code, out, err) = p.run(&["resume", "production"]);
+    assert_eq!(
+        code,
+        0,
+        "{out}\n{err}\n{}",
+        fs::read_to_string(&log).unwrap()
+    );
+    // Host 1 is not switched again: it goes on from its restart.
+    let host1 = p.fleet.address(1);
+    assert!(
+        err.lines().any(|l| l.contains(&host1)
+            && l.contains("switch")
+            && l.contains("done before the change was interrupted")),
+        "{err}"
+    );
+    p.assert_on(&HOSTS, "v2");
+    for i in HOSTS {
+        let deploys = p
+            .history(i)
+            .into_iter()
+            .filter(|r| r["action"] == "deploy" && r["release"] == "v2")
+            .count();
+        assert_eq!(deploys, 1, "host {i}: one history line for the one change");
+        assert!(p.journal(i).is_none(), "host {i} journal");
+    }
+}
+
+#[test]
 fn rollback_undoes_an_interrupted_change() {
     let Some(p) = Project::new(&canary(r#"["1", "pause", "100%"]"#)) else {
         return;
@@ -446,7 +509,7 @@ fn rollback_undoes_an_interrupted_change() {
     let (mut first, log) = p.spawn(&["deploy", "production", "v1"], "first.log");
     wait_for(
         &log,
-        "waiting for `shipdeck continue`",
+        "waiting for `shipdeck continue production`",
         Duration::from_secs(60),
     );
     p.ok(&["continue", "production", "--all"]);
@@ -456,7 +519,7 @@ fn rollback_undoes_an_interrupted_change() {
     let (mut child, log) = p.spawn(&["deploy", "production", "v2"], "killed.log");
     wait_for(
         &log,
-        "waiting for `shipdeck continue`",
+        "waiting for `shipdeck continue production`",
         Duration::from_secs(60),
     );
     child.kill().unwrap();
@@ -585,15 +648,26 @@ fn blue_green_switches_traffic_and_rolls_back_without_a_restart_until_finished()
         assert!(p.deploy_to(i).join(".shipdeck/finish.json").exists());
     }
 
-    // Before finishing, rolling back is the switch back: nothing restarts.
+    // Before finishing, rolling back is the switch back: nothing restarts,
+    // and green keeps v2 until finished.
     let before = restarts(0);
     p.ok(&["rollback", "production"]);
     p.assert_on(&HOSTS, "v1");
     for i in HOSTS {
         assert_eq!(read(i, "traffic"), "blue v1\n");
-        assert!(!p.deploy_to(i).join(".shipdeck/finish.json").exists());
+        let pending: serde_json::Value =
+            serde_json::from_str(&read(i, ".shipdeck/finish.json")).unwrap();
+        assert_eq!(
+            (&pending["old"], &pending["old_release"]),
+            (&"green".into(), &"v2".into())
+        );
     }
     assert_eq!(restarts(0), before, "a switch back restarts nothing");
+    let status = p.ok(&["status", "production"]);
+    assert!(
+        status.contains("blue live with v1; green still runs v2"),
+        "{status}"
+    );
     let line = p.history(0).pop().unwrap();
     assert!(
         line["message"]

@@ -509,9 +509,12 @@ fn journal_info(liveness: Liveness, who: &str, machine: &str) -> ChangeInfo {
             who: who.into(),
             machine: machine.into(),
         },
+        env: "production".into(),
         started: "2026-11-22T02:48:00Z".into(),
+        updated: "2026-11-22T02:49:10Z".into(),
         liveness,
         position: "web-2: last step switch".into(),
+        pause: None,
     }
 }
 
@@ -684,7 +687,7 @@ fn the_pause_counts_down_and_the_footer_shows_its_keys() {
         &mut app,
         Event::Continued {
             by: "its timer".into(),
-            all: false,
+            control: Control::Next,
         },
     );
     let s = screen(&app, 80, 24);
@@ -697,13 +700,19 @@ fn keys_in_a_pause_steer_the_change() {
     let mut app = canary_waiting();
     assert_eq!(
         key(&mut app, KeyCode::Char('n')),
-        [Effect::Control(Control::Next)]
+        [Effect::Control {
+            batch: 0,
+            word: Control::Next
+        }]
     );
     assert!(screen(&app, 80, 24).contains("next step sent"));
     let mut app = canary_waiting();
     assert_eq!(
         key(&mut app, KeyCode::Char('R')),
-        [Effect::Control(Control::Abort)]
+        [Effect::Control {
+            batch: 0,
+            word: Control::Abort
+        }]
     );
     assert!(screen(&app, 120, 40).contains("ABORTING the canary: web-1 go back"));
     let mut app = canary_waiting();

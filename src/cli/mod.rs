@@ -263,10 +263,8 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             window,
         } => {
             cancel_on_ctrl_c(engine.cancel_token());
-            finish(
-                flags,
-                engine.deploy_with(&env, &release, &window.options())?,
-            )
+            let report = engine.deploy_with(&env, &release, &window.options())?;
+            shipped(flags, engine, report)
         }
         Command::Promote {
             release,
@@ -274,18 +272,17 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             window,
         } => {
             cancel_on_ctrl_c(engine.cancel_token());
-            finish(
-                flags,
-                engine.promote_with(&release, &to, &window.options())?,
-            )
+            let report = engine.promote_with(&release, &to, &window.options())?;
+            shipped(flags, engine, report)
         }
         Command::Rollback { env, to, force } => {
             cancel_on_ctrl_c(engine.cancel_token());
-            finish(flags, engine.rollback(&env, to.as_ref(), force)?)
+            finish(flags, &engine.rollback(&env, to.as_ref(), force)?)
         }
         Command::Resume { env, window } => {
             cancel_on_ctrl_c(engine.cancel_token());
-            finish(flags, engine.resume(&env, &window.options())?)
+            let report = engine.resume(&env, &window.options())?;
+            shipped(flags, engine, report)
         }
         Command::Continue { env, all } => {
             let c = if all { Control::Promote } else { Control::Next };
@@ -293,7 +290,7 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
         }
         Command::Finish { env } => {
             cancel_on_ctrl_c(engine.cancel_token());
-            finish(flags, engine.finish(&env)?)
+            finish(flags, &engine.finish(&env)?)
         }
         Command::Abort { env } => told(flags, engine.signal(&env, Control::Abort)?),
         Command::Logs { env, host, lines } => {
@@ -357,11 +354,58 @@ fn told(flags: &Flags, message: String) -> Result<i32, EngineError> {
     Ok(0)
 }
 
-fn finish(flags: &Flags, report: ChangeReport) -> Result<i32, EngineError> {
+/// A deploy, promote or resume is done. A blue/green environment with
+/// `finish_after` keeps its old slots that long, then this process stops
+/// them: until then a rollback is the switch back. Ctrl-C leaves them
+/// running, for `shipdeck finish` (the console also finishes them when due).
+fn shipped(flags: &Flags, engine: &Engine, report: ChangeReport) -> Result<i32, EngineError> {
+    let code = finish(flags, &report)?;
+    let (env, _) = engine.environment(&report.env)?;
+    let Some(after) = crate::engine::bluegreen::finish_after(&env.strategy) else {
+        return Ok(code);
+    };
+    if report.outcome != crate::engine::ChangeOutcome::Succeeded {
+        return Ok(code);
+    }
+    eprintln!(
+        "the old slots keep running for {} (until then a rollback is the switch back); Ctrl-C leaves them for `shipdeck finish {}`",
+        crate::engine::human_duration(after),
+        report.env
+    );
+    if engine.cancel_token().wait(after) {
+        return Ok(code);
+    }
+    match engine.finish_change(&report.env, Some(&report.change)) {
+        Ok(done) if done.exit_code() == exit::OK => Ok(code),
+        Ok(done) => {
+            eprintln!(
+                "error: {} runs {} everywhere, but stopping its old slots failed: {}\n  run `shipdeck finish {}` once that is fixed",
+                report.env,
+                report
+                    .release
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                done.summary,
+                report.env
+            );
+            Ok(exit::FAILED)
+        }
+        Err(e) => {
+            eprintln!(
+                "error: {} is switched, but its old slots could not be stopped: {e}\n  run `shipdeck finish {}`",
+                report.env, report.env
+            );
+            Ok(e.exit_code())
+        }
+    }
+}
+
+fn finish(flags: &Flags, report: &ChangeReport) -> Result<i32, EngineError> {
     if flags.json {
         print_json(&report);
     } else {
-        table::change(&report);
+        table::change(report);
     }
     Ok(report.exit_code())
 }

@@ -3,9 +3,10 @@
 use std::io::Write;
 
 use crate::engine::canary::Verdict;
-use crate::engine::{Event, StepStatus};
+use crate::engine::{Control, Event, StepStatus};
 
 pub struct Progress {
+    env: String,
     hosts: Vec<String>,
     width: usize,
     /// The kind of the last analysis verdict printed: a pause analyses every
@@ -16,6 +17,7 @@ pub struct Progress {
 impl Progress {
     pub fn new() -> Self {
         Progress {
+            env: String::new(),
             hosts: Vec::new(),
             width: 8,
             last_verdict: None,
@@ -31,6 +33,7 @@ impl Progress {
                 hosts,
                 change,
             } => {
+                self.env = env.clone();
                 self.hosts = hosts.clone();
                 self.width = hosts.iter().map(|h| h.len()).max().unwrap_or(8).max(8);
                 Some(format!(
@@ -109,17 +112,19 @@ impl Progress {
                     self.hosts.len(),
                     hosts.join(", ")
                 );
+                let env = &self.env;
+                let waiting = format!(
+                    "waiting for `shipdeck continue {env}` (or `shipdeck abort {env}`), from any machine"
+                );
                 Some(match (wait, why) {
                     (Some(d), _) => format!(
                         "{head}; analysing for {}",
                         crate::engine::human_duration(*d)
                     ),
-                    (None, Some(why)) => format!(
-                        "{head}\n  analysis inconclusive: {why}\n  waiting for `shipdeck continue` (or `shipdeck abort`)"
-                    ),
-                    (None, None) => {
-                        format!("{head}\n  waiting for `shipdeck continue` (or `shipdeck abort`)")
+                    (None, Some(why)) => {
+                        format!("{head}\n  analysis inconclusive: {why}\n  {waiting}")
                     }
+                    (None, None) => format!("{head}\n  {waiting}"),
                 })
             }
             Event::Analysis { verdict, lines } => {
@@ -135,14 +140,11 @@ impl Progress {
                 }
                 Some(out)
             }
-            Event::Continued { by, all } => Some(format!(
-                "continued by {by}{}",
-                if *all {
-                    ", through every remaining step"
-                } else {
-                    ""
-                }
-            )),
+            Event::Continued { by, control } => Some(match control {
+                Control::Next => format!("continued by {by}"),
+                Control::Promote => format!("continued by {by}, through every remaining step"),
+                Control::Abort => format!("aborted by {by}: the canary hosts go back"),
+            }),
             Event::ChangeFinished { .. } => None,
         }
     }

@@ -86,7 +86,21 @@ pub fn status(status: &[HostStatus]) {
             && !said.contains(&(s.env.as_str(), c.change.as_str()))
         {
             said.push((&s.env, &c.change));
-            println!("\n{}: {}", s.env, c.describe());
+            let at: Vec<&str> = status
+                .iter()
+                .filter_map(|o| o.change.as_ref())
+                .filter(|o| o.change == c.change)
+                .map(|o| o.position.as_str())
+                .collect();
+            println!("\n{}: {}", s.env, c.describe_at(&at.join("; ")));
+        }
+    }
+    for s in status {
+        if let Some(p) = &s.pending_finish {
+            println!(
+                "\n{}",
+                crate::engine::bluegreen::describe_pending(&s.env, &s.host, p)
+            );
         }
     }
 }

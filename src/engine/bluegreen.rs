@@ -25,11 +25,29 @@ pub struct PendingFinish {
     /// The slot taking traffic, and what it runs.
     pub live: Slot,
     pub release: ReleaseId,
-    /// The slot still running the release traffic left.
-    pub old: Slot,
+    /// The slot still running the release traffic left; `None` on a host's
+    /// first blue/green change, when that release ran outside the slots.
+    pub old: Option<Slot>,
     pub old_release: Option<ReleaseId>,
     /// When the change finishes by itself (RFC 3339), if it does.
     pub finish_at: Option<String>,
+}
+
+/// One line on a host's unfinished blue/green change, as `status` prints it.
+pub fn describe_pending(env: &str, host: &str, p: &PendingFinish) -> String {
+    let old = match (&p.old, &p.old_release) {
+        (Some(slot), Some(r)) => format!("{slot} still runs {r}: a rollback is the switch back"),
+        (None, Some(r)) => format!("{r} still runs outside the slots"),
+        (_, None) => "nothing ran before".to_owned(),
+    };
+    let when = p.finish_at.as_ref().map_or_else(
+        || format!("until `shipdeck finish {env}`"),
+        |at| format!("until {at} (or `shipdeck finish {env}`)"),
+    );
+    format!(
+        "{env} {host}: {} live with {}; {old}, {when}",
+        p.live, p.release
+    )
 }
 
 /// A slot's port; the config refused hosts without one.
@@ -66,8 +84,19 @@ impl Run<'_> {
         env
     }
 
+    /// The hook variables of the slot a host's new release goes to.
+    pub(super) fn idle_slot_env(
+        &self,
+        i: usize,
+        release: &ReleaseId,
+        previous: Option<&ReleaseId>,
+    ) -> HookEnv {
+        self.slot_env(i, release, previous, idle_slot(self.live_slot(i)))
+    }
+
     /// Start `release` on the idle slot, gate it there, move traffic to it.
     /// Stands in for switch, restart and gate in a blue/green environment.
+    /// Steps an interrupted run of this change finished are not done again.
     pub(super) fn switch_slot(
         &self,
         h: &HostHandle,
@@ -82,28 +111,33 @@ impl Run<'_> {
         let idle = idle_slot(live);
         let env = self.slot_env(i, release, previous, idle);
         let slot_dir = layout.slot(idle);
-        self.step(i, Step::StartSlot, || {
-            h.with(|t| {
-                host::run_together(
-                    t,
-                    "linking the idle slot",
-                    &[link_slot_script(&layout, idle, release, &self.nonce(i))],
-                )
-            })?;
-            if let Some(restart) = &cfg.hooks.restart {
+        if self.has_done(i, Step::StartSlot) {
+            self.skip(i, Step::StartSlot, "done before the change was interrupted");
+        } else {
+            self.step(i, Step::StartSlot, || {
                 h.with(|t| {
-                    host::run_command(
+                    host::run_together(
                         t,
-                        &format!("restart on {idle}"),
-                        &slot_dir,
-                        restart,
-                        &env,
-                        cfg.ssh.command_timeout,
+                        "linking the idle slot",
+                        &[link_slot_script(&layout, idle, release, &self.nonce(i))],
                     )
                 })?;
-            }
-            Ok(())
-        })?;
+                if let Some(restart) = &cfg.hooks.restart {
+                    h.with(|t| {
+                        host::run_command(
+                            t,
+                            &format!("restart on {idle}"),
+                            &slot_dir,
+                            restart,
+                            &env,
+                            cfg.ssh.command_timeout,
+                        )
+                    })?;
+                }
+                Ok(())
+            })?;
+            self.write_journal(h, i);
+        }
         let verdict = match &cfg.health {
             None => HealthVerdict::NotConfigured,
             Some(health) => {
@@ -111,9 +145,18 @@ impl Run<'_> {
                 if let Some(http) = &mut on_slot.health_http {
                     http.port = env.slot.map_or(http.port, |(_, port)| port);
                 }
-                self.step(i, Step::Health, || {
+                let gated = self.step(i, Step::Health, || {
                     h.with(|t| super::health::gate(t, health, &on_slot, &env, &self.cancel))
-                })?
+                });
+                match gated {
+                    Ok(v) => v,
+                    Err(e) => {
+                        // Traffic never went there: the failed release must
+                        // not keep running on the idle slot.
+                        self.stop_slot(h, i, idle, &env);
+                        return Err(e);
+                    }
+                }
             }
         };
         let finish_at = bg
@@ -123,7 +166,7 @@ impl Run<'_> {
             change: self.change.clone(),
             live: idle,
             release: release.clone(),
-            old: idle.other(),
+            old: live,
             old_release: previous.cloned(),
             finish_at,
         };
@@ -133,8 +176,37 @@ impl Run<'_> {
         Ok(verdict)
     }
 
+    /// Run `stop` for a slot whose release must not keep running; what fails
+    /// is said, and changes nothing else.
+    fn stop_slot(&self, h: &HostHandle, i: usize, slot: Slot, env: &HookEnv) {
+        let cfg = &self.engine.config;
+        let Some(stop) = &self.blue_green().and_then(|bg| bg.stop.clone()) else {
+            return;
+        };
+        let r = self.step(i, Step::StopSlot, || {
+            h.with(|t| {
+                host::run_command(
+                    t,
+                    &format!("stop {slot}"),
+                    &self.layout(i).slot(slot),
+                    stop,
+                    env,
+                    cfg.ssh.command_timeout,
+                )
+            })
+            .map(|_| ())
+        });
+        if let Err(e) = r {
+            self.engine.events.note(
+                Some(i),
+                format!("{}: the {slot} slot still runs: {e}", h.host.name),
+            );
+        }
+    }
+
     /// Run `switch` for the slot in `env`, then point `current` at its
-    /// release and record which slot is live.
+    /// release and record which slot is live, with this host's journal, in
+    /// one round trip.
     fn move_traffic(
         &self,
         h: &HostHandle,
@@ -147,6 +219,9 @@ impl Run<'_> {
         let bg = self.blue_green().expect("a blue/green environment");
         let layout = self.layout(i);
         let (slot, _) = env.slot.expect("a slot");
+        // From here on traffic may be on the new slot, whatever happens next:
+        // going back must run `switch` again.
+        self.touch_traffic(i);
         h.with(|t| {
             host::run_command(
                 t,
@@ -160,7 +235,7 @@ impl Run<'_> {
         let pending = match pending {
             Some(p) => format!(
                 "printf '%s\\n' {} > {}",
-                quote(&serde_json::to_string(p).expect("serializes")),
+                quote(&serde_json::to_string(p).map_err(|e| StepError::Refused(e.to_string()))?),
                 quote(&layout.pending_finish())
             ),
             None => format!("rm -f {}", quote(&layout.pending_finish())),
@@ -173,12 +248,15 @@ impl Run<'_> {
                     host::switch_script(&layout, Some(release), &self.nonce(i)),
                     format!("printf '%s\\n' {slot} > {}", quote(&layout.live_slot())),
                     pending,
+                    self.journal_script_with(i, Step::Switch),
                 ],
             )
         })
     }
 
-    /// Put traffic back on the slot it left, if this change moved it.
+    /// Put traffic back on the slot it left, if this change moved it. On a
+    /// host's first blue/green change there is no such slot: the old release
+    /// starts on the other slot, is gated there, and takes the traffic.
     pub(super) fn switch_back(
         &self,
         h: &HostHandle,
@@ -189,13 +267,20 @@ impl Run<'_> {
         let Some(back) = back else {
             return Ok(());
         };
-        if !self.has_done(i, Step::Switch) {
+        if !self.traffic_touched(i) {
             return Ok(());
         }
-        // This change made the idle slot live; the old release runs on the other.
-        let old = idle_slot(self.live_slot(i)).other();
-        let env = self.slot_env(i, back, Some(left), old);
-        self.move_traffic(h, i, &env, back, None)
+        match self.live_slot(i) {
+            Some(old) => {
+                let env = self.slot_env(i, back, Some(left), old);
+                self.move_traffic(h, i, &env, back, None)
+            }
+            None => {
+                let new = idle_slot(None);
+                self.switch_slot(h, i, back, Some(left), Some(new))
+                    .map(|_| ())
+            }
+        }
     }
 
     /// Rolling a blue/green host back: before the change is finished the old
@@ -209,16 +294,34 @@ impl Run<'_> {
         state: &HostState,
     ) -> Result<(HealthVerdict, Option<String>), StepError> {
         match &state.pending_finish {
-            Some(p) if p.old_release.as_ref() == Some(target) => {
-                let env = self.slot_env(i, target, from, p.old);
+            Some(PendingFinish {
+                old: Some(old),
+                old_release: Some(old_release),
+                live,
+                release,
+                ..
+            }) if old_release == target => {
+                let env = self.slot_env(i, target, from, *old);
+                // The slot traffic leaves keeps running until finished, as
+                // after a deploy: rolling forward again is a switch too.
+                let pending = PendingFinish {
+                    change: self.change.clone(),
+                    live: *old,
+                    release: target.clone(),
+                    old: Some(*live),
+                    old_release: Some(release.clone()),
+                    finish_at: self
+                        .blue_green()
+                        .and_then(|bg| bg.finish_after)
+                        .map(|d| rfc3339(std::time::SystemTime::now() + d)),
+                };
                 self.step(i, Step::Switch, || {
-                    self.move_traffic(h, i, &env, target, None)
+                    self.move_traffic(h, i, &env, target, Some(&pending))
                 })?;
                 Ok((
                     HealthVerdict::NotRun,
                     Some(format!(
-                        "traffic back on {} ({target}); nothing restarted",
-                        p.old
+                        "traffic back on {old} ({target}); nothing restarted; {live} keeps {release} until `shipdeck finish`"
                     )),
                 ))
             }
@@ -249,6 +352,16 @@ impl Engine {
     /// Finish the blue/green change of an environment: stop every host's old
     /// slot. From then on a rollback restarts the old release on a slot.
     pub fn finish(&self, env_name: &str) -> Result<super::ChangeReport, EngineError> {
+        self.finish_change(env_name, None)
+    }
+
+    /// Finish only what `change` left pending (a finish that waited out
+    /// `finish_after` must not stop the old slot of a change made meanwhile).
+    pub fn finish_change(
+        &self,
+        env_name: &str,
+        change: Option<&str>,
+    ) -> Result<super::ChangeReport, EngineError> {
         let (env, fleet) = self.environment(env_name)?;
         let Strategy::BlueGreen(_) = &env.strategy else {
             return Err(EngineError::Usage(format!(
@@ -256,33 +369,50 @@ impl Engine {
             )));
         };
         let run = Run::new(self, env, fleet, ChangeKind::Finish, None);
-        run.finish()
+        run.finish(change)
     }
 }
 
 impl Run<'_> {
-    fn finish(&self) -> Result<super::ChangeReport, EngineError> {
+    fn finish(&self, change: Option<&str>) -> Result<super::ChangeReport, EngineError> {
         let cfg = &self.engine.config;
         let bg = self.blue_green().expect("a blue/green environment");
         let states = self.lock_all(None)?;
+        let pending: Vec<Option<&PendingFinish>> = states
+            .iter()
+            .map(|s| {
+                s.pending_finish
+                    .as_ref()
+                    .filter(|p| change.is_none_or(|c| p.change == c))
+            })
+            .collect();
         let todo: Vec<usize> = (0..states.len())
-            .filter(|&i| states[i].pending_finish.is_some())
+            .filter(|&i| pending[i].is_some())
             .collect();
         let results = self.fleet.each(&todo, |i, h| {
-            let p = states[i].pending_finish.as_ref().expect("pending");
+            let Some(p) = pending[i] else {
+                return Ok(());
+            };
             let layout = self.layout(i);
             let r = self.step(i, Step::StopSlot, || {
-                if let (Some(stop), Some(old)) = (&bg.stop, &p.old_release) {
-                    let env = self.slot_env(i, old, Some(&p.release), p.old);
+                if let (Some(stop), Some(old_release)) = (&bg.stop, &p.old_release) {
+                    // The release a host ran before its first blue/green
+                    // change ran outside the slots: `stop` runs in its own
+                    // folder, without SHIPDECK_SLOT.
+                    let (what, dir, env) = match p.old {
+                        Some(old) => (
+                            format!("stop {old}"),
+                            layout.slot(old),
+                            self.slot_env(i, old_release, Some(&p.release), old),
+                        ),
+                        None => (
+                            format!("stop {old_release} (outside the slots)"),
+                            layout.release(old_release),
+                            self.hook_env(i, old_release, Some(&p.release)),
+                        ),
+                    };
                     h.with(|t| {
-                        host::run_command(
-                            t,
-                            &format!("stop {}", p.old),
-                            &layout.slot(p.old),
-                            stop,
-                            &env,
-                            cfg.ssh.command_timeout,
-                        )
+                        host::run_command(t, &what, &dir, stop, &env, cfg.ssh.command_timeout)
                     })?;
                 }
                 h.with(|t| {
@@ -296,7 +426,8 @@ impl Run<'_> {
             let message = match &r {
                 Ok(()) => format!(
                     "{} stopped ({}); {} live with {}",
-                    p.old,
+                    p.old
+                        .map_or("the old release".to_owned(), |s| format!("{s} slot")),
                     p.old_release
                         .as_ref()
                         .map_or("nothing".into(), ToString::to_string),
@@ -338,7 +469,13 @@ impl Run<'_> {
         let (outcome, summary) = if todo.is_empty() {
             (
                 ChangeOutcome::NothingToDo,
-                format!("{} has no blue/green change to finish", self.env.name),
+                match change {
+                    Some(c) => format!(
+                        "{}: change {c} has nothing left to finish (a later change took its slots over, or it was finished)",
+                        self.env.name
+                    ),
+                    None => format!("{} has no blue/green change to finish", self.env.name),
+                },
             )
         } else if failed.is_empty() {
             (

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::events::{ChangeKind, ChangeOutcome, Event, Step, StepStatus};
 use super::health;
 use super::history::{migrations_crossed, passed_gate, previous_release, releases_to_remove};
-use super::journal::{Journal, lock_is_dead};
+use super::journal::{Journal, PauseState, lock_is_dead};
 use super::notify::{self, Notice};
 use super::pause::PauseEnd;
 use super::plan::{DeployInput, HostPlan, Plan, plan_deploy, plan_rollback};
@@ -106,12 +106,19 @@ pub(super) struct Run<'a> {
     journal: Mutex<Option<Journal>>,
     /// Steps each host finished in this change.
     done: Mutex<Vec<Vec<Step>>>,
-    /// The blue/green slot taking traffic on each host, as locked.
+    /// The blue/green slot that took traffic on each host when this change
+    /// began there: what its idle slot is, and where going back goes.
     live_slots: Mutex<Vec<Option<crate::model::Slot>>>,
+    /// Hosts whose blue/green `switch` this change ran (or began to run).
+    traffic: Mutex<Vec<bool>>,
     /// What each host ran before the change, once planned.
     froms: Mutex<Vec<Option<ReleaseId>>>,
     /// What marked the release as carrying a schema migration.
     migration: Mutex<Option<String>>,
+    /// The canary pause the change is in, as its journals say.
+    pub(super) pause_state: Mutex<Option<PauseState>>,
+    /// The hosts that keep a journal of this change: those it changes.
+    journalled: Mutex<Vec<usize>>,
     notices: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -167,22 +174,7 @@ impl Engine {
         }
         let mut run = Run::new(self, env, fleet, kind, Some(id.clone()));
         run.override_note = override_note;
-        let report = run.deploy(&release)?;
-        if let Some(after) = super::bluegreen::finish_after(&env.strategy)
-            && report.outcome == ChangeOutcome::Succeeded
-        {
-            self.events.note(
-                None,
-                format!(
-                    "the old slots keep running for {} (until then a rollback is the switch back); Ctrl-C leaves them to `shipdeck finish {env_name}`",
-                    human_duration(after)
-                ),
-            );
-            if !self.cancel_token().wait(after) {
-                self.finish(env_name)?;
-            }
-        }
-        Ok(report)
+        run.deploy(&release)
     }
 
     /// Refuse a change outside the environment's window or inside a freeze,
@@ -309,7 +301,10 @@ impl<'a> Run<'a> {
             done: Mutex::new(vec![Vec::new(); fleet.len()]),
             froms: Mutex::new(Vec::new()),
             live_slots: Mutex::new(Vec::new()),
+            traffic: Mutex::new(vec![false; fleet.len()]),
             migration: Mutex::new(None),
+            pause_state: Mutex::new(None),
+            journalled: Mutex::new(Vec::new()),
             notices: Mutex::new(Vec::new()),
         };
         engine.events.emit(Event::ChangeStarted {
@@ -319,7 +314,6 @@ impl<'a> Run<'a> {
             release,
             hosts: env.hosts.iter().map(|h| h.name.clone()).collect(),
         });
-        run.notify("started", "", "");
         run
     }
 
@@ -419,7 +413,7 @@ impl<'a> Run<'a> {
         r
     }
 
-    fn skip(&self, i: usize, step: Step, why: &str) {
+    pub(super) fn skip(&self, i: usize, step: Step, why: &str) {
         self.engine.events.step(
             i,
             step,
@@ -491,8 +485,19 @@ impl<'a> Run<'a> {
             }
         }
         if held.is_empty() && broken.is_empty() {
-            *self.live_slots.lock().unwrap_or_else(|p| p.into_inner()) =
-                states.iter().map(|s| s.live_slot).collect();
+            // A host this very change had switched before it was interrupted
+            // has the new slot live already; the one it left is in finish.json.
+            *self.live_slots.lock().unwrap_or_else(|p| p.into_inner()) = states
+                .iter()
+                .map(|s| match (&s.journal, &s.pending_finish) {
+                    (Some(j), Some(p)) if j.change == self.change && j.switched() => p.old,
+                    _ => s.live_slot,
+                })
+                .collect();
+            self.notify("started", "", "");
+            if let Some(note) = &self.override_note {
+                self.notify("override", "", note);
+            }
             return Ok(states);
         }
         self.unlock(&acquired, false);
@@ -609,8 +614,9 @@ impl<'a> Run<'a> {
                 (Some(m), Some(note)) => Some(format!("{m}; {note}")),
                 (m, note) => m.or_else(|| note.clone()),
             },
-            migration: (matches!(line.action, Action::Deploy | Action::Promote)
-                && line.outcome == Outcome::Success)
+            // A migration is the schema's, not the host's: it stays applied
+            // when the change that ran it failed or was rolled back.
+            migration: matches!(line.action, Action::Deploy | Action::Promote)
                 .then(|| {
                     self.migration
                         .lock()
@@ -712,6 +718,8 @@ impl<'a> Run<'a> {
     ) -> Result<ChangeReport, EngineError> {
         let cfg = &self.engine.config;
         let id = &release.manifest.id;
+        *self.journalled.lock().unwrap_or_else(|p| p.into_inner()) =
+            plan.active().map(|h| h.host).collect();
         // Prepare every host before any host switches: a failed upload or hook
         // leaves the whole environment on its old release.
         let pending: Vec<usize> = (0..progress.len())
@@ -731,7 +739,7 @@ impl<'a> Run<'a> {
             && !self.cancel.is_cancelled()
         {
             let h = &self.fleet.hosts[i];
-            let env = self.hook_env(i, id, plan.hosts[i].from.as_ref());
+            let env = self.release_env(i, id, plan.hosts[i].from.as_ref());
             let r = self.step(i, Step::RunOnce, || {
                 self.run_hooks(h, "run_once", &cfg.hooks.run_once, &env.release_dir, &env)
             });
@@ -876,6 +884,9 @@ impl<'a> Run<'a> {
             host: String::new(),
             from: None,
             done: Vec::new(),
+            updated: String::new(),
+            pause: None,
+            migration: None,
         };
         *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(journal);
         *self.froms.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -884,6 +895,9 @@ impl<'a> Run<'a> {
 
     /// A resumed change goes on with the journal and steps it left behind.
     pub(super) fn set_journal(&self, plan: &Plan, journal: Journal, done: Vec<Vec<Step>>) {
+        if let Some(what) = &journal.migration {
+            *self.migration.lock().unwrap_or_else(|p| p.into_inner()) = Some(what.clone());
+        }
         *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(journal);
         *self.done.lock().unwrap_or_else(|p| p.into_inner()) = done;
         *self.froms.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -891,7 +905,7 @@ impl<'a> Run<'a> {
     }
 
     /// Host `i`'s journal as it stands, ready to write in a host's script.
-    fn journal_script(&self, i: usize) -> String {
+    pub(super) fn journal_script(&self, i: usize) -> String {
         let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
         let Some(base) = journal.as_ref() else {
             return "true".to_owned();
@@ -900,7 +914,37 @@ impl<'a> Run<'a> {
         j.host = self.fleet.hosts[i].host.name.clone();
         j.from = self.plan_from(i);
         j.done = self.done.lock().unwrap_or_else(|p| p.into_inner())[i].clone();
+        j.updated = now_rfc3339();
+        j.pause = self
+            .pause_state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        j.migration = self
+            .migration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         host::journal_script(&self.layout(i), &j)
+    }
+
+    /// Write every journal of the change again (a pause began or ended, or
+    /// its heartbeat); a host that cannot be written to is named.
+    pub(super) fn write_journals(&self, hosts: &[usize]) {
+        let written = self.fleet.each(hosts, |i, h| {
+            h.with(|t| host::run_together(t, "writing the journal", &[self.journal_script(i)]))
+        });
+        for (&i, r) in hosts.iter().zip(written) {
+            if let Err(e) = r {
+                self.engine.events.note(
+                    Some(i),
+                    format!(
+                        "{}: cannot write the change's journal: {e}",
+                        self.fleet.hosts[i].host.name
+                    ),
+                );
+            }
+        }
     }
 
     fn plan_from(&self, i: usize) -> Option<ReleaseId> {
@@ -919,6 +963,51 @@ impl<'a> Run<'a> {
             .get(i)
             .copied()
             .flatten()
+    }
+
+    /// This host's journal as it will be once `step` is done: written in the
+    /// same round trip as the step itself.
+    pub(super) fn journal_script_with(&self, i: usize, step: Step) -> String {
+        self.done.lock().unwrap_or_else(|p| p.into_inner())[i].push(step);
+        let script = self.journal_script(i);
+        self.done.lock().unwrap_or_else(|p| p.into_inner())[i].pop();
+        script
+    }
+
+    /// Write one host's journal now (after a step that cannot carry it).
+    pub(super) fn write_journal(&self, h: &HostHandle, i: usize) {
+        if let Err(e) =
+            h.with(|t| host::run_together(t, "writing the journal", &[self.journal_script(i)]))
+        {
+            self.engine.events.note(
+                Some(i),
+                format!("{}: cannot write the change's journal: {e}", h.host.name),
+            );
+        }
+    }
+
+    pub(super) fn touch_traffic(&self, i: usize) {
+        self.traffic.lock().unwrap_or_else(|p| p.into_inner())[i] = true;
+    }
+
+    pub(super) fn traffic_touched(&self, i: usize) -> bool {
+        self.traffic.lock().unwrap_or_else(|p| p.into_inner())[i]
+    }
+
+    /// Hook variables for a host's new release: in blue/green, with the slot
+    /// it starts on.
+    fn release_env(&self, i: usize, release: &ReleaseId, previous: Option<&ReleaseId>) -> HookEnv {
+        match &self.env.strategy {
+            Strategy::BlueGreen(_) => self.idle_slot_env(i, release, previous),
+            _ => self.hook_env(i, release, previous),
+        }
+    }
+
+    pub(super) fn journalled(&self) -> Vec<usize> {
+        self.journalled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(super) fn has_done(&self, i: usize, step: Step) -> bool {
@@ -978,7 +1067,7 @@ impl<'a> Run<'a> {
                     h.with(|t| host::link_shared(t, &layout, id, &cfg.app.shared))
                 })?,
                 Step::BeforeSwitch => {
-                    let env = self.hook_env(i, id, hp.from.as_ref());
+                    let env = self.release_env(i, id, hp.from.as_ref());
                     self.step(i, Step::BeforeSwitch, || {
                         self.run_hooks(
                             h,
@@ -1009,18 +1098,44 @@ impl<'a> Run<'a> {
         let cfg = &self.engine.config;
         let id = &release.manifest.id;
         let sha = Some(release.manifest.sha256.as_str());
-        let env = self.hook_env(i, id, hp.from.as_ref());
+        let env = self.release_env(i, id, hp.from.as_ref());
         if self.cancel.is_cancelled() {
             return Progress::FailedUnchanged("cancelled".into());
         }
+        // A resumed change does not redo what its journal says was done; each
+        // step below writes the journal in (or right after) its round trip.
+        let interrupted = "done before the change was interrupted";
         let after_switch = || -> Result<HealthVerdict, StepError> {
             let verdict = if let Strategy::BlueGreen(_) = &self.env.strategy {
-                self.switch_slot(h, i, id, hp.from.as_ref(), self.live_slot(i))?
+                if self.has_done(i, Step::Switch) {
+                    // Its gate passed before traffic moved.
+                    self.skip(i, Step::Switch, interrupted);
+                    if cfg.health.is_some() {
+                        HealthVerdict::Passed
+                    } else {
+                        HealthVerdict::NotConfigured
+                    }
+                } else {
+                    self.switch_slot(h, i, id, hp.from.as_ref(), self.live_slot(i))?
+                }
             } else {
-                self.step(i, Step::Switch, || {
-                    h.with(|t| host::switch(t, &self.layout(i), Some(id), &self.nonce(i)))
-                })?;
-                self.restart(h, i, &env)?;
+                if self.has_done(i, Step::Switch) {
+                    self.skip(i, Step::Switch, interrupted);
+                } else {
+                    let scripts = [
+                        host::switch_script(&self.layout(i), Some(id), &self.nonce(i)),
+                        self.journal_script_with(i, Step::Switch),
+                    ];
+                    self.step(i, Step::Switch, || {
+                        h.with(|t| host::run_together(t, "switching", &scripts))
+                    })?;
+                }
+                if self.has_done(i, Step::Restart) {
+                    self.skip(i, Step::Restart, interrupted);
+                } else if cfg.hooks.restart.is_some() {
+                    self.restart(h, i, &env)?;
+                    self.write_journal(h, i);
+                }
                 self.health_gate(h, i, &env)?
             };
             if !cfg.hooks.after_switch.is_empty() {
@@ -1048,9 +1163,7 @@ impl<'a> Run<'a> {
                 );
                 // The journal says Record once the line is written; both go
                 // in one round trip, the journal last.
-                self.done.lock().unwrap_or_else(|p| p.into_inner())[i].push(Step::Record);
-                let journal = self.journal_script(i);
-                self.done.lock().unwrap_or_else(|p| p.into_inner())[i].pop();
+                let journal = self.journal_script_with(i, Step::Record);
                 match self.step(i, Step::Record, || {
                     h.with(|t| {
                         host::run_together(
@@ -1199,6 +1312,23 @@ impl<'a> Run<'a> {
             },
             _ => why,
         };
+        if r.is_ok()
+            && let (Some(prev), Some(what)) = (
+                back,
+                self.migration
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref(),
+            )
+        {
+            self.engine.events.note(
+                Some(i),
+                format!(
+                    "{}: back on {prev}, but the schema migration of {id} ({what}) stays applied: {prev} now runs on the migrated schema",
+                    h.host.name
+                ),
+            );
+        }
         let (message, progress) = match r {
             Ok(()) => (why.clone(), Progress::Reverted(why.clone())),
             Err(e) => {
@@ -1300,13 +1430,14 @@ impl<'a> Run<'a> {
                 },
             );
         });
-        let all: Vec<usize> = (0..self.fleet.len()).collect();
-        self.unlock(&all, true);
-        let stuck: Vec<&str> = progress
+        // A host that could not be put back keeps its lock and its journal:
+        // the next operator must see what it is in the middle of.
+        let (stuck_at, done): (Vec<usize>, Vec<usize>) =
+            (0..self.fleet.len()).partition(|&i| matches!(progress[i], Progress::Stuck(_)));
+        self.unlock(&done, true);
+        let stuck: Vec<&str> = stuck_at
             .iter()
-            .enumerate()
-            .filter(|(_, p)| matches!(p, Progress::Stuck(_)))
-            .map(|(i, _)| self.fleet.hosts[i].host.name.as_str())
+            .map(|&i| self.fleet.hosts[i].host.name.as_str())
             .collect();
         let summary = if stuck.is_empty() {
             format!(
@@ -1317,10 +1448,11 @@ impl<'a> Run<'a> {
         } else {
             outcome = ChangeOutcome::Failed;
             format!(
-                "{} {id} to {} stopped: {why}; COULD NOT PUT BACK {}: check them now",
+                "{} {id} to {} stopped: {why}; COULD NOT PUT BACK {}: check them now; they stay locked with the change's journal, for `shipdeck rollback {env}` (or `resume`) to finish the job",
                 self.kind.as_str(),
                 self.env.name,
-                stuck.join(", ")
+                stuck.join(", "),
+                env = self.env.name
             )
         };
         self.report(plan, &progress, outcome, summary)

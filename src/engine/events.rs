@@ -158,11 +158,12 @@ pub enum Event {
         verdict: Verdict,
         lines: Vec<String>,
     },
-    /// The pause is over: the operator (or its timer) moved the change on.
+    /// The pause is over: the operator (or its timer) moved the change on
+    /// (`Next`), through every remaining step (`Promote`), or aborted it
+    /// (`Abort`: the canary hosts go back next).
     Continued {
         by: String,
-        /// Promote: every remaining step without pausing again.
-        all: bool,
+        control: super::Control,
     },
     ChangeFinished {
         change: String,

@@ -68,18 +68,19 @@ pub fn passed_gate(records: &[HistoryRecord], id: &ReleaseId, sha256: &str) -> b
 /// Releases with a schema migration that went out on this host after
 /// `target` last ran: a rollback to `target` would run code older than the
 /// schema. Newest first, each once. A migration stays crossed after a forced
-/// rollback: the schema did not go back with the code.
+/// rollback, and after the change that ran it failed or was rolled back: the
+/// schema did not go back with the code.
 pub fn migrations_crossed(
     records: &[HistoryRecord],
     target: &ReleaseId,
 ) -> Vec<(ReleaseId, String)> {
     let mut crossed: Vec<(ReleaseId, String)> = Vec::new();
     for r in records.iter().rev() {
-        if r.outcome != Outcome::Success || !r.action.switches() {
+        if !matches!(r.action, Action::Deploy | Action::Promote) {
             continue;
         }
         let Some(release) = &r.release else { continue };
-        if release == target && matches!(r.action, Action::Deploy | Action::Promote) {
+        if release == target && r.outcome == Outcome::Success {
             break;
         }
         if let Some(what) = &r.migration
@@ -155,12 +156,18 @@ mod tests {
         );
         // Going back to the release that migrated crosses nothing.
         assert!(migrations_crossed(&h, &id("v2")).is_empty());
-        // A failed deploy of a migrating release changed nothing.
+        // A change that failed (or whose canary was rolled back) after its
+        // migration ran left the schema migrated: that is crossed too.
         let mut failed = migrating("v4", "drop column");
         failed.outcome = Failed;
         let mut h2 = h.clone();
         h2.push(failed);
-        assert_eq!(migrations_crossed(&h2, &id("v1")).len(), 1);
+        h2.push(rec(Revert, Some("v3"), Success));
+        assert_eq!(
+            migrations_crossed(&h2, &id("v3")),
+            vec![(id("v4"), "drop column".to_owned())]
+        );
+        assert_eq!(migrations_crossed(&h2, &id("v1")).len(), 2);
         // After a forced rollback to v1 the schema is still v2's: going back
         // from a later release to v1 again still crosses it.
         let mut h3 = h.clone();

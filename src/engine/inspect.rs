@@ -32,6 +32,12 @@ pub struct HostStatus {
     /// A change in progress, or interrupted, by its journal on this host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<ChangeInfo>,
+    /// Blue/green: the slot taking traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_slot: Option<crate::model::Slot>,
+    /// Blue/green: the old slot still running until the change is finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_finish: Option<super::bluegreen::PendingFinish>,
     #[serde(skip_serializing)]
     pub state: Option<HostState>,
 }
@@ -126,6 +132,8 @@ impl Engine {
             health_detail: None,
             lock: None,
             change: None,
+            live_slot: None,
+            pending_finish: None,
             state: None,
         };
         let state = match h.with(|t| host::probe(t, &layout)) {
@@ -148,6 +156,8 @@ impl Engine {
             .journal
             .as_ref()
             .map(|j| ChangeInfo::new(j, &self.operator));
+        status.live_slot = state.live_slot;
+        status.pending_finish = state.pending_finish.clone();
         match (&self.config.health, &status.current) {
             (None, _) => status.health = "not-configured".into(),
             (Some(_), None) => status.health = "unknown".into(),

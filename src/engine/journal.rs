@@ -35,6 +35,46 @@ pub struct Journal {
     pub from: Option<ReleaseId>,
     /// This host's finished steps, in order.
     pub done: Vec<Step>,
+    /// When the running change last wrote this journal (RFC 3339): during a
+    /// long pause it writes it again now and then, so another machine can
+    /// tell a quiet change from a dead one.
+    #[serde(default)]
+    pub updated: String,
+    /// The canary pause the change is in, if it is paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseState>,
+    /// What marked the release as carrying a schema migration, once it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<String>,
+}
+
+/// A canary pause as the hosts keep it: what `shipdeck continue` from any
+/// machine acts on, and what `status` and the console show.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PauseState {
+    /// The batch just moved, from 0, of `of`.
+    pub batch: usize,
+    pub of: usize,
+    /// When the pause began (RFC 3339).
+    pub since: String,
+    /// When the next step starts by itself; `None` waits for the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// Why a timed pause now waits for the operator (analysis undecided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+impl PauseState {
+    /// One line, as `status` prints it.
+    pub fn describe(&self) -> String {
+        let step = format!("paused after step {} of {}", self.batch + 1, self.of);
+        match (&self.until, &self.why) {
+            (Some(until), _) => format!("{step}, going on by itself at {until}"),
+            (None, Some(why)) => format!("{step}, waiting for the operator: {why}"),
+            (None, None) => format!("{step}, waiting for the operator"),
+        }
+    }
 }
 
 impl Journal {
@@ -73,6 +113,12 @@ impl Journal {
         );
         format!("{}: {last}", self.host)
     }
+
+    /// Whether the change had switched this host (its `current`, or its
+    /// traffic for blue/green) when the journal was last written.
+    pub fn switched(&self) -> bool {
+        self.has_done(Step::Switch) || self.has_done(Step::Record)
+    }
 }
 
 /// Whether the process behind a change still runs, as far as this machine can
@@ -96,39 +142,63 @@ pub fn liveness(operator: &Operator, pid: u32, this_machine: &Operator) -> Liven
     // still a live process.
     let alive = crate::signal::process(pid, 0)
         || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    if alive {
+    if alive && !pid_reused(pid) {
         Liveness::Running
     } else {
         Liveness::Interrupted
     }
 }
 
+/// A live pid that is not a shipdeck process: the change's own process died
+/// and the number went to another one. Where /proc cannot tell, the process
+/// counts as the change's.
+fn pid_reused(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
+        let argv0 = cmd.split(|b| *b == 0).next().unwrap_or_default();
+        !String::from_utf8_lossy(argv0).contains("shipdeck")
+    })
+}
+
 /// What `status` and the console say about a change in progress on a host.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ChangeInfo {
     pub change: String,
+    pub env: String,
     pub kind: ChangeKind,
     pub release: ReleaseId,
     pub operator: Operator,
     pub started: String,
+    /// When its process last wrote the journal.
+    pub updated: String,
     pub liveness: Liveness,
     pub position: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseState>,
 }
 
 impl ChangeInfo {
     pub fn new(j: &Journal, this_machine: &Operator) -> Self {
         ChangeInfo {
             change: j.change.clone(),
+            env: j.env.clone(),
             kind: j.kind,
             release: j.release.clone(),
             operator: j.operator.clone(),
             started: j.started.clone(),
+            updated: j.updated.clone(),
             liveness: liveness(&j.operator, j.pid, this_machine),
             position: j.position(),
+            pause: j.pause.clone(),
         }
     }
 
     pub fn describe(&self) -> String {
+        self.describe_at(&self.position)
+    }
+
+    /// As [`describe`](Self::describe), with where the change stands on
+    /// every host that keeps its journal.
+    pub fn describe_at(&self, position: &str) -> String {
         let what = format!(
             "{} {} by {} since {}",
             self.kind.as_str(),
@@ -136,15 +206,30 @@ impl ChangeInfo {
             self.operator,
             self.started
         );
+        let env = &self.env;
+        let paused = self
+            .pause
+            .as_ref()
+            .map(|p| {
+                format!(
+                    "; {}: `shipdeck continue {env}` goes on, `shipdeck abort {env}` puts the canary back",
+                    p.describe()
+                )
+            })
+            .unwrap_or_default();
+        let heard = if self.updated.is_empty() {
+            String::new()
+        } else {
+            format!(", last heard from at {}", self.updated)
+        };
         match self.liveness {
-            Liveness::Running => format!("in progress: {what}"),
+            Liveness::Running => format!("in progress: {what}{paused}"),
             Liveness::Interrupted => format!(
-                "INTERRUPTED: {what}, stopped at {}; `shipdeck resume` continues it, `shipdeck rollback` undoes it",
-                self.position
+                "INTERRUPTED: {what}, stopped at {position}; `shipdeck resume {env}` continues it, `shipdeck rollback {env}` undoes it"
             ),
             Liveness::Elsewhere => format!(
-                "in progress or interrupted on {}: {what}, at {}",
-                self.operator.machine, self.position
+                "in progress on {} (or interrupted there){heard}: {what}, at {position}{paused}",
+                self.operator.machine
             ),
         }
     }
@@ -156,5 +241,6 @@ pub fn lock_is_dead(owner: &LockOwner, this_machine: &Operator) -> bool {
         && liveness(&owner.operator, owner.pid, this_machine) == Liveness::Interrupted
 }
 
-/// How often a paused change looks for a word from another machine.
-pub const SIGNAL_POLL: Duration = Duration::from_secs(1);
+/// How often a paused change writes its journals again, so that another
+/// machine sees it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);

@@ -117,32 +117,59 @@ impl Control {
     }
 }
 
-/// The latest word for the running change from this process (the console);
-/// words from other machines arrive through the hosts (`.shipdeck/signal`).
+/// The word for the paused change of this process (the console); words
+/// from other machines arrive through the hosts (`.shipdeck/signal`). A word
+/// holds only for the pause it was meant for: one sent while no pause runs,
+/// or for a pause that has ended, is dropped, never carried into the next.
 #[derive(Default)]
 pub struct Controls {
-    latest: Mutex<Option<Control>>,
+    state: Mutex<ControlState>,
     wake: Condvar,
 }
 
+#[derive(Default)]
+struct ControlState {
+    /// The batch whose pause is running.
+    pause: Option<usize>,
+    word: Option<Control>,
+}
+
 impl Controls {
-    pub fn send(&self, c: Control) {
-        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
+    fn state(&self) -> std::sync::MutexGuard<'_, ControlState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tell the pause after `batch`; false when that pause is not running.
+    pub fn send(&self, batch: usize, c: Control) -> bool {
+        let mut s = self.state();
+        if s.pause != Some(batch) {
+            return false;
+        }
+        s.word = Some(c);
         self.wake.notify_all();
+        true
+    }
+
+    /// The pause after `batch` begins: it takes words from now on.
+    fn begin(&self, batch: usize) {
+        *self.state() = ControlState {
+            pause: Some(batch),
+            word: None,
+        };
+    }
+
+    fn end(&self) {
+        *self.state() = ControlState::default();
     }
 
     /// Wait up to `d` for a word, taking it.
-    pub fn wait(&self, d: Duration) -> Option<Control> {
-        let guard = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+    fn wait(&self, d: Duration) -> Option<Control> {
+        let guard = self.state();
         let (mut guard, _) = self
             .wake
-            .wait_timeout_while(guard, d, |c| c.is_none())
+            .wait_timeout_while(guard, d, |s| s.word.is_none())
             .unwrap_or_else(|p| p.into_inner());
-        guard.take()
-    }
-
-    fn clear(&self) {
-        self.latest.lock().unwrap_or_else(|p| p.into_inner()).take();
+        guard.word.take()
     }
 }
 
@@ -199,13 +226,13 @@ impl Engine {
     /// every change after it.
     pub fn reset_cancel(&self) {
         *self.cancel.lock().unwrap_or_else(|p| p.into_inner()) = CancelToken::new();
-        self.controls.clear();
+        self.controls.end();
     }
 
-    /// Tell the paused change of this process what to do next (the console's
-    /// `n`, `P` and `R`). Ignored when no change is paused.
-    pub fn control(&self, c: Control) {
-        self.controls.send(c);
+    /// Tell the change of this process paused after `batch` what to do next
+    /// (the console's `n`, `P` and `R`); false when that pause is over.
+    pub fn control(&self, batch: usize, c: Control) -> bool {
+        self.controls.send(batch, c)
     }
 
     pub fn events(&self) -> &EventSink {

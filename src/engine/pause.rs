@@ -2,14 +2,16 @@
 //! release until the pause's time is up or the operator moves the change on,
 //! and stop the change at the first breach.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::Control;
 use super::analysis::{Watch, tick_all};
 use super::canary::{PauseKind, Thresholds, Verdict, analyse};
 use super::change::{Progress, Run};
 use super::events::{ChangeOutcome, Event};
+use super::journal::{HEARTBEAT, PauseState};
 use super::plan::Plan;
+use super::{now_rfc3339, rfc3339};
 use crate::host::{self, Layout};
 use crate::model::Strategy;
 
@@ -24,10 +26,13 @@ pub(super) enum PauseEnd {
     Stop(ChangeOutcome, String),
 }
 
-/// A word left on the hosts by `shipdeck continue`/`abort`.
+/// A word left on the hosts by `shipdeck continue`/`abort`, for one pause
+/// of one change: a word that arrives late never ends the pause after it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Signal {
     pub change: String,
+    /// The batch the pause follows, from 0.
+    pub pause: usize,
     pub control: Control,
     pub by: String,
 }
@@ -64,7 +69,19 @@ impl Run<'_> {
         };
         let of = plan.batches.len();
         let mut waiting = deadline.is_none();
+        let journalled = self.journalled();
+        let since = now_rfc3339();
+        // Tell this process's console, and every machine through the hosts'
+        // journals, what the pause is now.
         let paused = |wait: Option<Duration>, why: Option<String>| {
+            *self.pause_state.lock().unwrap_or_else(|p| p.into_inner()) = Some(PauseState {
+                batch,
+                of,
+                since: since.clone(),
+                until: wait.map(|w| rfc3339(SystemTime::now() + w)),
+                why: why.clone(),
+            });
+            self.write_journals(&journalled);
             self.engine.events.emit(Event::Paused {
                 batch,
                 of,
@@ -73,10 +90,12 @@ impl Run<'_> {
                 why,
             })
         };
+        self.engine.controls.begin(batch);
         paused(deadline.map(|d| d - started), None);
         if waiting {
             self.notify("paused", "", &self.waiting_text(batch, of));
         }
+        let mut heartbeat = Instant::now();
         let mut watch = Watch::new(cfg, &watched);
         let release = self.release.clone().expect("a deploy has a release");
         // Each host is probed as the release it runs: the baseline its old one.
@@ -87,17 +106,22 @@ impl Run<'_> {
         // The first tick only sets where each log starts.
         let mut word = tick_all(cfg, self.fleet, &mut watch, env_for);
         loop {
-            if let Some(end) = self.take_word(word.take()) {
+            if let Some(end) = self.take_word(word.take(), batch) {
                 return end;
             }
             if let Some(c) = self.engine.controls.wait(tick) {
                 return self.continued(c, "the console".to_owned());
             }
             if self.cancel.is_cancelled() {
+                self.end_pause();
                 return PauseEnd::Stop(
                     ChangeOutcome::Cancelled,
                     "cancelled by the operator".into(),
                 );
+            }
+            if heartbeat.elapsed() >= HEARTBEAT {
+                heartbeat = Instant::now();
+                self.write_journals(&journalled);
             }
             word = tick_all(cfg, self.fleet, &mut watch, env_for);
             let due = deadline.is_some_and(|d| Instant::now() >= d);
@@ -121,6 +145,7 @@ impl Run<'_> {
                         why.push_str(&lines.join("\n    "));
                     }
                     self.notify("breach", "rolled-back", &verdict.to_string());
+                    self.end_pause();
                     return PauseEnd::Stop(ChangeOutcome::RolledBack, why);
                 }
                 Verdict::Pass { .. } if due && !waiting => {
@@ -149,35 +174,57 @@ impl Run<'_> {
         )
     }
 
-    /// A word from the hosts counts only for this change.
-    fn take_word(&self, word: Option<String>) -> Option<PauseEnd> {
+    /// A word from the hosts counts only for this pause of this change.
+    fn take_word(&self, word: Option<String>, batch: usize) -> Option<PauseEnd> {
         let signal: Signal = serde_json::from_str(&word?).ok()?;
-        if signal.change != self.change {
+        if signal.change != self.change || signal.pause != batch {
             return None;
         }
         Some(self.continued(signal.control, signal.by))
     }
 
     fn continued(&self, c: Control, by: String) -> PauseEnd {
-        // A word is read once: remove it from every host.
-        let all: Vec<usize> = (0..self.fleet.len()).collect();
-        self.fleet.each(&all, |_, h| {
-            let clear = host::signal_script(&Layout::new(&h.host.deploy_to), None);
-            let _ = h.with(|t| host::run_together(t, "clearing the signal", &[clear]));
+        self.end_pause();
+        self.engine.events.emit(Event::Continued {
+            by: by.clone(),
+            control: c,
         });
         match c {
             Control::Abort => PauseEnd::Stop(
                 ChangeOutcome::Cancelled,
                 format!("aborted by {by} during a canary pause"),
             ),
-            Control::Next | Control::Promote => {
-                let all = c == Control::Promote;
-                self.engine.events.emit(Event::Continued { by, all });
-                if all {
-                    PauseEnd::Promote
-                } else {
-                    PauseEnd::Next
-                }
+            Control::Next => PauseEnd::Next,
+            Control::Promote => PauseEnd::Promote,
+        }
+    }
+
+    /// The pause is over: no word is taken for it any more, the journals no
+    /// longer say paused, and a word left on the hosts is read once: gone.
+    fn end_pause(&self) {
+        self.engine.controls.end();
+        *self.pause_state.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let all: Vec<usize> = (0..self.fleet.len()).collect();
+        let cleared = self.fleet.each(&all, |i, h| {
+            let clear = host::signal_script(&Layout::new(&h.host.deploy_to), None);
+            let journal = if self.journalled().contains(&i) {
+                self.journal_script(i)
+            } else {
+                "true".to_owned()
+            };
+            h.with(|t| host::run_together(t, "ending the pause", &[clear, journal]))
+        });
+        for (i, r) in cleared.into_iter().enumerate() {
+            if let Err(e) = r {
+                // Harmless for this change (a word names its pause), but an
+                // operator reading the host should know why it is there.
+                self.engine.events.note(
+                    Some(i),
+                    format!(
+                        "{}: cannot clear the pause's word or journal: {e}",
+                        self.fleet.hosts[i].host.name
+                    ),
+                );
             }
         }
     }

@@ -203,13 +203,20 @@ pub fn plan_rollback(
 ) -> Result<Plan, RollbackRefusal> {
     let mut hosts = Vec::new();
     let (mut no_previous, mut missing, mut nothing) = (Vec::new(), Vec::new(), Vec::new());
+    // Undoing an interrupted change touches only the hosts it changed.
+    let undoing = to.is_none() && states.iter().any(|s| s.journal.is_some());
     for (i, (name, state)) in names.iter().zip(states).enumerate() {
         let from = state.current();
+        let mut untouched = None;
         let target = match (to, &state.journal) {
             (Some(t), _) => Some(t.clone()),
-            // Undoing an interrupted change: each host goes back to what it
-            // ran before that change, and a host it never switched stays.
+            // Each host goes back to what it ran before that change, and a
+            // host it never switched stays.
             (None, Some(j)) => j.from.clone(),
+            (None, None) if undoing => {
+                untouched = Some("not part of the interrupted change".to_owned());
+                from.clone()
+            }
             (None, None) => previous_release(&state.history, from.as_ref()),
         };
         match (&from, &target) {
@@ -218,11 +225,13 @@ pub fn plan_rollback(
             (_, Some(t)) if !state.has_release(t) => missing.push(name.clone()),
             _ => {}
         }
-        let skip = (from.is_some() && from == target).then(|| {
-            format!(
-                "already runs {}",
-                from.as_ref().map(ToString::to_string).unwrap_or_default()
-            )
+        let skip = untouched.or_else(|| {
+            (from.is_some() && from == target).then(|| {
+                format!(
+                    "already runs {}",
+                    from.as_ref().map(ToString::to_string).unwrap_or_default()
+                )
+            })
         });
         hosts.push(HostPlan {
             host: i,

@@ -104,47 +104,84 @@ impl Engine {
     }
 
     /// Leave a word for the paused change of an environment on its hosts; the
-    /// change reads it at its next tick, from whichever machine runs it.
+    /// change reads it at its next tick, from whichever machine runs it. The
+    /// word names the pause it is for, so it never ends a later one.
     pub fn signal(&self, env_name: &str, control: Control) -> Result<String, EngineError> {
         let (_, fleet) = self.environment(env_name)?;
         let states = self.journals(env_name)?;
+        let verb = match control {
+            Control::Abort => "abort",
+            _ => "continue",
+        };
         let Some(j) = states.iter().find_map(|s| s.journal.as_ref()) else {
             return Err(EngineError::Failed(format!(
-                "no change is in progress on {env_name}: nothing to {}",
-                match control {
-                    Control::Abort => "abort",
-                    _ => "continue",
-                }
+                "no change is in progress on {env_name}: nothing to {verb}"
             )));
         };
-        let word = serde_json::to_string(&Signal {
-            change: j.change.clone(),
-            control,
-            by: self.operator.to_string(),
-        })
-        .expect("a signal serializes");
-        let written = fleet.all(|_, h| {
-            let script = host::signal_script(&Layout::new(&h.host.deploy_to), Some(&word));
-            h.with(|t| host::run_together(t, "leaving the word", &[script]))
-        });
-        let reached = written.iter().filter(|r| r.is_ok()).count();
-        if reached == 0 {
-            return Err(EngineError::Failed(format!(
-                "no host of {env_name} could be reached to leave the word"
-            )));
-        }
-        let what = match control {
-            Control::Next => "continue to its next step",
-            Control::Promote => "continue through every remaining step",
-            Control::Abort => "abort and put its canary hosts back",
-        };
-        Ok(format!(
-            "told change {} ({} {} by {}) to {what}; it acts on it within seconds if it is paused",
+        let what = format!(
+            "change {} ({} {} by {})",
             j.change,
             j.kind.as_str(),
             j.release,
             j.operator
-        ))
+        );
+        if liveness(&j.operator, j.pid, &self.operator) == Liveness::Interrupted {
+            return Err(EngineError::Failed(format!(
+                "{what} is interrupted (its process is gone), not paused: `shipdeck resume {env_name}` continues it, `shipdeck rollback {env_name}` undoes it"
+            )));
+        }
+        // Any host's journal may be the one a failed write left behind; the
+        // newest pause wins.
+        let Some(pause) = states
+            .iter()
+            .filter_map(|s| s.journal.as_ref())
+            .filter(|x| x.change == j.change)
+            .filter_map(|x| x.pause.clone())
+            .max_by_key(|p| p.batch)
+        else {
+            return Err(EngineError::Failed(format!(
+                "{what} is not paused (it is switching hosts): there is nothing to {verb} until its next pause; the operator running it can cancel it"
+            )));
+        };
+        let word = serde_json::to_string(&Signal {
+            change: j.change.clone(),
+            pause: pause.batch,
+            control,
+            by: self.operator.to_string(),
+        })
+        .map_err(|e| EngineError::Failed(format!("cannot write the word: {e}")))?;
+        let written = fleet.all(|_, h| {
+            let script = host::signal_script(&Layout::new(&h.host.deploy_to), Some(&word));
+            h.with(|t| host::run_together(t, "leaving the word", &[script]))
+        });
+        let missed: Vec<String> = fleet
+            .hosts
+            .iter()
+            .zip(&written)
+            .filter_map(|(h, r)| r.as_ref().err().map(|e| format!("{}: {e}", h.host.name)))
+            .collect();
+        if missed.len() == written.len() {
+            return Err(EngineError::Failed(format!(
+                "no host of {env_name} could be reached to leave the word\n  {}",
+                missed.join("\n  ")
+            )));
+        }
+        let act = match control {
+            Control::Next => "continue to its next step",
+            Control::Promote => "continue through every remaining step",
+            Control::Abort => "abort and put its canary hosts back",
+        };
+        let mut said = format!(
+            "told {what}, {}, to {act}; it acts on it within one health interval",
+            pause.describe()
+        );
+        if !missed.is_empty() {
+            said.push_str(&format!(
+                " (the word reached every host but {}; one is enough)",
+                missed.join(", ")
+            ));
+        }
+        Ok(said)
     }
 }
 
@@ -231,7 +268,13 @@ impl Run<'_> {
                 }
             })
             .collect();
-        let first_batch = resume_point(&plan.batches, &progress);
+        let began: Vec<bool> = done.iter().map(|d| began_publishing(d)).collect();
+        let first_batch = resume_point(&plan.batches, &progress, &began);
+        for (i, d) in done.iter().enumerate() {
+            if d.contains(&Step::Switch) {
+                self.touch_traffic(i);
+            }
+        }
         let mut base = first;
         base.pid = std::process::id();
         base.operator = self.engine.operator.clone();
@@ -245,12 +288,26 @@ impl Run<'_> {
     }
 }
 
+/// Whether a host had begun its switch (its slot started, or `current` or
+/// its traffic moved) when the change was interrupted.
+fn began_publishing(done: &[Step]) -> bool {
+    done.iter().any(|s| {
+        matches!(
+            s,
+            Step::Switch | Step::StartSlot | Step::Restart | Step::Record
+        )
+    })
+}
+
 /// The batch to go on from: the first with a host still to switch; or, when
 /// that batch has not started, the one before it, whose pauses may not have
 /// run to their end.
-fn resume_point(batches: &[Vec<usize>], progress: &[Progress]) -> usize {
+fn resume_point(batches: &[Vec<usize>], progress: &[Progress], began: &[bool]) -> usize {
     let pending = |b: &Vec<usize>| b.iter().any(|&i| progress[i] == Progress::Pending);
-    let started = |b: &Vec<usize>| b.iter().any(|&i| progress[i] != Progress::Pending);
+    let started = |b: &Vec<usize>| {
+        b.iter()
+            .any(|&i| began[i] || progress[i] != Progress::Pending)
+    };
     let Some(k) = batches.iter().position(pending) else {
         return batches.len();
     };
@@ -278,18 +335,49 @@ mod tests {
             .collect()
     }
 
+    const NONE: [bool; 4] = [false; 4];
+
     #[test]
     fn resumes_in_the_batch_that_was_switching() {
         let batches = vec![vec![0], vec![1, 2], vec![3]];
-        assert_eq!(resume_point(&batches, &p(&[false, false, false, false])), 0);
-        assert_eq!(resume_point(&batches, &p(&[true, true, false, false])), 1);
+        assert_eq!(
+            resume_point(&batches, &p(&[false, false, false, false]), &NONE),
+            0
+        );
+        assert_eq!(
+            resume_point(&batches, &p(&[true, true, false, false]), &NONE),
+            1
+        );
+        // web-2 had switched, not recorded: its batch had begun, the pause
+        // before it is over.
+        let began = [true, false, true, false];
+        assert_eq!(
+            resume_point(&batches, &p(&[true, false, false, false]), &began),
+            1
+        );
     }
 
     #[test]
     fn resumes_the_pauses_of_a_batch_that_had_switched() {
         let batches = vec![vec![0], vec![1, 2], vec![3]];
-        assert_eq!(resume_point(&batches, &p(&[true, false, false, false])), 0);
-        assert_eq!(resume_point(&batches, &p(&[true, true, true, false])), 1);
-        assert_eq!(resume_point(&batches, &p(&[true, true, true, true])), 3);
+        assert_eq!(
+            resume_point(&batches, &p(&[true, false, false, false]), &NONE),
+            0
+        );
+        assert_eq!(
+            resume_point(&batches, &p(&[true, true, true, false]), &NONE),
+            1
+        );
+        assert_eq!(
+            resume_point(&batches, &p(&[true, true, true, true]), &NONE),
+            3
+        );
+    }
+
+    #[test]
+    fn a_host_began_publishing_once_its_switch_or_slot_started() {
+        assert!(!began_publishing(&[Step::Upload, Step::Link]));
+        assert!(began_publishing(&[Step::Upload, Step::Switch]));
+        assert!(began_publishing(&[Step::Upload, Step::StartSlot]));
     }
 }

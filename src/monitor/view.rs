@@ -149,6 +149,9 @@ mod tests {
             host: "web-1".into(),
             from: None,
             done: Vec::new(),
+            updated: String::new(),
+            pause: None,
+            migration: None,
         };
         let view = |j: &Journal| {
             let probe = format!("present\njournal {}\n", serde_json::to_string(j).unwrap());

@@ -74,8 +74,12 @@ pub enum Effect {
         env: String,
         force: bool,
     },
-    /// A word for the paused change of this console (`n`, `P`, `R`).
-    Control(Control),
+    /// A word for the change of this console paused after `batch` (`n`,
+    /// `P`, `R`).
+    Control {
+        batch: usize,
+        word: Control,
+    },
     Cancel,
     Quit,
 }
@@ -186,6 +190,8 @@ pub struct ChangeView {
     pub analysis: Option<AnalysisView>,
     /// A rollback refused because it crosses a schema migration.
     pub refused: Option<String>,
+    /// A canary pause ended in an abort: its hosts are going back.
+    pub aborting: bool,
     pub finished: Option<(ChangeOutcome, String, SystemTime)>,
 }
 
@@ -501,6 +507,7 @@ impl App {
                     pause: None,
                     analysis: None,
                     refused: None,
+                    aborting: false,
                     finished: None,
                 });
             }
@@ -589,16 +596,18 @@ impl App {
                     c.analysis = Some(AnalysisView { verdict, lines });
                 }
             }
-            Event::Continued { by, all } => {
+            Event::Continued { by, control } => {
                 if let Some(c) = &mut self.change
                     && let Some(p) = c.pause.take()
                 {
-                    c.notes.push(format!(
-                        "step {} of {}: continued by {by}{}",
-                        p.batch + 1,
-                        p.of,
-                        if all { ", every remaining step" } else { "" }
-                    ));
+                    let how = match control {
+                        Control::Next => "continued",
+                        Control::Promote => "continued through every remaining step",
+                        Control::Abort => "ABORTED: the canary hosts go back",
+                    };
+                    c.notes
+                        .push(format!("step {} of {}: {how} by {by}", p.batch + 1, p.of));
+                    c.aborting = control == Control::Abort;
                 }
             }
             Event::ChangeFinished {
@@ -842,6 +851,7 @@ impl App {
             return Vec::new();
         }
         p.sent = Some(word);
+        let batch = p.batch;
         let (text, tone) = match word {
             Control::Next => (
                 format!(
@@ -861,7 +871,7 @@ impl App {
             ),
         };
         self.say(text, tone);
-        vec![Effect::Control(word)]
+        vec![Effect::Control { batch, word }]
     }
 
     /// `R`: roll the selected environment back; `armed` is the refusal of a
@@ -990,7 +1000,13 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
         assert!(press(&mut a, 'P').is_empty());
         assert!(press(&mut a, 'R').is_empty());
         pause(&mut a, 0, Some(Duration::from_secs(60)));
-        assert_eq!(press(&mut a, 'n'), [Effect::Control(Control::Next)]);
+        assert_eq!(
+            press(&mut a, 'n'),
+            [Effect::Control {
+                batch: 0,
+                word: Control::Next
+            }]
+        );
         // One word per pause: a second n must not skip the next pause.
         assert!(press(&mut a, 'n').is_empty());
         assert!(press(&mut a, 'P').is_empty());
@@ -998,23 +1014,41 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
         pause(&mut a, 0, None);
         assert!(press(&mut a, 'n').is_empty());
         // Abort may still follow, once.
-        assert_eq!(press(&mut a, 'R'), [Effect::Control(Control::Abort)]);
+        assert_eq!(
+            press(&mut a, 'R'),
+            [Effect::Control {
+                batch: 0,
+                word: Control::Abort
+            }]
+        );
         assert!(press(&mut a, 'R').is_empty());
 
         let mut a = app(false);
         start(&mut a, ChangeKind::Deploy);
         pause(&mut a, 0, None);
-        assert_eq!(press(&mut a, 'P'), [Effect::Control(Control::Promote)]);
+        assert_eq!(
+            press(&mut a, 'P'),
+            [Effect::Control {
+                batch: 0,
+                word: Control::Promote
+            }]
+        );
         a.update(Msg::Engine(Event::Continued {
             by: "the console".into(),
-            all: true,
+            control: Control::Promote,
         }));
         assert!(a.paused().is_none());
         assert!(press(&mut a, 'P').is_empty());
         assert!(press(&mut a, 'n').is_empty());
         // A new pause takes a word again.
         pause(&mut a, 1, None);
-        assert_eq!(press(&mut a, 'n'), [Effect::Control(Control::Next)]);
+        assert_eq!(
+            press(&mut a, 'n'),
+            [Effect::Control {
+                batch: 1,
+                word: Control::Next
+            }]
+        );
         // Once finished, R is the rollback of the environment again.
         a.update(Msg::Engine(Event::ChangeFinished {
             change: "c1".into(),

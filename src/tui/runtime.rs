@@ -104,7 +104,16 @@ fn run_effect(effect: Effect, engine: &Arc<Engine>, tx: &UnboundedSender<Msg>) -
         Effect::Deploy { env, release } => start(Box::new(move |e| e.deploy(&env, &release))),
         Effect::Promote { env, release } => start(Box::new(move |e| e.promote(&release, &env))),
         Effect::Rollback { env, force } => start(Box::new(move |e| e.rollback(&env, None, force))),
-        Effect::Control(word) => engine.control(word),
+        Effect::Control { batch, word } => {
+            // A pause that ended meanwhile says so in its own events.
+            if !engine.control(batch, word) {
+                tracing::info!(
+                    batch,
+                    word = word.as_str(),
+                    "the pause was over before the word"
+                );
+            }
+        }
         Effect::Cancel => engine.cancel_token().cancel(),
         Effect::Quit => return false,
     }

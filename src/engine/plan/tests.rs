@@ -174,3 +174,52 @@ fn rollback_without_history_asks_for_a_target() {
     .unwrap();
     assert_eq!(plan.batches, [vec![0, 1]]);
 }
+
+fn journal(host: &str, from: &str, done: &[Step]) -> crate::engine::journal::Journal {
+    crate::engine::journal::Journal {
+        change: "c-1".into(),
+        env: "production".into(),
+        kind: ChangeKind::Deploy,
+        release: id("v3"),
+        sha256: "sha-v3".into(),
+        operator: crate::model::Operator {
+            who: "alice".into(),
+            machine: "laptop".into(),
+        },
+        pid: 1,
+        started: "2026-01-01T00:00:00Z".into(),
+        strategy: "rolling".into(),
+        hosts: names(3),
+        batches: vec![vec![1], vec![2]],
+        pauses: vec![Vec::new(), Vec::new()],
+        run_once_on: None,
+        host: host.into(),
+        from: Some(id(from)),
+        done: done.to_vec(),
+        updated: String::new(),
+        pause: None,
+        migration: None,
+    }
+}
+
+#[test]
+fn undoing_an_interrupted_change_moves_only_the_hosts_it_switched() {
+    // web-1 already ran v3 (no journal: not part of the change); web-2
+    // switched before the operator's process died; web-3 was prepared only.
+    let h = [(Deploy, "v1"), (Deploy, "v2"), (Deploy, "v3")];
+    let mut states = vec![
+        on(Some("v3"), &["v1", "v2", "v3"], &h),
+        on(Some("v3"), &["v2", "v3"], &h[..2]),
+        on(Some("v2"), &["v2", "v3"], &h[..2]),
+    ];
+    states[1].journal = Some(journal("web-2", "v2", &[Step::Upload, Step::Switch]));
+    states[2].journal = Some(journal("web-3", "v2", &[Step::Upload]));
+    let plan = plan_rollback("production", &names(3), &states, None, &hooks(), true).unwrap();
+    assert_eq!(plan.batches, [vec![1]]);
+    assert_eq!(
+        plan.hosts[0].skip.as_deref(),
+        Some("not part of the interrupted change")
+    );
+    assert_eq!(plan.hosts[1].to, Some(id("v2")));
+    assert_eq!(plan.hosts[2].skip.as_deref(), Some("already runs v2"));
+}
