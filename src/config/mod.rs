@@ -15,7 +15,7 @@ use raw::{RawConfig, RawCount, RawHost, RawNumber, RawStrategy};
 use regex::Regex;
 use toml::Spanned;
 
-use crate::engine::canary::{self, Thresholds};
+use crate::engine::canary::{self, Expects, Thresholds};
 use crate::engine::window::WindowRules;
 use crate::model::{BlueGreen, Host, HostCount, HttpTarget, Slot, SshTarget, Strategy, Target};
 use crate::monitor::MetricSelector;
@@ -220,8 +220,25 @@ struct Common<'a> {
     app: &'a App,
     ssh: &'a Ssh,
     urls: Urls<'a>,
-    /// Whether `[health]` is set: a canary's health threshold needs probes.
-    has_health: bool,
+    /// What a canary's analysis can read, from the sections that are set.
+    sources: Sources,
+}
+
+/// The data sources the config sets up for a canary's analysis: a threshold
+/// needs its source, and a source that is set must deliver (see
+/// [`canary::Expects`]).
+#[derive(Debug, Clone, Copy)]
+struct Sources {
+    /// `[health]`: probes, their pass rate and latency.
+    health: bool,
+    /// `[metrics] prometheus`: request and error counters.
+    metrics: bool,
+    /// `metrics.latency`: the app's own latency.
+    app_latency: bool,
+    /// `[logs]` names files or a command.
+    logs: bool,
+    /// `logs.error_pattern`: which log lines are errors.
+    error_pattern: bool,
 }
 
 struct Resolver<'a> {
@@ -254,7 +271,13 @@ impl Resolver<'_> {
                 health: health_url.as_ref(),
                 metrics: raw.metrics.prometheus.as_ref(),
             },
-            has_health: health.is_some(),
+            sources: Sources {
+                health: health.is_some(),
+                metrics: metrics.prometheus.is_some(),
+                app_latency: metrics.latency.is_some(),
+                logs: !logs.files.is_empty() || logs.command.is_some(),
+                error_pattern: logs.error_pattern.is_some(),
+            },
         };
         let mut environments = Vec::new();
         for (name, env) in raw.environments.into_inner() {
@@ -439,16 +462,24 @@ impl Resolver<'_> {
             None => None,
             Some(l) => Some(self.latency_selector(l, m.prometheus.is_some())?),
         };
+        let requests = m
+            .requests
+            .clone()
+            .unwrap_or_else(|| "http_requests_total".into());
+        let errors = m
+            .errors
+            .clone()
+            .unwrap_or_else(|| "http_requests_total{code=~\"5..\"}".into());
+        // Checked at load, or a typo would leave a canary without its error
+        // rate. These keys carry no position, so the message names the key.
+        for (key, selector) in [("requests", &requests), ("errors", &errors)] {
+            MetricSelector::parse(selector)
+                .map_err(|e| ConfigError::whole_file(self.path, format!("metrics.{key}: {e}")))?;
+        }
         Ok(Metrics {
             prometheus: m.prometheus.as_ref().map(|p| p.get_ref().clone()),
-            requests: m
-                .requests
-                .clone()
-                .unwrap_or_else(|| "http_requests_total".into()),
-            errors: m
-                .errors
-                .clone()
-                .unwrap_or_else(|| "http_requests_total{code=~\"5..\"}".into()),
+            requests,
+            errors,
             latency,
             interval: m.interval.map_or(DEFAULT_METRICS_INTERVAL, |d| d.0),
         })
@@ -505,7 +536,7 @@ impl Resolver<'_> {
             app,
             ssh,
             urls,
-            has_health,
+            sources,
         } = common;
         if !valid_env_name(name) {
             return Err(self.err(
@@ -544,7 +575,7 @@ impl Resolver<'_> {
         }
         let strategy = match &env.strategy {
             None => Strategy::AllAtOnce,
-            Some(s) => self.strategy(s, *has_health)?,
+            Some(s) => self.strategy(s, *sources)?,
         };
         if let Strategy::BlueGreen(bg) = &strategy {
             for (raw, host) in env.hosts.get_ref().iter().zip(&hosts) {
@@ -698,7 +729,7 @@ impl Resolver<'_> {
     fn strategy(
         &self,
         s: &Spanned<RawStrategy>,
-        has_health: bool,
+        sources: Sources,
     ) -> Result<Strategy, ConfigError> {
         let raw = s.get_ref();
         let kind = raw.kind.get_ref().as_str();
@@ -716,7 +747,7 @@ impl Resolver<'_> {
         }
         match kind {
             "rolling" => self.rolling(raw),
-            "canary" => self.canary(s, has_health),
+            "canary" => self.canary(s, sources),
             "blue-green" => self.blue_green(s),
             // The only other kind in STRATEGY_KEYS.
             _ => Ok(Strategy::AllAtOnce),
@@ -743,7 +774,7 @@ impl Resolver<'_> {
         })
     }
 
-    fn canary(&self, s: &Spanned<RawStrategy>, has_health: bool) -> Result<Strategy, ConfigError> {
+    fn canary(&self, s: &Spanned<RawStrategy>, sources: Sources) -> Result<Strategy, ConfigError> {
         let steps = s.get_ref().steps.as_ref().ok_or_else(|| {
             self.err(
                 s,
@@ -755,21 +786,21 @@ impl Resolver<'_> {
         let steps = canary::parse_steps(steps.get_ref()).map_err(|m| self.err(steps, m))?;
         Ok(Strategy::Canary {
             steps,
-            thresholds: self.thresholds(s, has_health)?,
+            thresholds: self.thresholds(s, sources)?,
         })
     }
 
     fn thresholds(
         &self,
         s: &Spanned<RawStrategy>,
-        has_health: bool,
+        sources: Sources,
     ) -> Result<Thresholds, ConfigError> {
         let raw = s.get_ref();
         let number = |v: &Option<Spanned<RawNumber>>| v.as_ref().map(|v| v.get_ref().get());
         let defaults = Thresholds::default();
         // Without [health] there are no probes, and a pass rate that is on
         // with no data would leave every pause inconclusive.
-        let min_health_pass_rate = match (&raw.min_health_pass_rate, has_health) {
+        let min_health_pass_rate = match (&raw.min_health_pass_rate, sources.health) {
             (Some(m), false) => {
                 return Err(self.err(
                     m,
@@ -782,6 +813,12 @@ impl Resolver<'_> {
         };
         let max_latency_ms = match &raw.max_latency_ms {
             None => None,
+            Some(m) if !sources.health && !sources.app_latency => {
+                return Err(self.err(
+                    m,
+                    "max_latency_ms needs [health] (the probes' latency) or metrics.latency (the app's own): without either there is no latency to judge",
+                ));
+            }
             Some(m) => Some(u64::try_from(*m.get_ref()).map_err(|_| {
                 self.err(
                     m,
@@ -789,6 +826,22 @@ impl Resolver<'_> {
                 )
             })?),
         };
+        // Lines are counted only when there are logs to read and a pattern
+        // that says which are errors; without, the limit could never be met
+        // or, worse, would be met by counting nothing.
+        if let Some(m) = &raw.max_error_lines_per_min {
+            let missing = match (sources.logs, sources.error_pattern) {
+                (false, _) => Some("[logs] with `files` or `command`"),
+                (true, false) => Some("logs.error_pattern (which lines are errors)"),
+                (true, true) => None,
+            };
+            if let Some(missing) = missing {
+                return Err(self.err(
+                    m,
+                    format!("max_error_lines_per_min needs {missing}: without it there are no error lines to count"),
+                ));
+            }
+        }
         let min_requests = match &raw.min_requests {
             None => defaults.min_requests,
             Some(m) => u64::try_from(*m.get_ref())
@@ -801,6 +854,13 @@ impl Resolver<'_> {
             min_health_pass_rate,
             max_error_lines_per_min: number(&raw.max_error_lines_per_min),
             min_requests,
+            // A source that is set up and stays silent is missing data, so
+            // that no check quietly stops applying (see canary::Expects).
+            expects: Expects {
+                requests: sources.metrics,
+                error_lines: sources.logs && sources.error_pattern,
+                app_latency: sources.app_latency,
+            },
             ..defaults
         };
         // Its messages start with the key.

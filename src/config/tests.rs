@@ -230,8 +230,70 @@ fn canary_steps_and_thresholds_resolve() {
             min_health_pass_rate: Some(0.95),
             max_error_lines_per_min: Some(5.0),
             min_requests: 20,
+            // [metrics] with a latency, and [logs] with a pattern.
+            expects: canary::Expects {
+                requests: true,
+                error_lines: true,
+                app_latency: true,
+            },
             ..Thresholds::default()
         }
+    );
+}
+
+/// What the analysis must get, from the sections that are set: a source
+/// that is set and stays silent is missing data, not a check that is off.
+#[test]
+fn canary_thresholds_expect_the_data_the_config_sets_up() {
+    let expects = |sections: &str| {
+        let cfg = parse(&format!(
+            "{sections}\n[environments.production]\nhosts = [\"web-1\", \"web-2\"]\nstrategy = {{ kind = \"canary\", steps = [\"1\", \"100%\"], max_relative = 2 }}\n"
+        ))
+        .unwrap();
+        match &cfg.environments[0].strategy {
+            Strategy::Canary { thresholds, .. } => thresholds.expects,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(expects(""), canary::Expects::default());
+    assert_eq!(
+        expects("[metrics]\nprometheus = \"http://127.0.0.1:9100/metrics\"\n"),
+        canary::Expects {
+            requests: true,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        expects(
+            "[metrics]\nprometheus = \"http://127.0.0.1:9100/metrics\"\nlatency = 'q{quantile=\"0.99\"}'\n"
+        ),
+        canary::Expects {
+            requests: true,
+            app_latency: true,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        expects("[logs]\ncommand = \"journalctl -fu hello\"\nerror_pattern = \"ERROR\"\n"),
+        canary::Expects {
+            error_lines: true,
+            ..Default::default()
+        }
+    );
+    // Logs without a pattern have no error lines to promise.
+    assert_eq!(
+        expects("[logs]\nfiles = [\"app.log\"]\n"),
+        canary::Expects::default()
+    );
+}
+
+#[test]
+fn bad_counter_selectors_stop_the_load() {
+    let err = parse("[metrics]\nprometheus = \"http://127.0.0.1:9100/metrics\"\nerrors = 'http_requests_total{code=~\"5..\"'\n[environments.production]\nhosts = [\"web-1\"]\n").unwrap_err();
+    assert!(
+        err.starts_with("/x/shipdeck.toml: metrics.errors: metric selector")
+            && err.contains("missing closing }"),
+        "{err}"
     );
 }
 
@@ -257,6 +319,8 @@ strategy = { kind = "canary", steps = ["1", "100%"] }
 fn canary_thresholds_are_validated_at_the_strategy() {
     let err = parse(
         r#"
+[health]
+command = "./check"
 [environments.production]
 hosts = ["web-1", "web-2"]
 strategy = { kind = "canary", steps = ["1", "100%"], max_latency_ms = 0 }
@@ -264,7 +328,7 @@ strategy = { kind = "canary", steps = ["1", "100%"], max_latency_ms = 0 }
     )
     .unwrap_err();
     assert!(
-        err.starts_with("/x/shipdeck.toml:9:12: max_latency_ms = 0 would fail every canary"),
+        err.starts_with("/x/shipdeck.toml:11:12: max_latency_ms = 0 would fail every canary"),
         "{err}"
     );
 }

@@ -1,75 +1,149 @@
 //! Gathering what the canary analysis judges: during a pause, every tick
-//! probes each host's health, reads its app counters, and reads the log lines
-//! appended since the last tick (counting those that match `error_pattern`).
-//! The same round trip picks up a word left on the host by `shipdeck
-//! continue`/`abort`. The judging itself is pure, in `canary::analyse`.
+//! probes each host's health, reads its app counters and latency, and reads
+//! the log lines appended to each `logs.files` file since the last tick
+//! (counting those that match `error_pattern`). The same round trip picks up
+//! a word left on the host by `shipdeck continue`/`abort`. With `logs.command`
+//! instead of files, each watched host runs that command for as long as the
+//! pause lasts, on a connection of its own (a follow blocks its session).
+//! The judging itself is pure, in `canary::analyse`; what this side adds is
+//! why a figure is missing, so that missing data is never a pass in disguise.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::canary::{GroupWindow, HostWindow, Probe, Requests};
+use regex::Regex;
+
+use super::CancelToken;
+use super::canary::{Gaps, GroupWindow, HostWindow, Probe, Requests};
 use super::health::probe_once;
 use crate::config::Config;
 use crate::host::{HookEnv, Layout, QUICK, StepError, sh::quote};
 use crate::monitor::AppSample;
-use crate::monitor::logs::resolved_files;
+use crate::monitor::logs::{resolved_files, tail_script};
 use crate::monitor::prom::{self, MetricSelector};
 use crate::transport::{Fleet, HostHandle};
 
-/// Log bytes read per file and tick; a log growing faster than this is
-/// sampled, not read whole.
+/// Log bytes read per file and tick; a log growing faster than this is read
+/// behind, catching up over the next ticks.
 const MAX_LOG_READ: u64 = 1 << 20;
 /// Lines of each host kept to show when it breaches.
 const KEEP_LINES: usize = 12;
 const METRICS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Reads in a row that may fail before a figure counts as missing. Counters
+/// and log offsets are cumulative, so the read after one lost scrape or log
+/// read catches up on it; a second miss in a row means what the analysis has
+/// is stale, and stale data must not pass a canary whose app just died.
+const MISSES_TOLERATED: u32 = 1;
+/// A `logs.command` follow that stopped is started again after this.
+const COMMAND_RETRY: Duration = Duration::from_secs(2);
+/// Lines a `logs.command` prints this soon after it (re)starts are its
+/// backlog (`journalctl -f` and `tail -f` begin with the last ten lines),
+/// written before the pause: shown with a breach, never counted.
+const COMMAND_BACKLOG: Duration = Duration::from_secs(1);
 const FILE_MARK: &str = "@@shipdeck-file ";
+const MISSING_MARK: &str = "@@shipdeck-missing ";
 const SIGNAL_MARK: &str = "@@shipdeck-signal ";
 const END_MARK: &str = "@@shipdeck-end";
+
+/// Misses in a row of one kind of reading, and why the newest one missed.
+#[derive(Debug, Default)]
+struct Misses {
+    count: u32,
+    why: Option<String>,
+}
+
+impl Misses {
+    fn ok(&mut self) {
+        *self = Misses::default();
+    }
+
+    fn missed(&mut self, why: String) {
+        self.count += 1;
+        self.why = Some(why);
+    }
+
+    /// Why the figure must not be judged now, if it must not.
+    fn stale(&self) -> Option<String> {
+        self.why.clone().filter(|_| self.count > MISSES_TOLERATED)
+    }
+}
+
+/// One `logs.files` file on one host.
+#[derive(Debug, Clone, Default)]
+struct LogFile {
+    /// As given to the shell (quoted), which is how the operator sees it too.
+    path: String,
+    /// Bytes read so far; `None` until the first tick sets the starting point
+    /// (what was there before the pause is not judged).
+    offset: Option<u64>,
+    /// Absent or unreadable at the newest read.
+    missing: bool,
+}
 
 /// One host's readings over the current pause.
 pub struct HostReadings {
     pub index: usize,
     pub name: String,
     probes: Vec<Probe>,
-    first_app: Option<AppSample>,
+    /// The newest counter reading, and the growth since the first one.
     last_app: Option<AppSample>,
+    grown: Option<Requests>,
+    metrics: Misses,
     /// Readings of `metrics.latency`, in seconds.
     latencies: Vec<f64>,
-    /// Per log file: bytes read so far; `None` until the first tick sets the
-    /// starting point (what was there before the pause is not judged).
-    offsets: Vec<Option<u64>>,
+    latency: Misses,
+    files: Vec<LogFile>,
+    /// Log reads (of `logs.files`) that failed in a row.
+    log_reads: Misses,
     error_lines: u64,
-    logs_followed: bool,
     pub last_lines: VecDeque<String>,
+    /// The `logs.command` follow, once the first tick started it.
+    command: Option<CommandFollow>,
 }
 
-/// Readings for every host watched during a pause.
+/// Readings for every host watched during a pause. Dropping it (the pause is
+/// over) stops every `logs.command` follow.
 pub struct Watch {
     pub hosts: Vec<HostReadings>,
     started: Instant,
-    selectors: Option<Selectors>,
+    /// `None` without `[metrics] prometheus`; `Err` when a selector is bad.
+    selectors: Option<Result<Selectors, String>>,
+    logs: LogSetup,
 }
 
-/// The counters and the latency gauge read from each host's metrics page.
+/// What `[logs]` sets up, for the reasons given when error lines are missing.
+struct LogSetup {
+    command: Option<String>,
+    files: bool,
+    pattern: bool,
+}
+
+/// The counters and the latency read from each host's metrics page.
 struct Selectors {
     requests: MetricSelector,
     errors: MetricSelector,
-    latency: Option<MetricSelector>,
+    latency: Option<Result<MetricSelector, String>>,
+}
+
+impl Selectors {
+    fn new(cfg: &Config) -> Option<Result<Selectors, String>> {
+        cfg.metrics.prometheus.as_ref()?;
+        let parse = |key: &str, s: &str| {
+            MetricSelector::parse(s).map_err(|e| format!("metrics.{key}: {e}"))
+        };
+        Some((|| {
+            Ok(Selectors {
+                requests: parse("requests", &cfg.metrics.requests)?,
+                errors: parse("errors", &cfg.metrics.errors)?,
+                latency: cfg.metrics.latency.as_deref().map(|l| parse("latency", l)),
+            })
+        })())
+    }
 }
 
 impl Watch {
     pub fn new(cfg: &Config, hosts: &[(usize, String)]) -> Self {
-        let selectors = cfg.metrics.prometheus.as_ref().and_then(|_| {
-            Some(Selectors {
-                requests: MetricSelector::parse(&cfg.metrics.requests).ok()?,
-                errors: MetricSelector::parse(&cfg.metrics.errors).ok()?,
-                latency: cfg
-                    .metrics
-                    .latency
-                    .as_deref()
-                    .and_then(|l| MetricSelector::parse(l).ok()),
-            })
-        });
         Watch {
             hosts: hosts
                 .iter()
@@ -77,17 +151,25 @@ impl Watch {
                     index: *index,
                     name: name.clone(),
                     probes: Vec::new(),
-                    first_app: None,
                     last_app: None,
+                    grown: None,
+                    metrics: Misses::default(),
                     latencies: Vec::new(),
-                    offsets: vec![None; cfg.logs.files.len()],
+                    latency: Misses::default(),
+                    files: vec![LogFile::default(); cfg.logs.files.len()],
+                    log_reads: Misses::default(),
                     error_lines: 0,
-                    logs_followed: false,
                     last_lines: VecDeque::new(),
+                    command: None,
                 })
                 .collect(),
             started: Instant::now(),
-            selectors,
+            selectors: Selectors::new(cfg),
+            logs: LogSetup {
+                command: cfg.logs.command.clone(),
+                files: !cfg.logs.files.is_empty(),
+                pattern: cfg.logs.error_pattern.is_some(),
+            },
         }
     }
 
@@ -103,19 +185,7 @@ impl Watch {
                 .hosts
                 .iter()
                 .filter(|h| indices.contains(&h.index))
-                .map(|h| HostWindow {
-                    host: h.name.clone(),
-                    probes: h.probes.clone(),
-                    error_lines_per_min: (h.logs_followed && minutes > 0.0)
-                        .then(|| h.error_lines as f64 / minutes),
-                    requests: match (&h.first_app, &h.last_app) {
-                        (Some(a), Some(b)) if b.at > a.at => Requests::between(a, b),
-                        _ => None,
-                    },
-                    app_latency_ms: (!h.latencies.is_empty()).then(|| {
-                        1000.0 * h.latencies.iter().sum::<f64>() / h.latencies.len() as f64
-                    }),
-                })
+                .map(|h| h.window(&self.logs, minutes))
                 .collect(),
         }
     }
@@ -124,20 +194,147 @@ impl Watch {
         self.hosts
             .iter()
             .find(|h| h.name == name)
-            .map(|h| h.last_lines.iter().cloned().collect())
+            .map(|h| match &h.command {
+                Some(follow) => follow.lock().last_lines.iter().cloned().collect(),
+                None => h.last_lines.iter().cloned().collect(),
+            })
             .unwrap_or_default()
     }
 }
 
+impl HostReadings {
+    fn window(&self, logs: &LogSetup, minutes: f64) -> HostWindow {
+        let (requests, requests_gap) = match self.metrics.stale() {
+            Some(why) => (None, Some(why)),
+            None => (self.grown, self.metrics.why.clone()),
+        };
+        let (app_latency_ms, latency_gap) = match self.latency.stale() {
+            Some(why) => (None, Some(why)),
+            None => (
+                (!self.latencies.is_empty()).then(|| {
+                    1000.0 * self.latencies.iter().sum::<f64>() / self.latencies.len() as f64
+                }),
+                self.latency.why.clone(),
+            ),
+        };
+        let (error_lines_per_min, logs_gap) = match self.error_lines_per_min(logs, minutes) {
+            Ok(v) => (Some(v), None),
+            Err(why) => (None, Some(why)),
+        };
+        HostWindow {
+            host: self.name.clone(),
+            probes: self.probes.clone(),
+            error_lines_per_min,
+            requests,
+            app_latency_ms,
+            gaps: Gaps {
+                logs: logs_gap,
+                requests: requests_gap,
+                app_latency: latency_gap,
+            },
+        }
+    }
+
+    fn error_lines_per_min(&self, logs: &LogSetup, minutes: f64) -> Result<f64, String> {
+        let host = &self.name;
+        if logs.command.is_none() && !logs.files {
+            return Err(format!(
+                "[logs] names no files and no command, so the error lines of {host} are unknown"
+            ));
+        }
+        if !logs.pattern {
+            return Err(format!(
+                "logs.error_pattern is not set, so no log line of {host} counts as an error"
+            ));
+        }
+        if let Some(command) = &logs.command {
+            return match &self.command {
+                Some(follow) => follow.lock().per_min(host, command),
+                None => Err(format!(
+                    "the logs of {host} (logs.command `{command}`) are not followed yet"
+                )),
+            };
+        }
+        if let Some(why) = self.log_reads.stale() {
+            return Err(why);
+        }
+        let missing: Vec<&str> = self
+            .files
+            .iter()
+            .filter(|f| f.missing)
+            .map(|f| f.path.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "log file {} is missing or unreadable on {host} (logs.files), so its error lines are unknown",
+                missing.join(", ")
+            ));
+        }
+        if self.files.iter().any(|f| f.offset.is_none()) || minutes <= 0.0 {
+            return Err(format!("the logs of {host} have not been read yet"));
+        }
+        Ok(self.error_lines as f64 / minutes)
+    }
+
+    fn keep_line(last_lines: &mut VecDeque<String>, line: &str) {
+        if last_lines.len() == KEEP_LINES {
+            last_lines.pop_front();
+        }
+        last_lines.push_back(line.to_owned());
+    }
+}
+
 /// What one tick read from one host. A host that cannot be read adds no
-/// reading: missing data makes the analysis inconclusive, never a pass.
+/// reading, only why: missing data makes the analysis inconclusive, never a
+/// pass.
 struct Reading {
     probe: Option<Probe>,
-    app: Option<AppSample>,
-    /// `metrics.latency`, in seconds.
-    latency: Option<f64>,
+    /// `None` without `[metrics] prometheus`.
+    metrics: Option<Result<Scraped, String>>,
     /// The read script's output: new log text and the signal file.
-    stdout: Option<String>,
+    stdout: Result<String, String>,
+}
+
+struct Scraped {
+    app: AppSample,
+    /// `metrics.latency` in seconds; `None` when it is not configured.
+    latency: Option<Result<f64, String>>,
+}
+
+fn scrape(h: &HostHandle, selectors: &Result<Selectors, String>) -> Result<Scraped, String> {
+    let name = &h.host.name;
+    let sel = selectors.as_ref().map_err(|e| e.clone())?;
+    let target = h
+        .host
+        .metrics
+        .as_ref()
+        .ok_or_else(|| format!("{name} has no metrics URL"))?;
+    let resp = h
+        .with(|t| {
+            t.http_get(&target.host, target.port, &target.path, METRICS_TIMEOUT)
+                .map_err(StepError::from)
+        })
+        .map_err(|e| format!("the metrics page of {name} could not be read: {e}"))?;
+    if !(200..300).contains(&resp.code) {
+        return Err(format!(
+            "the metrics page of {name} ({}) answered HTTP {}",
+            target.url, resp.code
+        ));
+    }
+    let page = prom::parse_page(&resp.body).map_err(|e| format!("{name}: {e}"))?;
+    Ok(Scraped {
+        app: AppSample {
+            at: SystemTime::now(),
+            requests_total: prom::sum(&page, &sel.requests),
+            errors_total: prom::sum(&page, &sel.errors),
+        },
+        latency: sel.latency.as_ref().map(|l| {
+            l.as_ref()
+                .map_err(|e| e.clone())
+                .and_then(|l| prom::latency(&page, l))
+                .map_err(|why| format!("no latency reading from {name}: {why}"))
+        }),
+    })
 }
 
 fn read(
@@ -145,7 +342,7 @@ fn read(
     h: &HostHandle,
     env: &HookEnv,
     script: &str,
-    selectors: &Option<Selectors>,
+    selectors: &Option<Result<Selectors, String>>,
 ) -> Reading {
     let probe =
         cfg.health.as_ref().map(
@@ -162,41 +359,19 @@ fn read(
                 },
             },
         );
-    let scrape = match (&h.host.metrics, selectors) {
-        (Some(target), Some(_)) => h
-            .with(|t| {
-                t.http_get(&target.host, target.port, &target.path, METRICS_TIMEOUT)
-                    .map_err(StepError::from)
-            })
-            .ok()
-            .filter(|resp| (200..300).contains(&resp.code))
-            .and_then(|resp| prom::parse_page(&resp.body).ok()),
-        _ => None,
+    let metrics = selectors.as_ref().map(|sel| scrape(h, sel));
+    let name = &h.host.name;
+    let stdout = match h.with(|t| t.exec(script, QUICK).map_err(StepError::from)) {
+        Ok(o) if o.success() => Ok(o.stdout),
+        Ok(o) => Err(format!(
+            "reading the logs of {name} failed: {}",
+            o.summary()
+        )),
+        Err(e) => Err(format!("the logs of {name} could not be read: {e}")),
     };
-    let (app, latency) = match (&scrape, selectors) {
-        (Some(scrape), Some(sel)) => (
-            Some(AppSample {
-                at: SystemTime::now(),
-                requests_total: prom::sum(scrape, &sel.requests),
-                errors_total: prom::sum(scrape, &sel.errors),
-            }),
-            // A quantile the app has not observed yet is NaN, not a reading.
-            sel.latency
-                .as_ref()
-                .map(|l| prom::sum(scrape, l))
-                .filter(|v| *v > 0.0),
-        ),
-        _ => (None, None),
-    };
-    let stdout = h
-        .with(|t| t.exec(script, QUICK).map_err(StepError::from))
-        .ok()
-        .filter(|o| o.success())
-        .map(|o| o.stdout);
     Reading {
         probe,
-        app,
-        latency,
+        metrics,
         stdout,
     }
 }
@@ -204,33 +379,61 @@ fn read(
 /// Fold a reading into a host's readings; returns the word left on the host.
 fn apply(cfg: &Config, r: &mut HostReadings, reading: Reading) -> Option<String> {
     r.probes.extend(reading.probe);
-    r.latencies.extend(reading.latency);
-    if let Some(sample) = reading.app {
-        r.first_app.get_or_insert_with(|| sample.clone());
-        r.last_app = Some(sample);
+    match reading.metrics {
+        None => {}
+        Some(Err(why)) => {
+            if cfg.metrics.latency.is_some() {
+                r.latency.missed(why.clone());
+            }
+            r.metrics.missed(why);
+        }
+        Some(Ok(scraped)) => {
+            if let Some(prev) = &r.last_app {
+                let step = Requests::step(prev, &scraped.app);
+                r.grown = Some(r.grown.map_or(step, |g| g + step));
+            }
+            r.last_app = Some(scraped.app);
+            r.metrics.ok();
+            match scraped.latency {
+                None => {}
+                Some(Ok(v)) => {
+                    r.latencies.push(v);
+                    r.latency.ok();
+                }
+                Some(Err(why)) => r.latency.missed(why),
+            }
+        }
     }
-    read_output(cfg, r, reading.stdout.as_deref()?)
+    match reading.stdout {
+        Ok(out) => read_output(cfg, r, &out),
+        Err(why) => {
+            r.log_reads.missed(why);
+            None
+        }
+    }
 }
 
-/// New bytes of each log file since its offset, and the signal file.
-fn read_script(cfg: &Config, layout: &Layout, deploy_to: &str, offsets: &[Option<u64>]) -> String {
+/// New bytes of each log file since its offset (or that it is missing), and
+/// the signal file.
+fn read_script(cfg: &Config, layout: &Layout, files: &[LogFile]) -> String {
     let mut s = String::new();
     if cfg.logs.command.is_none() {
-        for (i, (file, off)) in resolved_files(cfg, deploy_to)
-            .iter()
-            .zip(offsets)
-            .enumerate()
-        {
+        for (i, f) in files.iter().enumerate() {
+            let file = &f.path;
             // The first tick only learns where the file ends.
-            let read = match off {
+            let read = match f.offset {
                 None => String::new(),
                 Some(off) => format!(
                     "if [ \"$s\" -ge {off} ]; then tail -c +{} {file} | head -c {MAX_LOG_READ}; else head -c {MAX_LOG_READ} {file}; fi",
                     off + 1
                 ),
             };
+            // `wc` pads its count on some systems: keep the last word.
             s.push_str(&format!(
-                "s=$(wc -c < {file} 2>/dev/null) || s=0\nprintf '\\n{FILE_MARK}{i} %s\\n' \"$s\"\n{read}\n"
+                "if [ -f {file} ] && [ -r {file} ]; then\n\
+                 s=$(wc -c < {file}) || s=0\ns=${{s##* }}\n\
+                 printf '\\n{FILE_MARK}{i} %s\\n' \"$s\"\n{read}\n\
+                 else printf '\\n{MISSING_MARK}{i}\\n'; fi\n"
             ));
         }
         // Every mark starts with a newline of its own, so the text before it
@@ -248,6 +451,7 @@ fn read_output(cfg: &Config, r: &mut HostReadings, stdout: &str) -> Option<Strin
     let mut signal = None;
     let mut file: Option<(usize, u64)> = None;
     let mut text = String::new();
+    let mut ended = false;
     let flush = |file: Option<(usize, u64)>, text: &mut String, r: &mut HostReadings| {
         if let Some((i, size)) = file {
             take_log(cfg, r, i, size, text);
@@ -257,12 +461,25 @@ fn read_output(cfg: &Config, r: &mut HostReadings, stdout: &str) -> Option<Strin
     for line in stdout.split_inclusive('\n') {
         if let Some(rest) = line.trim_end().strip_prefix(FILE_MARK) {
             flush(file.take(), &mut text, r);
-            let mut parts = rest.split(' ');
+            let mut parts = rest.split_whitespace();
             let i = parts.next().and_then(|p| p.parse().ok());
             let size = parts.next().and_then(|p| p.parse().ok());
             file = i.zip(size);
+        } else if let Some(rest) = line.trim_end().strip_prefix(MISSING_MARK) {
+            flush(file.take(), &mut text, r);
+            if let Some(f) = rest
+                .trim()
+                .parse()
+                .ok()
+                .and_then(|i: usize| r.files.get_mut(i))
+            {
+                f.missing = true;
+                // It did not exist when the pause began: all it will hold is new.
+                f.offset.get_or_insert(0);
+            }
         } else if line.trim_end() == END_MARK {
             flush(file.take(), &mut text, r);
+            ended = true;
         } else if let Some(rest) = line.strip_prefix(SIGNAL_MARK) {
             flush(file.take(), &mut text, r);
             signal = Some(rest.trim().to_owned());
@@ -271,23 +488,33 @@ fn read_output(cfg: &Config, r: &mut HostReadings, stdout: &str) -> Option<Strin
         }
     }
     flush(file, &mut text, r);
+    if cfg.logs.command.is_none() {
+        if ended {
+            r.log_reads.ok();
+        } else {
+            r.log_reads
+                .missed(format!("the log read on {} was cut short", r.name));
+        }
+    }
     signal
 }
 
 /// Count the complete new lines of one file, and move its offset past them.
 fn take_log(cfg: &Config, r: &mut HostReadings, i: usize, size: u64, text: &str) {
-    r.logs_followed = true;
     // The newline that began the next mark is not the file's.
     let text = text.strip_suffix('\n').unwrap_or(text);
-    let Some(slot) = r.offsets.get_mut(i) else {
+    let Some(f) = r.files.get_mut(i) else {
         return;
     };
-    let Some(off) = *slot else {
-        *slot = Some(size);
+    f.missing = false;
+    let Some(off) = f.offset else {
+        f.offset = Some(size);
         return;
     };
+    // Smaller than what was read: rotated or truncated, read from its start.
     let start = if size >= off { off } else { 0 };
     let complete = text.rfind('\n').map_or(0, |n| n + 1);
+    f.offset = Some(start + complete as u64);
     let (lines, _) = text.split_at(complete);
     for line in lines.lines() {
         if cfg
@@ -298,12 +525,159 @@ fn take_log(cfg: &Config, r: &mut HostReadings, i: usize, size: u64, text: &str)
         {
             r.error_lines += 1;
         }
-        if r.last_lines.len() == KEEP_LINES {
-            r.last_lines.pop_front();
-        }
-        r.last_lines.push_back(line.to_owned());
+        HostReadings::keep_line(&mut r.last_lines, line);
     }
-    *slot = Some(start + complete as u64);
+}
+
+/// A `logs.command` running on one host for the pause, on its own
+/// connection. Dropped with the [`Watch`], which stops it: the transport ends
+/// the command within a second of being told.
+struct CommandFollow {
+    stop: CancelToken,
+    state: Arc<Mutex<CommandLog>>,
+}
+
+impl CommandFollow {
+    fn start(cfg: &Config, h: &HostHandle) -> CommandFollow {
+        let stop = CancelToken::new();
+        let state = Arc::new(Mutex::new(CommandLog::default()));
+        let follow = CommandFollow {
+            stop: stop.clone(),
+            state: Arc::clone(&state),
+        };
+        let Some(script) = tail_script(cfg, &h.host.deploy_to, 0) else {
+            return follow;
+        };
+        // Its own session: a follow blocks the one it runs on. The fleet's
+        // connection has already checked (or recorded) the host key.
+        let handle = HostHandle::new(h.host.clone(), cfg.ssh.settings(false));
+        let pattern = cfg.logs.error_pattern.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("canary-logs {}", h.host.name))
+            .spawn(move || follow_command(&handle, &script, pattern.as_ref(), &stop, &state));
+        if let Err(e) = spawned {
+            follow.lock().down = Some(format!("could not start a thread to follow it: {e}"));
+        }
+        follow
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CommandLog> {
+        lock(&self.state)
+    }
+}
+
+impl Drop for CommandFollow {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn lock(state: &Mutex<CommandLog>) -> MutexGuard<'_, CommandLog> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a `logs.command` follow has seen, bounded: counts and the last lines.
+#[derive(Debug, Default)]
+struct CommandLog {
+    /// When the current run gave its first sign of life; `None` while down.
+    running_since: Option<Instant>,
+    /// Time followed (backlog excluded) in runs that ended.
+    followed_before: Duration,
+    error_lines: u64,
+    last_lines: VecDeque<String>,
+    /// Why the last run ended.
+    down: Option<String>,
+}
+
+impl CommandLog {
+    fn alive(&mut self, now: Instant) -> Instant {
+        *self.running_since.get_or_insert(now)
+    }
+
+    fn line(&mut self, text: &str, pattern: Option<&Regex>, now: Instant) {
+        let since = self.alive(now);
+        HostReadings::keep_line(&mut self.last_lines, text);
+        if now >= since + COMMAND_BACKLOG && pattern.is_some_and(|p| p.is_match(text)) {
+            self.error_lines += 1;
+        }
+    }
+
+    fn ended(&mut self, why: String, now: Instant) {
+        self.followed_before = self.followed(now);
+        self.running_since = None;
+        self.down = Some(why);
+    }
+
+    fn followed(&self, now: Instant) -> Duration {
+        let current = self.running_since.map_or(Duration::ZERO, |since| {
+            now.saturating_duration_since(since + COMMAND_BACKLOG)
+        });
+        self.followed_before + current
+    }
+
+    fn per_min(&self, host: &str, command: &str) -> Result<f64, String> {
+        if self.running_since.is_none() {
+            return Err(match &self.down {
+                Some(why) => {
+                    format!("the logs of {host} are not followed: logs.command `{command}` {why}")
+                }
+                None => {
+                    format!("the logs of {host} (logs.command `{command}`) are not followed yet")
+                }
+            });
+        }
+        let minutes = self.followed(Instant::now()).as_secs_f64() / 60.0;
+        if minutes <= 0.0 {
+            return Err(format!(
+                "the logs of {host} (logs.command `{command}`) have only just started"
+            ));
+        }
+        Ok(self.error_lines as f64 / minutes)
+    }
+}
+
+/// Run the command until `stop`, starting it again when it ends.
+fn follow_command(
+    handle: &HostHandle,
+    script: &str,
+    pattern: Option<&Regex>,
+    stop: &CancelToken,
+    state: &Mutex<CommandLog>,
+) {
+    while !stop.is_cancelled() {
+        let result = handle.with(|t| {
+            // Connecting may have outlasted the pause.
+            if stop.is_cancelled() {
+                return Ok(None);
+            }
+            t.stream(
+                script,
+                &mut |line| {
+                    lock(state).line(line, pattern, Instant::now());
+                    !stop.is_cancelled()
+                },
+                &|| {
+                    lock(state).alive(Instant::now());
+                    !stop.is_cancelled()
+                },
+            )
+        });
+        if stop.is_cancelled() {
+            return;
+        }
+        let why = match result {
+            Ok(Some(code)) => format!("exited with status {code}"),
+            Ok(None) => "ended".to_owned(),
+            Err(e) => {
+                handle.disconnect();
+                format!("failed: {e}")
+            }
+        };
+        lock(state).ended(why, Instant::now());
+        if stop.wait(COMMAND_RETRY) {
+            return;
+        }
+    }
 }
 
 /// Tick every watched host once, in parallel; the first word found wins.
@@ -314,18 +688,26 @@ pub fn tick_all(
     env_for: impl Fn(usize) -> HookEnv + Sync,
 ) -> Option<String> {
     let indices: Vec<usize> = watch.hosts.iter().map(|h| h.index).collect();
-    let scripts: Vec<String> = watch
-        .hosts
-        .iter()
-        .map(|r| {
-            let deploy_to = &fleet.hosts[r.index].host.deploy_to;
-            read_script(cfg, &Layout::new(deploy_to), deploy_to, &r.offsets)
-        })
-        .collect();
+    let mut scripts = Vec::with_capacity(watch.hosts.len());
+    for r in &mut watch.hosts {
+        let h = &fleet.hosts[r.index];
+        if cfg.logs.command.is_some() && r.command.is_none() {
+            r.command = Some(CommandFollow::start(cfg, h));
+        }
+        let deploy_to = &h.host.deploy_to;
+        for (f, path) in r.files.iter_mut().zip(resolved_files(cfg, deploy_to)) {
+            f.path = path;
+        }
+        scripts.push(read_script(cfg, &Layout::new(deploy_to), &r.files));
+    }
     let selectors = &watch.selectors;
     let readings = fleet.each(&indices, |i, h| {
-        let pos = indices.iter().position(|&x| x == i).expect("watched");
-        read(cfg, h, &env_for(i), &scripts[pos], selectors)
+        let script = indices
+            .iter()
+            .position(|&x| x == i)
+            .and_then(|pos| scripts.get(pos))
+            .map_or("", String::as_str);
+        read(cfg, h, &env_for(i), script, selectors)
     });
     let mut word = None;
     for (r, reading) in watch.hosts.iter_mut().zip(readings) {
@@ -337,7 +719,10 @@ pub fn tick_all(
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::model::ReleaseId;
 
     fn config() -> Config {
         let toml = r#"
@@ -348,15 +733,56 @@ deploy_to = "/srv/a"
 [logs]
 files = ["log/app.log"]
 error_pattern = "ERROR"
+[metrics]
+prometheus = "http://127.0.0.1:9100/metrics"
+latency = 'http_request_duration_seconds{quantile="0.99"}'
 [environments.p]
 hosts = ["web-1"]
 "#;
-        Config::parse(std::path::Path::new("shipdeck.toml"), toml).unwrap()
+        Config::parse(Path::new("shipdeck.toml"), toml).unwrap()
     }
 
     fn readings(cfg: &Config) -> HostReadings {
         let mut w = Watch::new(cfg, &[(0, "web-1".to_owned())]);
         w.hosts.remove(0)
+    }
+
+    fn offsets(r: &HostReadings) -> Vec<Option<u64>> {
+        r.files.iter().map(|f| f.offset).collect()
+    }
+
+    /// A project whose one host `web-1` is a folder (the local transport).
+    fn local(logs: &str) -> (tempfile::TempDir, Config, Fleet) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("web-1")).unwrap();
+        let toml = format!(
+            "[app]\nname = \"a\"\nartifact = \"dist\"\ndeploy_to = \"/srv/a\"\n[logs]\n{logs}\n[environments.p]\nhosts = [\"local:web-1\"]\n"
+        );
+        let cfg = Config::parse(&dir.path().join("shipdeck.toml"), &toml).unwrap();
+        let fleet = Fleet::new(cfg.environments[0].hosts.clone(), &cfg.ssh.settings(false));
+        (dir, cfg, fleet)
+    }
+
+    fn env(_: usize) -> HookEnv {
+        HookEnv {
+            env: "p".into(),
+            host: "web-1".into(),
+            release: ReleaseId::parse("v1").unwrap(),
+            previous: None,
+            deploy_to: String::new(),
+            release_dir: String::new(),
+            host_vars: Default::default(),
+            slot: None,
+        }
+    }
+
+    /// Polls `until` for up to ten seconds.
+    fn eventually(what: &str, mut until: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !until() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     #[test]
@@ -367,14 +793,20 @@ hosts = ["web-1"]
             read_output(&cfg, &mut r, "\n@@shipdeck-file 0 100\n\n@@shipdeck-end\n"),
             None
         );
-        assert_eq!(r.offsets, vec![Some(100)]);
+        assert_eq!(offsets(&r), vec![Some(100)]);
         // Two whole lines and a half-written third: the third waits.
         let out = "\n@@shipdeck-file 0 160\nok 1\nERROR boom\nERR\n@@shipdeck-end\n";
         assert_eq!(read_output(&cfg, &mut r, out), None);
         assert_eq!(r.error_lines, 1);
-        assert_eq!(r.offsets, vec![Some(100 + 16)]);
+        assert_eq!(offsets(&r), vec![Some(100 + 16)]);
         assert_eq!(r.last_lines, ["ok 1", "ERROR boom"]);
-        assert!(r.logs_followed);
+        // A padded count (`wc` on some systems) is read all the same.
+        read_output(
+            &cfg,
+            &mut r,
+            "\n@@shipdeck-file 0    116\n\n@@shipdeck-end\n",
+        );
+        assert_eq!(offsets(&r), vec![Some(116)]);
     }
 
     #[test]
@@ -388,6 +820,232 @@ hosts = ["web-1"]
             Some("{\"change\":\"c\"}")
         );
         assert_eq!(r.error_lines, 1);
-        assert_eq!(r.offsets, vec![Some(10)]);
+        assert_eq!(offsets(&r), vec![Some(10)]);
+    }
+
+    /// Before, `wc -c < missing` gave 0 and a mark, so a log file that does
+    /// not exist read as a clean, followed log.
+    #[test]
+    fn a_missing_log_file_is_not_followed_and_is_read_whole_once_it_appears() {
+        let (dir, cfg, fleet) = local("files = [\"log/app.log\"]\nerror_pattern = \"ERROR\"");
+        let mut watch = Watch::new(&cfg, &[(0, "web-1".to_owned())]);
+        for _ in 0..2 {
+            assert_eq!(tick_all(&cfg, &fleet, &mut watch, env), None);
+        }
+        let w = watch.group(&[0]);
+        let h = &w.hosts[0];
+        assert_eq!(h.error_lines_per_min, None);
+        let why = h.gaps.logs.as_deref().unwrap_or_default();
+        assert!(
+            why.contains("web-1/log/app.log") && why.contains("missing or unreadable on web-1"),
+            "{why}"
+        );
+        // Created during the pause: everything in it is new.
+        std::fs::create_dir(dir.path().join("web-1/log")).unwrap();
+        std::fs::write(dir.path().join("web-1/log/app.log"), "ERROR one\nok\n").unwrap();
+        tick_all(&cfg, &fleet, &mut watch, env);
+        let w = watch.group(&[0]);
+        assert!(
+            w.hosts[0].error_lines_per_min.is_some_and(|v| v > 0.0),
+            "{w:?}"
+        );
+        assert_eq!(watch.hosts[0].error_lines, 1);
+        assert_eq!(watch.last_lines("web-1"), ["ERROR one", "ok"]);
+        // Then followed from where it was read to.
+        std::fs::write(
+            dir.path().join("web-1/log/app.log"),
+            "ERROR one\nok\nERROR two\n",
+        )
+        .unwrap();
+        tick_all(&cfg, &fleet, &mut watch, env);
+        assert_eq!(watch.hosts[0].error_lines, 2);
+    }
+
+    #[test]
+    fn without_a_pattern_there_are_no_error_lines_and_it_says_why() {
+        let (_dir, cfg, fleet) = local("files = [\"app.log\"]");
+        let mut watch = Watch::new(&cfg, &[(0, "web-1".to_owned())]);
+        tick_all(&cfg, &fleet, &mut watch, env);
+        let w = watch.group(&[0]);
+        assert_eq!(w.hosts[0].error_lines_per_min, None);
+        assert!(
+            w.hosts[0]
+                .gaps
+                .logs
+                .as_deref()
+                .is_some_and(|g| g.contains("logs.error_pattern is not set")),
+            "{w:?}"
+        );
+    }
+
+    fn scraped(requests: f64, errors: f64, latency: Option<Result<f64, String>>) -> Reading {
+        Reading {
+            probe: None,
+            metrics: Some(Ok(Scraped {
+                app: AppSample {
+                    at: SystemTime::now(),
+                    requests_total: requests,
+                    errors_total: errors,
+                },
+                latency,
+            })),
+            stdout: Ok(String::new()),
+        }
+    }
+
+    fn failed_scrape() -> Reading {
+        Reading {
+            probe: None,
+            metrics: Some(Err(
+                "the metrics page of web-1 could not be read: connection refused".into(),
+            )),
+            stdout: Ok(String::new()),
+        }
+    }
+
+    fn window(cfg: &Config, r: &HostReadings) -> HostWindow {
+        r.window(&Watch::new(cfg, &[]).logs, 1.0)
+    }
+
+    #[test]
+    fn counters_reset_by_a_restart_keep_what_was_served_on_both_sides() {
+        let cfg = config();
+        let mut r = readings(&cfg);
+        for (requests, errors) in [(1000.0, 10.0), (1100.0, 40.0), (20.0, 10.0), (60.0, 30.0)] {
+            apply(&cfg, &mut r, scraped(requests, errors, Some(Ok(0.1))));
+        }
+        // 100 + 20 + 40 requests, 30 + 10 + 20 errors: a crash loop is not "no data".
+        assert_eq!(
+            window(&cfg, &r).requests,
+            Some(Requests {
+                total: 160.0,
+                errors: 60.0
+            })
+        );
+    }
+
+    #[test]
+    fn metrics_that_stop_answering_are_missing_not_judged_on_old_readings() {
+        let cfg = config();
+        let mut r = readings(&cfg);
+        apply(&cfg, &mut r, scraped(0.0, 0.0, Some(Ok(0.120))));
+        apply(&cfg, &mut r, scraped(100.0, 0.0, Some(Ok(0.140))));
+        // One lost scrape is a blip: the next one catches up.
+        apply(&cfg, &mut r, failed_scrape());
+        let w = window(&cfg, &r);
+        assert!(w.requests.is_some());
+        assert!(
+            w.app_latency_ms.is_some_and(|ms| (ms - 130.0).abs() < 1e-9),
+            "{w:?}"
+        );
+        // Two in a row: the app may have died, and its old numbers prove nothing.
+        apply(&cfg, &mut r, failed_scrape());
+        let w = window(&cfg, &r);
+        assert_eq!((w.requests, w.app_latency_ms), (None, None));
+        assert!(
+            w.gaps
+                .requests
+                .as_deref()
+                .is_some_and(|g| g.contains("connection refused")),
+            "{w:?}"
+        );
+        // It answers again: judged again, on everything it counted.
+        apply(&cfg, &mut r, scraped(300.0, 3.0, Some(Ok(0.150))));
+        let w = window(&cfg, &r);
+        assert_eq!(
+            w.requests,
+            Some(Requests {
+                total: 300.0,
+                errors: 3.0
+            })
+        );
+    }
+
+    #[test]
+    fn a_latency_that_never_comes_says_why() {
+        let cfg = config();
+        let mut r = readings(&cfg);
+        let why = "no latency reading from web-1: http_request_duration_seconds is a histogram";
+        for _ in 0..2 {
+            apply(&cfg, &mut r, scraped(0.0, 0.0, Some(Err(why.into()))));
+        }
+        let w = window(&cfg, &r);
+        assert_eq!(w.app_latency_ms, None);
+        assert_eq!(w.gaps.app_latency.as_deref(), Some(why));
+    }
+
+    #[test]
+    fn logs_command_is_followed_for_the_pause_and_stopped_with_it() {
+        // `tail_script` runs the command with `exec`, so one program: a shell.
+        let (dir, cfg, fleet) = local(
+            r#"command = '''sh -c 'printf "ERROR from before the pause\n"; echo $$ > follow.pid; exec tail -n 0 -f live.log' '''
+error_pattern = "ERROR""#,
+        );
+        let root = dir.path().join("web-1");
+        std::fs::write(root.join("live.log"), "").unwrap();
+        let mut watch = Watch::new(&cfg, &[(0, "web-1".to_owned())]);
+        let w = watch.group(&[0]);
+        assert!(
+            w.hosts[0]
+                .gaps
+                .logs
+                .as_deref()
+                .is_some_and(|g| g.contains("not followed yet")),
+            "{w:?}"
+        );
+        tick_all(&cfg, &fleet, &mut watch, env);
+        eventually("the follow to get past its backlog", || {
+            watch.group(&[0]).hosts[0].error_lines_per_min.is_some()
+        });
+        let mut live = std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.join("live.log"))
+            .unwrap();
+        std::io::Write::write_all(&mut live, b"ERROR boom\nINFO fine\n").unwrap();
+        eventually("the new lines", || {
+            watch.last_lines("web-1").last().map(String::as_str) == Some("INFO fine")
+        });
+        // The backlog is shown, never counted.
+        assert_eq!(
+            watch.last_lines("web-1"),
+            ["ERROR from before the pause", "ERROR boom", "INFO fine"]
+        );
+        let follow = watch.hosts[0].command.as_ref().unwrap();
+        assert_eq!(follow.lock().error_lines, 1);
+        assert!(
+            watch.group(&[0]).hosts[0]
+                .error_lines_per_min
+                .is_some_and(|v| v > 0.0)
+        );
+        // The pause ends: the command goes with it.
+        let pid = std::fs::read_to_string(root.join("follow.pid")).unwrap();
+        let proc_dir = Path::new("/proc").join(pid.trim());
+        assert!(proc_dir.exists(), "{}", proc_dir.display());
+        drop(watch);
+        eventually("the command to stop", || !proc_dir.exists());
+    }
+
+    #[test]
+    fn a_logs_command_that_fails_is_not_a_quiet_log() {
+        let (_dir, cfg, fleet) = local("command = \"false\"\nerror_pattern = \"ERROR\"");
+        let mut watch = Watch::new(&cfg, &[(0, "web-1".to_owned())]);
+        tick_all(&cfg, &fleet, &mut watch, env);
+        eventually("the command to end", || {
+            watch.group(&[0]).hosts[0]
+                .gaps
+                .logs
+                .as_deref()
+                .is_some_and(|g| g.contains("exited with status 1"))
+        });
+        let w = watch.group(&[0]);
+        assert_eq!(w.hosts[0].error_lines_per_min, None);
+        assert!(
+            w.hosts[0]
+                .gaps
+                .logs
+                .as_deref()
+                .is_some_and(|g| g.contains("logs.command `false`")),
+            "{w:?}"
+        );
     }
 }

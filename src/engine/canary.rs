@@ -206,6 +206,14 @@ pub const DEFAULT_MIN_HEALTH_PASS_RATE: f64 = 1.0;
 pub const DEFAULT_RELATIVE_FLOOR_ERROR_RATE: f64 = 0.01;
 /// Likewise for error log lines: two in a minute against none is noise.
 pub const DEFAULT_RELATIVE_FLOOR_LINES_PER_MIN: f64 = 2.0;
+/// A relative latency limit is never less than the baseline plus this. Two
+/// healthy hosts differ by tens of milliseconds from one window to the next (a
+/// round trip through SSH, a GC pause, a busy neighbour), so a factor alone
+/// would fail a 5 ms canary against a 2 ms baseline; 50 ms is above that
+/// jitter and below what a user notices. It is added to the baseline rather
+/// than being a floor of the limit so that `max_relative = 1` still leaves
+/// room above a slow baseline.
+pub const DEFAULT_RELATIVE_LATENCY_MARGIN: Duration = Duration::from_millis(50);
 /// An error ratio over fewer requests says more about luck than the release.
 pub const DEFAULT_MIN_REQUESTS: u64 = 10;
 
@@ -217,13 +225,14 @@ pub struct Thresholds {
     /// Highest share of a canary host's requests that may fail (0.01 = 1%),
     /// from the app's counters. Default: off.
     pub max_error_rate: Option<f64>,
-    /// Highest median health-probe latency of a canary host over the window,
-    /// in milliseconds. The median, because a window holds a few dozen probes
-    /// at most: a high quantile would be one probe. Default: off.
+    /// Highest latency of a canary host over the window, in milliseconds:
+    /// the app's own quantile (`metrics.latency`) when there is one, else the
+    /// median health-probe latency. The median, because a window holds a few
+    /// dozen probes at most: a high quantile would be one probe. Default: off.
     pub max_latency_ms: Option<u64>,
-    /// A canary host's error ratio and error lines per minute may be at most
-    /// this factor of the baseline group's (2.0 = twice), and never less than
-    /// the floors below. Default: off.
+    /// A canary host's error ratio, error lines per minute and latency may be
+    /// at most this factor of the baseline group's (2.0 = twice), and never
+    /// less than the floors below. Default: off.
     pub max_relative: Option<f64>,
     /// Lowest share of a canary host's health probes that must pass; probes
     /// that got no answer count as failed. Default 1.0: any failed probe
@@ -235,9 +244,30 @@ pub struct Thresholds {
     pub relative_floor_error_rate: f64,
     /// Default [`DEFAULT_RELATIVE_FLOOR_LINES_PER_MIN`].
     pub relative_floor_lines_per_min: f64,
+    /// Default [`DEFAULT_RELATIVE_LATENCY_MARGIN`].
+    pub relative_latency_margin: Duration,
     /// Fewer requests than this in the window: no error ratio for that host
     /// (or for the baseline group as a whole). Default [`DEFAULT_MIN_REQUESTS`].
     pub min_requests: u64,
+    /// The data the config promises; see [`Expects`].
+    pub expects: Expects,
+}
+
+/// Which data sources the config sets up, so that one that stays silent is
+/// missing data rather than a check that quietly does not apply. With none
+/// expected (the default), a comparison runs when some host has that kind of
+/// data, which is how tests of the pure analysis use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Expects {
+    /// `[metrics] prometheus` is set: request counters must come in, and
+    /// `max_relative` compares error rates.
+    pub requests: bool,
+    /// `[logs]` names files or a command and sets `error_pattern`: error
+    /// lines must be counted, and `max_relative` compares them.
+    pub error_lines: bool,
+    /// `metrics.latency` is set: latency is the app's own, never the probes'
+    /// (a missing reading is missing, not a reason to judge something else).
+    pub app_latency: bool,
 }
 
 impl Default for Thresholds {
@@ -250,7 +280,9 @@ impl Default for Thresholds {
             max_error_lines_per_min: None,
             relative_floor_error_rate: DEFAULT_RELATIVE_FLOOR_ERROR_RATE,
             relative_floor_lines_per_min: DEFAULT_RELATIVE_FLOOR_LINES_PER_MIN,
+            relative_latency_margin: DEFAULT_RELATIVE_LATENCY_MARGIN,
             min_requests: DEFAULT_MIN_REQUESTS,
+            expects: Expects::default(),
         }
     }
 }
@@ -322,12 +354,17 @@ pub struct Requests {
 }
 
 impl Requests {
-    /// `None` when a counter went down: the app restarted within the window,
-    /// and what it served before the restart is lost.
-    pub fn between(start: &AppSample, end: &AppSample) -> Option<Requests> {
-        let total = end.requests_total - start.requests_total;
-        let errors = end.errors_total - start.errors_total;
-        (total >= 0.0 && errors >= 0.0).then_some(Requests { total, errors })
+    /// How much the counters grew from one reading to the next. A counter
+    /// that went down was reset (the app restarted between the readings): its
+    /// new value is all growth, as PromQL's `increase` has it. Added up over
+    /// a window's readings, a canary that crash-loops still shows the errors
+    /// it served between restarts instead of having no error rate at all.
+    pub fn step(prev: &AppSample, next: &AppSample) -> Requests {
+        let grown = |a: f64, b: f64| if b >= a { b - a } else { b };
+        Requests {
+            total: grown(prev.requests_total, next.requests_total),
+            errors: grown(prev.errors_total, next.errors_total),
+        }
     }
 
     fn ratio(self, min_requests: u64) -> Option<f64> {
@@ -336,19 +373,44 @@ impl Requests {
     }
 }
 
+impl std::ops::Add for Requests {
+    type Output = Requests;
+
+    fn add(self, other: Requests) -> Requests {
+        Requests {
+            total: self.total + other.total,
+            errors: self.errors + other.errors,
+        }
+    }
+}
+
 /// What one host showed during the analysis window.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HostWindow {
     pub host: String,
     pub probes: Vec<Probe>,
-    /// `None` when its logs were not followed (no `[logs]`, or the follow was
-    /// down), which is not the same as a quiet log.
+    /// `None` when its logs were not followed (no `[logs]`, a configured file
+    /// that does not exist, the follow was down), which is not the same as a
+    /// quiet log.
     pub error_lines_per_min: Option<f64>,
-    /// `None` without `[metrics]` or without two readings in the window.
+    /// `None` without `[metrics]`, before two readings, or when the page has
+    /// stopped answering.
     pub requests: Option<Requests>,
-    /// The app's own latency gauge (`metrics.latency`), averaged over the
-    /// window's readings, in milliseconds; judged instead of probe latency.
+    /// The app's own latency (`metrics.latency`), averaged over the window's
+    /// readings, in milliseconds; judged instead of probe latency.
     pub app_latency_ms: Option<f64>,
+    /// Why a figure above is `None`, when the gatherer knows.
+    pub gaps: Gaps,
+}
+
+/// Why a host has no figure, in words for the operator ("log file
+/// /srv/a/log/app.log does not exist on web-1"); `None` falls back to a
+/// plain "no data" naming the host.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Gaps {
+    pub logs: Option<String>,
+    pub requests: Option<String>,
+    pub app_latency: Option<String>,
 }
 
 impl HostWindow {
@@ -357,6 +419,59 @@ impl HostWindow {
             host: host.into(),
             ..HostWindow::default()
         }
+    }
+
+    fn pass_rate(&self) -> Result<f64, String> {
+        if self.probes.is_empty() {
+            return Err(format!("no health probe of {} in the window", self.host));
+        }
+        let pass = self.probes.iter().filter(|p| p.healthy).count();
+        Ok(pass as f64 / self.probes.len() as f64)
+    }
+
+    fn error_ratio(&self, min_requests: u64) -> Result<f64, String> {
+        match self.requests {
+            None => Err(self.gaps.requests.clone().unwrap_or_else(|| {
+                format!(
+                    "no request counters from {} in the window (they come from [metrics] prometheus)",
+                    self.host
+                )
+            })),
+            Some(r) => r.ratio(min_requests).ok_or_else(|| {
+                if r.total <= 0.0 {
+                    format!("{} served no requests in the window, so it has no error rate", self.host)
+                } else {
+                    format!(
+                        "{} served {:.0} requests in the window, fewer than the {min_requests} an error rate needs (min_requests)",
+                        self.host, r.total
+                    )
+                }
+            }),
+        }
+    }
+
+    fn error_lines(&self) -> Result<f64, String> {
+        self.error_lines_per_min.ok_or_else(|| {
+            self.gaps.logs.clone().unwrap_or_else(|| {
+                format!("the logs of {} were not followed in the window", self.host)
+            })
+        })
+    }
+
+    fn app_latency(&self) -> Result<f64, String> {
+        self.app_latency_ms.ok_or_else(|| {
+            self.gaps.app_latency.clone().unwrap_or_else(|| {
+                format!(
+                    "no latency reading (metrics.latency) from {} in the window",
+                    self.host
+                )
+            })
+        })
+    }
+
+    fn probe_latency(&self) -> Result<f64, String> {
+        median_ms(&self.probes)
+            .ok_or_else(|| format!("no answered health probe of {} in the window", self.host))
     }
 }
 
@@ -380,29 +495,35 @@ impl GroupWindow {
     }
 
     /// Pooled over hosts, so a quiet host does not weigh as much as a busy one.
+    fn requests(&self) -> Option<Requests> {
+        self.hosts
+            .iter()
+            .filter_map(|h| h.requests)
+            .reduce(|a, r| a + r)
+    }
+
     fn error_ratio(&self, min_requests: u64) -> Option<f64> {
-        let mut requests = self.hosts.iter().filter_map(|h| h.requests).peekable();
-        requests.peek()?;
-        let sum = requests.fold(
-            Requests {
-                total: 0.0,
-                errors: 0.0,
-            },
-            |a, r| Requests {
-                total: a.total + r.total,
-                errors: a.errors + r.errors,
-            },
-        );
-        sum.ratio(min_requests)
+        self.requests()?.ratio(min_requests)
+    }
+
+    /// The group's figure as the mean over the hosts that have one.
+    fn mean(&self, figure: impl Fn(&HostWindow) -> Option<f64>) -> Option<f64> {
+        let v: Vec<f64> = self.hosts.iter().filter_map(figure).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     }
 
     fn mean_error_lines(&self) -> Option<f64> {
-        let lines: Vec<f64> = self
-            .hosts
-            .iter()
-            .filter_map(|h| h.error_lines_per_min)
-            .collect();
-        (!lines.is_empty()).then(|| lines.iter().sum::<f64>() / lines.len() as f64)
+        self.mean(|h| h.error_lines_per_min)
+    }
+
+    fn mean_app_latency(&self) -> Option<f64> {
+        self.mean(|h| h.app_latency_ms)
+    }
+
+    /// Pooled over the group's probes: a few dozen per host at most.
+    fn probe_median(&self) -> Option<f64> {
+        let all: Vec<Probe> = self.hosts.iter().flat_map(|h| h.probes.clone()).collect();
+        median_ms(&all)
     }
 
     fn has_requests(&self) -> bool {
@@ -411,6 +532,35 @@ impl GroupWindow {
 
     fn has_error_lines(&self) -> bool {
         self.hosts.iter().any(|h| h.error_lines_per_min.is_some())
+    }
+
+    fn has_app_latency(&self) -> bool {
+        self.hosts.iter().any(|h| h.app_latency_ms.is_some())
+    }
+
+    fn has_answered_probes(&self) -> bool {
+        self.hosts
+            .iter()
+            .any(|h| h.probes.iter().any(|p| p.latency.is_some()))
+    }
+
+    /// Why the baseline has no `what` to compare with, naming its hosts'
+    /// own reasons where they have one.
+    fn gap(&self, what: &str, host_why: impl Fn(&HostWindow) -> Option<String>) -> String {
+        if self.hosts.is_empty() {
+            return format!(
+                "no baseline: no host is left on the old release to compare {what} with (max_relative)"
+            );
+        }
+        let whys: Vec<String> = self.hosts.iter().filter_map(host_why).collect();
+        if whys.is_empty() {
+            format!("the baseline has no {what} to compare with (max_relative)")
+        } else {
+            format!(
+                "the baseline has no {what} to compare with (max_relative): {}",
+                whys.join("; ")
+            )
+        }
     }
 }
 
@@ -423,6 +573,10 @@ pub enum Metric {
     Latency,
     /// From `metrics.latency` (a quantile the app reports).
     AppLatency,
+    /// Median probe latency against the baseline's.
+    RelativeLatency,
+    /// `metrics.latency` against the baseline's.
+    RelativeAppLatency,
     ErrorLines,
     RelativeErrorLines,
 }
@@ -435,6 +589,8 @@ impl Metric {
             Metric::RelativeErrorRate => "error rate against the baseline",
             Metric::Latency => "median probe latency",
             Metric::AppLatency => "latency (metrics.latency)",
+            Metric::RelativeLatency => "median probe latency against the baseline",
+            Metric::RelativeAppLatency => "latency (metrics.latency) against the baseline",
             Metric::ErrorLines => "error log lines",
             Metric::RelativeErrorLines => "error log lines against the baseline",
         }
@@ -445,7 +601,10 @@ impl Metric {
         match self {
             Metric::HealthPassRate => "min_health_pass_rate",
             Metric::ErrorRate => "max_error_rate",
-            Metric::RelativeErrorRate | Metric::RelativeErrorLines => "max_relative",
+            Metric::RelativeErrorRate
+            | Metric::RelativeErrorLines
+            | Metric::RelativeLatency
+            | Metric::RelativeAppLatency => "max_relative",
             Metric::Latency | Metric::AppLatency => "max_latency_ms",
             Metric::ErrorLines => "max_error_lines_per_min",
         }
@@ -456,13 +615,25 @@ impl Metric {
         self == Metric::HealthPassRate
     }
 
+    /// Whether `value` is on the wrong side of `limit`.
+    fn exceeds(self, value: f64, limit: f64) -> bool {
+        if self.is_minimum() {
+            value < limit
+        } else {
+            value > limit
+        }
+    }
+
     /// The value in this metric's unit: `20.0%`, `350 ms`, `12.0/min`.
     pub fn format(self, value: f64) -> String {
         match self {
             Metric::HealthPassRate | Metric::ErrorRate | Metric::RelativeErrorRate => {
                 percent(value)
             }
-            Metric::Latency | Metric::AppLatency => format!("{value:.0} ms"),
+            Metric::Latency
+            | Metric::AppLatency
+            | Metric::RelativeLatency
+            | Metric::RelativeAppLatency => format!("{value:.0} ms"),
             Metric::ErrorLines | Metric::RelativeErrorLines => format!("{value:.1}/min"),
         }
     }
@@ -555,19 +726,28 @@ enum Check {
     Breach(Verdict),
 }
 
-/// The worst host of the canary group for a per-host figure, or why some host
-/// has none. `excess` orders hosts: the larger, the worse.
-fn worst(
-    canary: &GroupWindow,
+/// Judges one figure on every canary host: the worst host among those with
+/// data breaches if it is past `limit`, whatever other hosts lack (a host at
+/// 50% errors is rolled back even when its neighbour's scrape failed); else
+/// any host without data makes the check inconclusive; else it is within.
+fn judge<'a>(
+    canary: &'a GroupWindow,
+    m: Metric,
+    limit: f64,
     figure: impl Fn(&HostWindow) -> Result<f64, String>,
-    excess: impl Fn(f64) -> f64,
-) -> Result<(&HostWindow, f64), String> {
+    within: impl FnOnce(f64) -> String,
+    detail: impl FnOnce(&'a HostWindow) -> String,
+) -> Check {
     let mut missing = Vec::new();
     let mut worst: Option<(&HostWindow, f64)> = None;
     for h in &canary.hosts {
         match figure(h) {
+            // A figure that is not a number is no figure.
+            Ok(v) if v.is_nan() => {
+                missing.push(format!("{} of {} is not a number", m.name(), h.host))
+            }
             Ok(v) => {
-                if worst.is_none_or(|(_, w)| excess(v) > excess(w)) {
+                if worst.is_none_or(|(_, w)| m.exceeds(v, w)) {
                     worst = Some((h, v));
                 }
             }
@@ -575,18 +755,36 @@ fn worst(
         }
     }
     match worst {
-        Some(w) if missing.is_empty() => Ok(w),
-        _ => Err(missing.join("; ")),
+        Some((host, value)) if m.exceeds(value, limit) => Check::Breach(Verdict::Breach {
+            metric: m,
+            value,
+            threshold: limit,
+            host: Some(host.host.clone()),
+            detail: detail(host),
+        }),
+        _ if !missing.is_empty() => Check::NoData(missing.join("; ")),
+        Some((_, value)) => Check::Within(within(value)),
+        None => Check::NoData("no canary host to judge".to_owned()),
     }
 }
 
-fn breach(metric: Metric, value: f64, threshold: f64, host: &HostWindow, detail: String) -> Check {
-    Check::Breach(Verdict::Breach {
-        metric,
-        value,
-        threshold,
-        host: Some(host.host.clone()),
-        detail,
+/// `"baseline 2%"`, or nothing when the baseline has no such figure.
+fn baseline_note(m: Metric, base: Option<f64>) -> String {
+    base.map_or_else(String::new, |b| format!("baseline {}", m.format(b)))
+}
+
+fn joined(parts: &[String]) -> String {
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn requests_note(h: &HostWindow) -> String {
+    h.requests.map_or_else(String::new, |r| {
+        format!("{:.0} errors in {:.0} requests", r.errors, r.total)
     })
 }
 
@@ -594,70 +792,59 @@ fn check_health(canary: &GroupWindow, baseline: &GroupWindow, t: &Thresholds) ->
     let Some(min) = t.min_health_pass_rate else {
         return Check::Off;
     };
-    let rate = |h: &HostWindow| {
-        if h.probes.is_empty() {
-            return Err(format!("no health probe of {} in the window", h.host));
-        }
-        let pass = h.probes.iter().filter(|p| p.healthy).count();
-        Ok(pass as f64 / h.probes.len() as f64)
-    };
-    let (host, value) = match worst(canary, rate, |v| -v) {
-        Ok(w) => w,
-        Err(why) => return Check::NoData(why),
-    };
     let m = Metric::HealthPassRate;
-    if value >= min {
-        return Check::Within(format!(
-            "health {} (min {})",
-            m.format(value),
-            m.format(min)
-        ));
-    }
-    let failed: Vec<&Probe> = host.probes.iter().filter(|p| !p.healthy).collect();
-    let mut detail = format!("{} of {} probes failed", failed.len(), host.probes.len());
-    if let Some(last) = failed.last().filter(|p| !p.detail.is_empty()) {
-        detail.push_str(&format!(" (last: {})", last.detail));
-    }
-    if let Some(base) = baseline.pass_rate() {
-        detail.push_str(&format!("; baseline {}", m.format(base)));
-    }
-    breach(m, value, min, host, detail)
+    judge(
+        canary,
+        m,
+        min,
+        HostWindow::pass_rate,
+        |v| format!("health {} (min {})", m.format(v), m.format(min)),
+        |host| {
+            let failed: Vec<&Probe> = host.probes.iter().filter(|p| !p.healthy).collect();
+            let mut detail = format!("{} of {} probes failed", failed.len(), host.probes.len());
+            if let Some(last) = failed.last().filter(|p| !p.detail.is_empty()) {
+                detail.push_str(&format!(" (last: {})", last.detail));
+            }
+            joined(&[detail, baseline_note(m, baseline.pass_rate())])
+        },
+    )
 }
 
 fn check_error_rate(canary: &GroupWindow, baseline: &GroupWindow, t: &Thresholds) -> Check {
     let Some(max) = t.max_error_rate else {
         return Check::Off;
     };
-    let (host, value) = match worst(canary, |h| host_ratio(h, t.min_requests), |v| v) {
-        Ok(w) => w,
-        Err(why) => return Check::NoData(why),
-    };
     let m = Metric::ErrorRate;
-    if value <= max {
-        return Check::Within(format!(
-            "error rate {} (max {})",
-            m.format(value),
-            m.format(max)
-        ));
-    }
-    let mut detail = host.requests.map_or_else(String::new, |r| {
-        format!("{:.0} errors in {:.0} requests", r.errors, r.total)
-    });
-    if let Some(base) = baseline.error_ratio(t.min_requests) {
-        detail.push_str(&format!("; baseline {}", m.format(base)));
-    }
-    breach(m, value, max, host, detail)
+    judge(
+        canary,
+        m,
+        max,
+        |h| h.error_ratio(t.min_requests),
+        |v| format!("error rate {} (max {})", m.format(v), m.format(max)),
+        |host| {
+            joined(&[
+                requests_note(host),
+                baseline_note(m, baseline.error_ratio(t.min_requests)),
+            ])
+        },
+    )
 }
 
-fn host_ratio(h: &HostWindow, min_requests: u64) -> Result<f64, String> {
-    match h.requests {
-        None => Err(format!("no request counters from {} in the window", h.host)),
-        Some(r) => r.ratio(min_requests).ok_or_else(|| {
-            format!(
-                "{} served {:.0} requests in the window, fewer than the {min_requests} an error rate needs",
-                h.host, r.total
-            )
-        }),
+/// Where latency comes from: the app's own quantile when the config names
+/// one (or, with nothing expected, when a canary host reports one), else the
+/// health probes. Never both, and never the probes as a stand-in for a
+/// configured quantile that did not come in.
+#[derive(Clone, Copy)]
+enum LatencySource {
+    App,
+    Probes,
+}
+
+fn latency_source(canary: &GroupWindow, t: &Thresholds) -> LatencySource {
+    if t.expects.app_latency || canary.has_app_latency() {
+        LatencySource::App
+    } else {
+        LatencySource::Probes
     }
 }
 
@@ -666,66 +853,30 @@ fn check_latency(canary: &GroupWindow, baseline: &GroupWindow, t: &Thresholds) -
         return Check::Off;
     };
     let max = max as f64;
-    // The app's own quantile says more than a health probe's round trip.
-    if canary.hosts.iter().any(|h| h.app_latency_ms.is_some()) {
-        return check_app_latency(canary, baseline, max);
+    match latency_source(canary, t) {
+        LatencySource::App => {
+            let m = Metric::AppLatency;
+            judge(
+                canary,
+                m,
+                max,
+                HostWindow::app_latency,
+                |v| format!("latency {} (max {})", m.format(v), m.format(max)),
+                |_| baseline_note(m, baseline.mean_app_latency()),
+            )
+        }
+        LatencySource::Probes => {
+            let m = Metric::Latency;
+            judge(
+                canary,
+                m,
+                max,
+                HostWindow::probe_latency,
+                |v| format!("median latency {} (max {})", m.format(v), m.format(max)),
+                |_| baseline_note(m, baseline.probe_median()),
+            )
+        }
     }
-    let median_of = |h: &HostWindow| {
-        median_ms(&h.probes)
-            .ok_or_else(|| format!("no answered health probe of {} in the window", h.host))
-    };
-    let (host, value) = match worst(canary, median_of, |v| v) {
-        Ok(w) => w,
-        Err(why) => return Check::NoData(why),
-    };
-    let m = Metric::Latency;
-    if value <= max {
-        return Check::Within(format!(
-            "median latency {} (max {})",
-            m.format(value),
-            m.format(max)
-        ));
-    }
-    let all: Vec<Probe> = baseline
-        .hosts
-        .iter()
-        .flat_map(|h| h.probes.clone())
-        .collect();
-    let detail = median_ms(&all).map_or_else(String::new, |b| format!("baseline {}", m.format(b)));
-    breach(m, value, max, host, detail)
-}
-
-fn check_app_latency(canary: &GroupWindow, baseline: &GroupWindow, max: f64) -> Check {
-    let m = Metric::AppLatency;
-    let of = |h: &HostWindow| {
-        h.app_latency_ms
-            .ok_or_else(|| format!("no latency reading from {} in the window", h.host))
-    };
-    let (host, value) = match worst(canary, of, |v| v) {
-        Ok(w) => w,
-        Err(why) => return Check::NoData(why),
-    };
-    if value <= max {
-        return Check::Within(format!(
-            "latency {} (max {})",
-            m.format(value),
-            m.format(max)
-        ));
-    }
-    let base: Vec<f64> = baseline
-        .hosts
-        .iter()
-        .filter_map(|h| h.app_latency_ms)
-        .collect();
-    let detail = if base.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "baseline {}",
-            m.format(base.iter().sum::<f64>() / base.len() as f64)
-        )
-    };
-    breach(m, value, max, host, detail)
 }
 
 fn median_ms(probes: &[Probe]) -> Option<f64> {
@@ -750,106 +901,153 @@ fn check_error_lines(canary: &GroupWindow, baseline: &GroupWindow, t: &Threshold
     let Some(max) = t.max_error_lines_per_min else {
         return Check::Off;
     };
-    let (host, value) = match worst(canary, host_lines, |v| v) {
-        Ok(w) => w,
-        Err(why) => return Check::NoData(why),
-    };
     let m = Metric::ErrorLines;
-    if value <= max {
-        return Check::Within(format!(
-            "error lines {} (max {})",
-            m.format(value),
-            m.format(max)
-        ));
-    }
-    let detail = baseline
-        .mean_error_lines()
-        .map_or_else(String::new, |b| format!("baseline {}", m.format(b)));
-    breach(m, value, max, host, detail)
+    judge(
+        canary,
+        m,
+        max,
+        HostWindow::error_lines,
+        |v| format!("error lines {} (max {})", m.format(v), m.format(max)),
+        |_| baseline_note(m, baseline.mean_error_lines()),
+    )
 }
 
-fn host_lines(h: &HostWindow) -> Result<f64, String> {
-    h.error_lines_per_min
-        .ok_or_else(|| format!("the logs of {} were not followed in the window", h.host))
-}
-
-/// Error ratio, then error lines, each against the baseline. Either comparison
-/// counts only when some host has that kind of data at all, so a fleet
-/// without `[metrics]` is judged on its logs alone.
+/// Error ratio, error lines and latency, each against the baseline. A
+/// comparison runs when the config promises that kind of data (see
+/// [`Expects`]) or some host has it, so a fleet without `[metrics]` is judged
+/// on its logs and latency alone, and one whose metrics went silent is not
+/// judged as if it had none.
 fn check_relative(canary: &GroupWindow, baseline: &GroupWindow, t: &Thresholds) -> Vec<Check> {
     let Some(factor) = t.max_relative else {
         return vec![Check::Off];
     };
     let mut checks = Vec::new();
-    if canary.has_requests() || baseline.has_requests() {
+    if t.expects.requests || canary.has_requests() || baseline.has_requests() {
         let m = Metric::RelativeErrorRate;
+        let floor = t.relative_floor_error_rate;
         checks.push(match baseline.error_ratio(t.min_requests) {
-            None => Check::NoData(format!(
-                "the baseline served fewer than {} requests in the window, so there is no error rate to compare with",
-                t.min_requests
-            )),
+            None => Check::NoData(match baseline.requests() {
+                Some(r) if !baseline.hosts.is_empty() => format!(
+                    "the baseline served {:.0} requests in the window, fewer than the {} an error rate needs (min_requests), so there is no error rate to compare with",
+                    r.total, t.min_requests
+                ),
+                _ => baseline.gap("error rate", |h| h.error_ratio(t.min_requests).err()),
+            }),
             Some(base) => relative(
                 canary,
                 m,
-                |h| host_ratio(h, t.min_requests),
+                |h| h.error_ratio(t.min_requests),
                 base,
-                factor,
-                t.relative_floor_error_rate,
+                (base * factor).max(floor),
+                format!("{factor}× the baseline, and never below {}", m.format(floor)),
+                requests_note,
             ),
         });
     }
-    if canary.has_error_lines() || baseline.has_error_lines() {
+    if t.expects.error_lines || canary.has_error_lines() || baseline.has_error_lines() {
         let m = Metric::RelativeErrorLines;
+        let floor = t.relative_floor_lines_per_min;
         checks.push(match baseline.mean_error_lines() {
-            None => Check::NoData(
-                "the baseline's logs were not followed in the window, so there are no error lines to compare with"
-                    .to_owned(),
-            ),
+            None => Check::NoData(baseline.gap("error log lines", |h| h.error_lines().err())),
             Some(base) => relative(
                 canary,
                 m,
-                host_lines,
+                HostWindow::error_lines,
                 base,
-                factor,
-                t.relative_floor_lines_per_min,
+                (base * factor).max(floor),
+                format!(
+                    "{factor}× the baseline, and never below {}",
+                    m.format(floor)
+                ),
+                |_| String::new(),
             ),
         });
+    }
+    let margin = t.relative_latency_margin.as_secs_f64() * 1000.0;
+    let latency_rule = |m: Metric| {
+        format!(
+            "{factor}× the baseline, and never below the baseline + {}",
+            m.format(margin)
+        )
+    };
+    match latency_source(canary, t) {
+        LatencySource::App => {
+            let m = Metric::RelativeAppLatency;
+            checks.push(match baseline.mean_app_latency() {
+                None => Check::NoData(
+                    baseline.gap("latency (metrics.latency)", |h| h.app_latency().err()),
+                ),
+                Some(base) => relative(
+                    canary,
+                    m,
+                    HostWindow::app_latency,
+                    base,
+                    (base * factor).max(base + margin),
+                    latency_rule(m),
+                    |_| String::new(),
+                ),
+            });
+        }
+        // Without probes anywhere (no [health]) there is no latency to compare.
+        LatencySource::Probes if canary.has_answered_probes() || baseline.has_answered_probes() => {
+            let m = Metric::RelativeLatency;
+            checks.push(match baseline.probe_median() {
+                None => Check::NoData(baseline.gap("probe latency", |h| h.probe_latency().err())),
+                Some(base) => relative(
+                    canary,
+                    m,
+                    HostWindow::probe_latency,
+                    base,
+                    (base * factor).max(base + margin),
+                    latency_rule(m),
+                    |_| String::new(),
+                ),
+            });
+        }
+        LatencySource::Probes => {}
     }
     if checks.is_empty() {
         checks.push(Check::NoData(
-            "max_relative is set but no host reported request counters or error log lines".into(),
+            "max_relative is set but no host reported request counters, error log lines or latency"
+                .into(),
         ));
     }
     checks
 }
 
-fn relative(
-    canary: &GroupWindow,
+/// One comparison with the baseline; `limit` is the effective one (the
+/// factor or the floor, whichever is higher), `rule` says how it was made.
+fn relative<'a>(
+    canary: &'a GroupWindow,
     m: Metric,
     figure: impl Fn(&HostWindow) -> Result<f64, String>,
     base: f64,
-    factor: f64,
-    floor: f64,
+    limit: f64,
+    rule: String,
+    host_note: impl FnOnce(&'a HostWindow) -> String,
 ) -> Check {
-    let limit = (base * factor).max(floor);
-    let (host, value) = match worst(canary, figure, |v| v) {
-        Ok(w) => w,
-        Err(why) => return Check::NoData(why),
-    };
-    if value <= limit {
-        return Check::Within(format!(
-            "{} {} (baseline {})",
-            m.name(),
-            m.format(value),
-            m.format(base)
-        ));
-    }
-    let detail = format!(
-        "baseline {}; the limit is {factor}× the baseline, and never below {}",
-        m.format(base),
-        m.format(floor)
-    );
-    breach(m, value, limit, host, detail)
+    judge(
+        canary,
+        m,
+        limit,
+        figure,
+        |v| {
+            format!(
+                "{} {} (baseline {}, max {})",
+                m.name(),
+                m.format(v),
+                m.format(base),
+                m.format(limit)
+            )
+        },
+        |host| {
+            joined(&[
+                host_note(host),
+                format!("baseline {}", m.format(base)),
+                format!("the limit is {rule}"),
+            ])
+        },
+    )
 }
 
 /// Judges the canary hosts over one window against the thresholds and the
@@ -927,6 +1125,7 @@ mod tests {
             error_lines_per_min: Some(lines),
             requests: requests.map(|(total, errors)| Requests { total, errors }),
             app_latency_ms: None,
+            gaps: Gaps::default(),
         }
     }
 
@@ -1456,13 +1655,20 @@ mod tests {
             errors_total,
         };
         assert_eq!(
-            Requests::between(&app(100.0, 1.0), &app(300.0, 5.0)),
-            Some(Requests {
+            Requests::step(&app(100.0, 1.0), &app(300.0, 5.0)),
+            Requests {
                 total: 200.0,
                 errors: 4.0
-            })
+            }
         );
-        assert_eq!(Requests::between(&app(300.0, 5.0), &app(10.0, 0.0)), None);
+        // Restarted in between: what it counted since is all new.
+        assert_eq!(
+            Requests::step(&app(300.0, 5.0), &app(10.0, 3.0)),
+            Requests {
+                total: 10.0,
+                errors: 3.0
+            }
+        );
         let sample = |status| HealthSample {
             at,
             status,
@@ -1513,6 +1719,291 @@ mod tests {
                 ..strict()
             })
             .contains("floor")
+        );
+    }
+
+    fn breach_of(v: &Verdict) -> (Metric, f64, f64, &str, &str) {
+        let Verdict::Breach {
+            metric,
+            value,
+            threshold,
+            host,
+            detail,
+        } = v
+        else {
+            panic!("expected a breach, got {v:?}");
+        };
+        (
+            *metric,
+            *value,
+            *threshold,
+            host.as_deref().unwrap_or(""),
+            detail.as_str(),
+        )
+    }
+
+    fn no_counters(name: &str) -> HostWindow {
+        let mut h = host(name, 30, 20, None, 0.0);
+        h.gaps.requests = Some(format!(
+            "the metrics page of {name} could not be read: connection refused"
+        ));
+        h
+    }
+
+    #[test]
+    fn a_breach_on_one_host_wins_over_missing_data_on_another() {
+        let t = Thresholds {
+            max_error_rate: Some(0.05),
+            ..Thresholds::default()
+        };
+        let clean = group(vec![host("web-3", 30, 20, Some((2000.0, 0.0)), 0.0)]);
+        // web-1 fails a third of its requests; web-2's scrape failed. Either order.
+        for hosts in [
+            vec![
+                host("web-1", 30, 20, Some((213.0, 73.0)), 0.0),
+                no_counters("web-2"),
+            ],
+            vec![
+                no_counters("web-2"),
+                host("web-1", 30, 20, Some((213.0, 73.0)), 0.0),
+            ],
+        ] {
+            let v = analyse(&group(hosts), &clean, &t);
+            let (metric, _, threshold, host, _) = breach_of(&v);
+            assert_eq!(
+                (metric, threshold, host),
+                (Metric::ErrorRate, 0.05, "web-1")
+            );
+            assert_eq!(
+                v.to_string(),
+                "canary breach on web-1: error rate 34.3% is above the threshold 5% (max_error_rate); \
+                 73 errors in 213 requests; baseline 0%"
+            );
+        }
+        // The same for every per-host check: health, latency, error lines.
+        let mut sick = host("web-1", 10, 20, None, 0.0);
+        sick.probes[0] = probe(false, 0);
+        let v = analyse(
+            &group(vec![HostWindow::new("web-2"), sick]),
+            &clean,
+            &Thresholds::default(),
+        );
+        assert_eq!(breach_of(&v).0, Metric::HealthPassRate, "{v}");
+        let t = Thresholds {
+            max_latency_ms: Some(100),
+            max_error_lines_per_min: Some(5.0),
+            min_health_pass_rate: None,
+            ..Thresholds::default()
+        };
+        let mut quiet = HostWindow::new("web-2");
+        quiet.error_lines_per_min = Some(0.0);
+        let slow = host("web-1", 5, 400, None, 0.0);
+        let v = analyse(&group(vec![quiet, slow]), &clean, &t);
+        assert_eq!(breach_of(&v).0, Metric::Latency, "{v}");
+        let noisy = host("web-1", 5, 20, None, 60.0);
+        let v = analyse(&group(vec![HostWindow::new("web-2"), noisy]), &clean, &t);
+        assert_eq!(breach_of(&v).0, Metric::ErrorLines, "{v}");
+        // Without a breach, the host without data still withholds a pass, and
+        // says why in the gatherer's words.
+        let fine = host("web-1", 30, 20, Some((213.0, 1.0)), 0.0);
+        let v = analyse(
+            &group(vec![fine, no_counters("web-2")]),
+            &clean,
+            &Thresholds {
+                max_error_rate: Some(0.05),
+                ..Thresholds::default()
+            },
+        );
+        assert!(
+            matches!(&v, Verdict::Inconclusive { why } if why.contains("metrics page of web-2 could not be read")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_configured_app_latency_never_falls_back_to_probe_latency() {
+        let t = Thresholds {
+            max_latency_ms: Some(250),
+            min_health_pass_rate: None,
+            expects: Expects {
+                app_latency: true,
+                ..Expects::default()
+            },
+            ..Thresholds::default()
+        };
+        // Probes answer in 20 ms, but the app's quantile never came in.
+        let mut canary = host("web-1", 30, 20, None, 0.0);
+        canary.gaps.app_latency = Some(
+            "web-1: http_request_duration_seconds is a histogram, and shipdeck does not derive quantiles from histogram buckets".into(),
+        );
+        let v = analyse(&group(vec![canary.clone()]), &baseline(), &t);
+        assert!(
+            matches!(&v, Verdict::Inconclusive { why } if why.contains("is a histogram")),
+            "{v:?}"
+        );
+        // Before, the probes' 20 ms passed it. Data-driven (nothing expected), they still do.
+        let data_driven = Thresholds {
+            expects: Expects::default(),
+            ..t.clone()
+        };
+        assert!(analyse(&group(vec![canary.clone()]), &baseline(), &data_driven).is_pass());
+        // One canary host with the app's latency and one without: no pass.
+        let mut other = host("web-5", 30, 20, None, 0.0);
+        other.app_latency_ms = Some(100.0);
+        let v = analyse(
+            &group(vec![other, HostWindow::new("web-1")]),
+            &baseline(),
+            &data_driven,
+        );
+        assert!(
+            matches!(&v, Verdict::Inconclusive { why } if why.contains("no latency reading (metrics.latency) from web-1")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn configured_metrics_and_logs_keep_their_relative_checks_when_silent() {
+        let expects = Expects {
+            requests: true,
+            error_lines: true,
+            app_latency: false,
+        };
+        let t = Thresholds {
+            max_relative: Some(2.0),
+            expects,
+            ..Thresholds::default()
+        };
+        // Nobody reported counters: the error-rate comparison stays on.
+        let canary = group(vec![host("web-1", 30, 20, None, 0.0)]);
+        let base = group(vec![host("web-2", 30, 20, None, 0.0)]);
+        let v = analyse(&canary, &base, &t);
+        assert!(
+            matches!(&v, Verdict::Inconclusive { why } if why.contains("no request counters from web-1")
+                || why.contains("the baseline has no error rate")),
+            "{v:?}"
+        );
+        let data_driven = Thresholds {
+            expects: Expects::default(),
+            ..t.clone()
+        };
+        assert!(analyse(&canary, &base, &data_driven).is_pass());
+        // Nobody's logs were followed: the error-lines comparison stays on.
+        let mut canary = group(vec![host("web-1", 30, 20, Some((1000.0, 0.0)), 0.0)]);
+        let mut base = group(vec![host("web-2", 30, 20, Some((1000.0, 0.0)), 0.0)]);
+        canary.hosts[0].error_lines_per_min = None;
+        base.hosts[0].error_lines_per_min = None;
+        base.hosts[0].gaps.logs =
+            Some("log file /srv/a/log/app.log does not exist on web-2".into());
+        let v = analyse(&canary, &base, &t);
+        assert!(
+            matches!(&v, Verdict::Inconclusive { why } if why.contains("error log lines")
+                && why.contains("/srv/a/log/app.log does not exist on web-2")),
+            "{v:?}"
+        );
+        assert!(analyse(&canary, &base, &data_driven).is_pass());
+        // An empty baseline is named as such.
+        let v = analyse(&canary, &group(vec![]), &t);
+        assert!(
+            matches!(&v, Verdict::Inconclusive { why } if why.contains("no host is left on the old release")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn relative_latency_compares_with_the_baseline_above_a_margin() {
+        let t = Thresholds {
+            max_relative: Some(2.0),
+            ..Thresholds::default()
+        };
+        let base = group(vec![
+            host("web-2", 30, 40, None, 0.0),
+            host("web-3", 30, 40, None, 0.0),
+        ]);
+        // 2× of 40 ms is 80, but never below 40 + 50: 85 ms passes, 120 does not.
+        let ok = group(vec![host("web-1", 30, 85, None, 0.0)]);
+        assert!(
+            analyse(&ok, &base, &t).is_pass(),
+            "{}",
+            analyse(&ok, &base, &t)
+        );
+        let slow = group(vec![host("web-1", 30, 120, None, 0.0)]);
+        let v = analyse(&slow, &base, &t);
+        let (metric, value, threshold, host_name, _) = breach_of(&v);
+        assert_eq!(
+            (metric, value, threshold, host_name),
+            (Metric::RelativeLatency, 120.0, 90.0, "web-1")
+        );
+        assert_eq!(
+            v.to_string(),
+            "canary breach on web-1: median probe latency against the baseline 120 ms is above the threshold 90 ms (max_relative); \
+             baseline 40 ms; the limit is 2× the baseline, and never below the baseline + 50 ms"
+        );
+        // A 2 ms baseline does not fail a 5 ms canary.
+        let fast = group(vec![host("web-2", 30, 2, None, 0.0)]);
+        assert!(analyse(&group(vec![host("web-1", 30, 5, None, 0.0)]), &fast, &t).is_pass());
+        // Far above the factor, it breaches.
+        let v = analyse(&group(vec![host("web-1", 30, 300, None, 0.0)]), &fast, &t);
+        assert_eq!(breach_of(&v).2, 52.0);
+
+        // The app's own quantile, when it has one, on both sides.
+        let app = |name: &str, ms: f64| {
+            let mut h = host(name, 30, 20, None, 0.0);
+            h.app_latency_ms = Some(ms);
+            h
+        };
+        let base = group(vec![app("web-2", 100.0), app("web-3", 140.0)]);
+        assert!(analyse(&group(vec![app("web-1", 230.0)]), &base, &t).is_pass());
+        let v = analyse(&group(vec![app("web-1", 300.0)]), &base, &t);
+        let (metric, value, threshold, _, detail) = breach_of(&v);
+        assert_eq!(
+            (metric, value, threshold),
+            (Metric::RelativeAppLatency, 300.0, 240.0)
+        );
+        assert!(detail.contains("baseline 120 ms"), "{detail}");
+        assert!(
+            v.to_string()
+                .contains("latency (metrics.latency) against the baseline 300 ms is above the threshold 240 ms (max_relative)"),
+            "{v}"
+        );
+        // A baseline without the app's latency cannot be compared with.
+        let v = analyse(
+            &group(vec![app("web-1", 230.0)]),
+            &group(vec![host("web-2", 30, 20, None, 0.0)]),
+            &t,
+        );
+        assert!(
+            matches!(&v, Verdict::Inconclusive { why } if why.contains("the baseline has no latency (metrics.latency)")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn relative_error_rate_names_the_requests_and_the_rule() {
+        let t = Thresholds {
+            max_relative: Some(2.0),
+            ..Thresholds::default()
+        };
+        let base = group(vec![host("web-2", 30, 20, Some((1000.0, 20.0)), 0.0)]);
+        let v = analyse(
+            &group(vec![host("web-1", 30, 20, Some((1000.0, 50.0)), 0.0)]),
+            &base,
+            &t,
+        );
+        assert_eq!(
+            v.to_string(),
+            "canary breach on web-1: error rate against the baseline 5% is above the threshold 4% (max_relative); \
+             50 errors in 1000 requests; baseline 2%; the limit is 2× the baseline, and never below 1%"
+        );
+        // A baseline too quiet for an error rate says so.
+        let quiet = group(vec![host("web-2", 30, 20, Some((3.0, 0.0)), 0.0)]);
+        let v = analyse(
+            &group(vec![host("web-1", 30, 20, Some((1000.0, 5.0)), 0.0)]),
+            &quiet,
+            &t,
+        );
+        assert!(
+            matches!(&v, Verdict::Inconclusive { why } if why.contains("the baseline served 3 requests")),
+            "{v:?}"
         );
     }
 }

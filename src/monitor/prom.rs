@@ -13,6 +13,8 @@ use super::AppSample;
 pub struct MetricSelector {
     pub name: String,
     matcher: Option<(String, LabelMatch)>,
+    /// As written, for messages.
+    written: String,
 }
 
 #[derive(Debug, Clone)]
@@ -93,7 +95,13 @@ impl MetricSelector {
         Ok(MetricSelector {
             name: name.to_owned(),
             matcher,
+            written: s_trim.to_owned(),
         })
+    }
+
+    /// The selector as written in the config.
+    pub fn raw(&self) -> &str {
+        &self.written
     }
 
     /// Whether a series of this name with these labels is selected. A label
@@ -110,11 +118,38 @@ impl MetricSelector {
             .iter()
             .find(|(k, _)| k.trim() == label)
             .map_or("", |(_, v)| v.as_str());
-        match m {
+        m.matches(value)
+    }
+
+    /// The matcher on `quantile`, if that is the label this selector matches.
+    fn quantile_matcher(&self) -> Option<&LabelMatch> {
+        self.matcher
+            .as_ref()
+            .filter(|(label, _)| label == "quantile")
+            .map(|(_, m)| m)
+    }
+}
+
+impl LabelMatch {
+    fn matches(&self, value: &str) -> bool {
+        match self {
             LabelMatch::Equal(v) => value == v,
             LabelMatch::NotEqual(v) => value != v,
             LabelMatch::Matches(re) => re.is_match(value),
             LabelMatch::NotMatches(re) => !re.is_match(value),
+        }
+    }
+
+    /// Against a summary's quantile, which the crate has already turned into
+    /// a number (its label text is gone): `=` and `!=` compare numbers, so
+    /// `"0.990"` selects the 0.99 quantile; a regex sees the number printed
+    /// shortest (`0.99`).
+    fn matches_quantile(&self, q: f64) -> bool {
+        let same = |v: &str| v.trim().parse::<f64>().is_ok_and(|v| v == q);
+        match self {
+            LabelMatch::Equal(v) => same(v),
+            LabelMatch::NotEqual(v) => !same(v),
+            LabelMatch::Matches(_) | LabelMatch::NotMatches(_) => self.matches(&q.to_string()),
         }
     }
 }
@@ -157,6 +192,82 @@ pub fn sum(scrape: &prometheus_parse::Scrape, selector: &MetricSelector) -> f64 
             _ => None,
         })
         .sum()
+}
+
+/// The app's latency, in seconds, from the series `selector` picks: a
+/// summary's quantile (`http_request_duration_seconds{quantile="0.99"}`), or
+/// a gauge or untyped series that holds a latency. Over several series (one
+/// per handler, say) it is the worst, never their sum: latencies do not add.
+///
+/// A summary must be selected by its `quantile`; without that matcher there
+/// is no telling which of its quantiles is meant. Histograms are **not
+/// supported**: their buckets count requests since the process started, and a
+/// quantile of the window would need the buckets' growth between readings
+/// (PromQL's `histogram_quantile(rate(…))`), which this does not compute; a
+/// histogram gives no reading and says so rather than a made-up number.
+///
+/// A quantile that has observed nothing is NaN (client libraries) or 0 (some
+/// apps, the demo's among them); neither is a reading: no request is served in
+/// no time. `Err` says why there is no reading, for the operator.
+pub fn latency(
+    scrape: &prometheus_parse::Scrape,
+    selector: &MetricSelector,
+) -> Result<f64, String> {
+    use prometheus_parse::Value;
+    let mut worst: Option<f64> = None;
+    let mut named = false;
+    let mut unread = None;
+    let mut take = |v: f64| {
+        if v.is_finite() && v > 0.0 {
+            worst = Some(worst.map_or(v, |w: f64| w.max(v)));
+        }
+    };
+    for s in scrape.samples.iter().filter(|s| s.metric == selector.name) {
+        named = true;
+        match &s.value {
+            Value::Summary(quantiles) => match selector.quantile_matcher() {
+                Some(m) => quantiles
+                    .iter()
+                    .filter(|q| m.matches_quantile(q.quantile))
+                    .for_each(|q| take(q.count)),
+                None => {
+                    unread = Some(format!(
+                        "{} is a summary: name the quantile to judge, as in {}{{quantile=\"0.99\"}}",
+                        selector.name, selector.name
+                    ));
+                }
+            },
+            Value::Gauge(v) | Value::Untyped(v) if selector.selects(&s.metric, &s.labels) => {
+                take(*v);
+            }
+            Value::Histogram(_) => {
+                unread = Some(format!(
+                    "{} is a histogram, and shipdeck does not derive quantiles from histogram buckets: \
+                     point metrics.latency at a summary quantile or a gauge",
+                    selector.name
+                ));
+            }
+            Value::Counter(_) => {
+                unread = Some(format!(
+                    "{} is a counter, not a latency: point metrics.latency at a summary quantile or a gauge",
+                    selector.name
+                ));
+            }
+            Value::Gauge(_) | Value::Untyped(_) => {}
+        }
+    }
+    worst.ok_or_else(|| {
+        unread.unwrap_or_else(|| {
+            if named {
+                format!(
+                    "{} has no latency yet (no selected series has observed a request: NaN or 0)",
+                    selector.raw()
+                )
+            } else {
+                format!("the metrics page has no series {}", selector.raw())
+            }
+        })
+    })
 }
 
 /// Rates over the newest `span` of samples.
@@ -264,6 +375,127 @@ jobs_done 7
             assert!(MetricSelector::parse(bad).is_err(), "{bad:?}");
         }
         assert!(MetricSelector::parse("http_requests_total{}").is_ok());
+    }
+
+    /// A literal copy of what the demo's sample app serves at `/metrics`
+    /// (`metrics` in src/demo/app.rs, private to the demo): request counters
+    /// by code and a latency *summary*, whose `quantile` label the parser
+    /// strips into `Value::Summary`.
+    const DEMO_PAGE: &str = "# HELP http_requests_total Requests served, by status code.
+# TYPE http_requests_total counter
+http_requests_total{code=\"200\"} 1412
+http_requests_total{code=\"500\"} 611
+# HELP http_request_duration_seconds Time taken to serve a request.
+# TYPE http_request_duration_seconds summary
+http_request_duration_seconds{quantile=\"0.5\"} 0.036000
+http_request_duration_seconds{quantile=\"0.9\"} 0.112000
+http_request_duration_seconds{quantile=\"0.99\"} 0.384000
+http_request_duration_seconds_sum 93.417000
+http_request_duration_seconds_count 2023
+# HELP app_info The release this process runs.
+# TYPE app_info gauge
+app_info{release=\"v3\",mode=\"bad\"} 1
+# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.
+# TYPE process_start_time_seconds gauge
+process_start_time_seconds 1795316400.123
+";
+
+    fn latency_of(page: &str, sel: &str) -> Result<f64, String> {
+        latency(
+            &parse_page(page).unwrap(),
+            &MetricSelector::parse(sel).unwrap(),
+        )
+    }
+
+    #[test]
+    fn latency_reads_a_summary_quantile_of_the_demo_page() {
+        let p99 = r#"http_request_duration_seconds{quantile="0.99"}"#;
+        // What the counters' sum makes of a summary: nothing (the old bug).
+        assert_eq!(
+            sum(
+                &parse_page(DEMO_PAGE).unwrap(),
+                &MetricSelector::parse(p99).unwrap()
+            ),
+            0.0
+        );
+        assert_eq!(latency_of(DEMO_PAGE, p99), Ok(0.384));
+        assert_eq!(
+            latency_of(
+                DEMO_PAGE,
+                r#"http_request_duration_seconds{quantile="0.5"}"#
+            ),
+            Ok(0.036)
+        );
+        // Compared as numbers, and a regex over several quantiles takes the worst.
+        assert_eq!(
+            latency_of(
+                DEMO_PAGE,
+                r#"http_request_duration_seconds{quantile="0.990"}"#
+            ),
+            Ok(0.384)
+        );
+        assert_eq!(
+            latency_of(
+                DEMO_PAGE,
+                r#"http_request_duration_seconds{quantile=~"0\.[59]"}"#
+            ),
+            Ok(0.112)
+        );
+        // A quantile the app does not report, and no quantile at all.
+        let e = latency_of(
+            DEMO_PAGE,
+            r#"http_request_duration_seconds{quantile="0.999"}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("no latency yet"), "{e}");
+        let e = latency_of(DEMO_PAGE, "http_request_duration_seconds").unwrap_err();
+        assert!(e.contains("is a summary: name the quantile"), "{e}");
+        let e = latency_of(DEMO_PAGE, "request_latency_seconds").unwrap_err();
+        assert!(e.contains("no series request_latency_seconds"), "{e}");
+        let e = latency_of(DEMO_PAGE, "http_requests_total").unwrap_err();
+        assert!(e.contains("is a counter"), "{e}");
+    }
+
+    #[test]
+    fn latency_over_several_series_is_the_worst_and_nan_is_no_reading() {
+        let page = r#"# TYPE rpc_seconds summary
+rpc_seconds{handler="/a",quantile="0.99"} 0.120
+rpc_seconds{handler="/b",quantile="0.99"} 0.450
+rpc_seconds{handler="/c",quantile="0.99"} NaN
+rpc_seconds_count{handler="/a"} 10
+# TYPE p99_ms gauge
+p99_ms{route="a"} 0.2
+p99_ms{route="b"} 0.3
+# TYPE idle_seconds summary
+idle_seconds{quantile="0.99"} NaN
+idle_seconds_count 0
+# TYPE fresh_seconds summary
+fresh_seconds{quantile="0.99"} 0
+untyped_p99{quantile="0.99"} 0.07
+"#;
+        assert_eq!(
+            latency_of(page, r#"rpc_seconds{quantile="0.99"}"#),
+            Ok(0.45)
+        );
+        assert_eq!(latency_of(page, "p99_ms"), Ok(0.3), "gauges: the max");
+        assert_eq!(latency_of(page, r#"p99_ms{route="a"}"#), Ok(0.2));
+        // A summary written without its TYPE line keeps its quantile label.
+        assert_eq!(
+            latency_of(page, r#"untyped_p99{quantile="0.99"}"#),
+            Ok(0.07)
+        );
+        for idle in ["idle_seconds", "fresh_seconds"] {
+            let e = latency_of(page, &format!("{idle}{{quantile=\"0.99\"}}")).unwrap_err();
+            assert!(e.contains("no latency yet"), "{e}");
+        }
+    }
+
+    #[test]
+    fn histograms_are_not_read_as_latency() {
+        let e = latency_of(PAGE, "http_request_duration_seconds").unwrap_err();
+        assert!(e.contains("is a histogram"), "{e}");
+        let e = latency_of(PAGE, r#"http_request_duration_seconds{quantile="0.99"}"#).unwrap_err();
+        assert!(e.contains("is a histogram"), "{e}");
     }
 
     fn at(secs: u64, requests: f64, errors: f64) -> AppSample {
