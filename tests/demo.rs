@@ -16,6 +16,12 @@ const SETTLE: Duration = Duration::from_secs(10);
 /// An app checks its pid file and release folder every second.
 const WATCHDOG: Duration = Duration::from_secs(4);
 const PROD: [&str; 3] = ["web-1", "web-2", "web-3"];
+/// production-eu: blue/green, each host behind a front on its `port`.
+const EU: [&str; 2] = ["eu-1", "eu-2"];
+/// Every host of the demo, and its processes: an app per host, and on each
+/// blue/green host a front too.
+const HOSTS: usize = 6;
+const PROCESSES: usize = HOSTS + EU.len();
 /// The demo's canary analyses its first host for this long (`pause 20s`).
 const CANARY_PAUSE: Duration = Duration::from_secs(20);
 /// Longest a canary promotion may take to reach its operator pause, or a
@@ -234,8 +240,14 @@ impl Demo {
             .map(|p| p.to_string_lossy().into_owned())
     }
 
-    /// The port a host's app serves on: its `port` var.
+    /// The port a host's app serves on: its `port` var (on a blue/green
+    /// host, its front's).
     fn port(&self, host: &str) -> u16 {
+        self.var(host, "port")
+    }
+
+    /// A port var of a host: `port`, `blue_port`, `green_port`.
+    fn var(&self, host: &str, var: &str) -> u16 {
         let cfg = shipdeck::config::Config::load(&self.config).unwrap();
         let h = cfg
             .environments
@@ -243,7 +255,20 @@ impl Demo {
             .flat_map(|e| &e.hosts)
             .find(|h| h.name == format!("local:hosts/{host}"))
             .unwrap();
-        h.vars["port"].parse().unwrap()
+        h.vars[var].parse().unwrap()
+    }
+
+    /// The pid a pid file of a host names (`shared/app-blue.pid`).
+    fn pid(&self, host: &str, file: &str) -> Option<u32> {
+        fs::read_to_string(self.host(host).join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn log(&self, host: &str) -> String {
+        fs::read_to_string(self.host(host).join(shipdeck::demo::LOG_FILE)).unwrap_or_default()
     }
 
     /// Wait until `status` shows `release` healthy on every host of `env`
@@ -279,6 +304,17 @@ impl Demo {
         let left = apps_of(&self.dir);
         assert!(left.is_empty(), "sample apps still running: {left:?}");
     }
+}
+
+/// Whether `pid` is a live (not zombie) process.
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, s)| s.trim_start().chars().next()),
+            Some('Z' | 'X')
+        )
+    })
 }
 
 /// Live (not zombie) sample-app processes whose command line names `dir`.
@@ -343,6 +379,9 @@ struct Metrics {
     failed: f64,
     count: f64,
     release: String,
+    /// A blue/green slot's app: its slot, and whether it is live.
+    slot: String,
+    live: Option<f64>,
 }
 
 /// Parse `/metrics` as Prometheus text, as a scraper would.
@@ -355,6 +394,8 @@ fn metrics(port: u16) -> Metrics {
         failed: -1.0,
         count: -1.0,
         release: String::new(),
+        slot: String::new(),
+        live: None,
     };
     for s in &scrape.samples {
         match (s.metric.as_str(), &s.value) {
@@ -376,7 +417,11 @@ fn metrics(port: u16) -> Metrics {
                     other => panic!("{other:?}"),
                 }
             }
-            ("app_info", _) => m.release = s.labels.get("release").unwrap_or("").to_owned(),
+            ("app_info", _) => {
+                m.release = s.labels.get("release").unwrap_or("").to_owned();
+                m.slot = s.labels.get("slot").unwrap_or("").to_owned();
+            }
+            ("app_live", prometheus_parse::Value::Gauge(v)) => m.live = Some(*v),
             _ => {}
         }
     }
@@ -388,7 +433,7 @@ fn metrics(port: u16) -> Metrics {
 #[test]
 fn the_demo_starts_with_v1_healthy_on_every_host() {
     let demo = Demo::new();
-    demo.wait_healthy(None, "v1", 4);
+    demo.wait_healthy(None, "v1", HOSTS);
 
     let releases = demo.json(&["releases"]);
     let ids: Vec<&str> = releases.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -402,7 +447,7 @@ fn the_demo_starts_with_v1_healthy_on_every_host() {
     );
     assert_eq!(
         releases[0]["passed"],
-        serde_json::json!(["staging", "production"])
+        serde_json::json!(["staging", "production", "production-eu"])
     );
 
     // Each app answers on its own port, counts its own traffic, and logs.
@@ -432,17 +477,22 @@ fn the_demo_starts_with_v1_healthy_on_every_host() {
         "{history:?}"
     );
 
-    // Stopped (as when the console quits), then started again on re-opening.
+    // Stopped (as when the console quits), then started again on re-opening:
+    // on a blue/green host, the live slot's app and the front.
     shipdeck::demo::stop_apps(&demo.dir);
     assert_eq!(apps_of(&demo.dir), Vec::<String>::new());
     assert!(!demo.host("web-1").join("shared/app.pid").exists());
-    assert_eq!(shipdeck::demo::start_apps(&demo.dir).unwrap(), 4);
+    assert!(!demo.host("eu-1").join("shared/app-blue.pid").exists());
+    assert!(!demo.host("eu-1").join("shared/front.pid").exists());
+    assert_eq!(shipdeck::demo::start_apps(&demo.dir).unwrap(), HOSTS);
     assert_eq!(shipdeck::demo::start_apps(&demo.dir).unwrap(), 0);
-    demo.wait_healthy(None, "v1", 4);
+    demo.wait_healthy(None, "v1", HOSTS);
+    let eu = metrics(demo.port("eu-2"));
+    assert_eq!((eu.release.as_str(), eu.slot.as_str()), ("v1", "blue"));
 
     // Building the demo again in the same folder replaces it, apps included.
     let old: Vec<String> = apps_of(&demo.dir);
-    assert_eq!(old.len(), 4, "{old:?}");
+    assert_eq!(old.len(), PROCESSES, "{old:?}");
     let r = run(
         demo.root.path(),
         &demo.root.path().join("state"),
@@ -450,9 +500,9 @@ fn the_demo_starts_with_v1_healthy_on_every_host() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let new = apps_of(&demo.dir);
-    assert_eq!(new.len(), 4, "{new:?}");
+    assert_eq!(new.len(), PROCESSES, "{new:?}");
     assert!(old.iter().all(|o| !new.contains(o)), "{old:?}\n{new:?}");
-    demo.wait_healthy(None, "v1", 4);
+    demo.wait_healthy(None, "v1", HOSTS);
     demo.finish();
 }
 
@@ -506,7 +556,7 @@ fn ship_v2(demo: &Demo) {
 #[test]
 fn v2_ships_through_the_canary_and_production_rolls_back() {
     let demo = Demo::new();
-    demo.wait_healthy(None, "v1", 4);
+    demo.wait_healthy(None, "v1", HOSTS);
 
     ship_v2(&demo);
     let web3 = metrics(demo.port("web-3"));
@@ -524,7 +574,7 @@ fn v2_ships_through_the_canary_and_production_rolls_back() {
 #[test]
 fn v3_passes_staging_then_its_canary_breaches_and_goes_back_by_itself() {
     let demo = Demo::new();
-    demo.wait_healthy(None, "v1", 4);
+    demo.wait_healthy(None, "v1", HOSTS);
     ship_v2(&demo);
 
     // Staging's gate is health alone, and v3 is healthy: it passes.
@@ -597,6 +647,143 @@ fn v3_passes_staging_then_its_canary_breaches_and_goes_back_by_itself() {
         );
         assert!(!message.contains('\n'), "{h}: {message}");
     }
+    demo.finish();
+}
+
+/// What a blue/green host's front says of the app behind it, once it says
+/// `release` on `slot`, live; fails after `SETTLE`.
+fn wait_for_slot(port: u16, release: &str, slot: &str) -> Metrics {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let m = metrics(port);
+        if m.release == release && m.slot == slot && m.live == Some(1.0) {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            ":{port} says {} on {:?} (live {:?}), not {release} on {slot}",
+            m.release,
+            m.slot,
+            m.live
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// production-eu end to end: v1 on blue behind each host's front; v2 to
+/// green, with blue still running and idle; rollback is the switch back with
+/// nothing restarted; then v2 again and `finish` stops blue.
+#[test]
+fn production_eu_goes_blue_to_green_switches_back_and_finishes() {
+    let started = Instant::now();
+    let demo = Demo::new();
+    demo.wait_healthy(Some("production-eu"), "v1", EU.len());
+    let blue_pid_file = shipdeck::demo::slot_pid_file(shipdeck::model::Slot::Blue);
+    let mut blue_pids = Vec::new();
+    for h in EU {
+        let (front, blue) = (demo.port(h), demo.var(h, "blue_port"));
+        wait_for_slot(front, "v1", "blue");
+        let upstream = fs::read_to_string(demo.host(h).join(shipdeck::demo::UPSTREAM_FILE));
+        assert_eq!(upstream.unwrap().trim(), blue.to_string(), "{h}");
+        let front_pid = demo.pid(h, shipdeck::demo::FRONT_PID_FILE);
+        assert!(front_pid.is_some_and(alive), "{h}: no front");
+        let pid = demo.pid(h, &blue_pid_file).unwrap();
+        assert!(alive(pid), "{h}");
+        blue_pids.push(pid);
+    }
+
+    // v2 passes staging, then goes to the green slots.
+    demo.ok(&["deploy", "staging", "v2"]);
+    demo.ok(&["promote", "v2", "--to", "production-eu"]);
+    let mut through_front = Vec::new();
+    for (h, pid) in EU.iter().zip(&blue_pids) {
+        let m = wait_for_slot(demo.port(h), "v2", "green");
+        assert_eq!(m.failed, 0.0, "{h}");
+        through_front.push(m.count);
+        // Blue still runs v1, on its own port, idle.
+        assert_eq!(demo.pid(h, &blue_pid_file), Some(*pid), "{h}");
+        assert!(alive(*pid), "{h}");
+        let blue = demo.var(h, "blue_port");
+        assert_eq!(wait_for_code(blue, "/healthz", 200), "ok\n");
+        let idle = metrics(blue);
+        assert_eq!((idle.release.as_str(), idle.slot.as_str()), ("v1", "blue"));
+        assert_eq!(idle.live, Some(0.0), "{h}");
+    }
+    // An idle slot makes no traffic; the live one does.
+    let blue_counts: Vec<f64> = EU
+        .iter()
+        .map(|h| metrics(demo.var(h, "blue_port")).count)
+        .collect();
+    std::thread::sleep(Duration::from_millis(1200));
+    for (i, h) in EU.iter().enumerate() {
+        let blue = metrics(demo.var(h, "blue_port"));
+        assert_eq!(blue.count, blue_counts[i], "{h}: the idle blue slot served");
+        let green = metrics(demo.port(h));
+        assert!(
+            green.count >= through_front[i] + 10.0,
+            "{h}: green serves nothing"
+        );
+        let green_port = demo.var(h, "green_port");
+        let log = demo.log(h);
+        assert!(
+            log.contains(&format!(
+                "INFO [blue] idle: the front sends traffic to 127.0.0.1:{green_port}"
+            )),
+            "{h}:\n{log}"
+        );
+        assert!(log.contains(" INFO [green] GET /api/"), "{h}:\n{log}");
+        assert!(!log.contains(" ERROR "), "{h}:\n{log}");
+    }
+
+    // Rollback before finish: the switch back, nothing restarted.
+    demo.ok(&["rollback", "production-eu"]);
+    for (h, pid) in EU.iter().zip(&blue_pids) {
+        wait_for_slot(demo.port(h), "v1", "blue");
+        assert_eq!(
+            demo.pid(h, &blue_pid_file),
+            Some(*pid),
+            "{h}: blue restarted"
+        );
+        assert!(alive(*pid), "{h}");
+        assert_eq!(demo.current(h).as_deref(), Some("releases/v1"), "{h}");
+    }
+    let history = demo.json(&["history", "production-eu"]);
+    for h in EU {
+        let lines = history_of(&history, h);
+        assert!(
+            lines.iter().any(|l| l["action"] == "rollback"
+                && l["release"] == "v1"
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("nothing restarted"))),
+            "{h}: {lines:#?}"
+        );
+    }
+
+    // v2 again, then finish: blue stops, green serves on.
+    demo.ok(&["promote", "v2", "--to", "production-eu"]);
+    for h in EU {
+        wait_for_slot(demo.port(h), "v2", "green");
+    }
+    demo.ok(&["finish", "production-eu"]);
+    for (h, pid) in EU.iter().zip(&blue_pids) {
+        let blue = demo.var(h, "blue_port");
+        assert_eq!(http_get(blue, "/healthz"), None, "{h}: blue still answers");
+        assert!(!alive(*pid), "{h}: blue still runs");
+        assert_eq!(demo.pid(h, &blue_pid_file), None, "{h}");
+        wait_for_slot(demo.port(h), "v2", "green");
+    }
+    let history = demo.json(&["history", "production-eu"]);
+    for h in EU {
+        let lines = history_of(&history, h);
+        assert!(
+            lines.iter().any(|l| l["action"] == "finish"
+                && l["release"] == "v2"
+                && l["outcome"] == "success"),
+            "{h}: {lines:#?}"
+        );
+    }
+    eprintln!("blue/green story in {:?}", started.elapsed());
     demo.finish();
 }
 

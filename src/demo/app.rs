@@ -8,18 +8,27 @@
 //! and every request is slower. A health gate lets it through; a canary
 //! analysis of its error rate and error lines against the old release does not.
 //!
+//! A blue/green slot's app (`--slot blue --upstream-file F`) serves its port
+//! the same way, but makes traffic only while it is live: while the front's
+//! upstream file names its port. An idle slot (a new release being gated, or
+//! the old one kept for a switch back) answers `/healthz` and `/metrics` and
+//! stays quiet: its counters stop, its latency summary empties, and its log
+//! says when it went live or idle. Its slot is in every line it logs, on `/`
+//! and in `/metrics` (`app_info{slot=...}`, `app_live`).
+//!
 //! It never outlives its sandbox (see [`super::daemon`]).
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::daemon::{self, BIND_POLL, Daemon};
+use crate::model::Slot;
 
 /// Synthetic requests a second, and one log line for every `LOG_EVERY` of
 /// them: 20 req/s and 5 lines/s, steady enough to watch, slow enough to read.
@@ -47,6 +56,9 @@ const BAD_FAILURE_MS: (u64, u64) = (150, 400);
 const BAD_HEALTH_DELAY: Duration = Duration::from_millis(60);
 /// Any slower than this is logged as a WARN.
 const SLOW: Duration = Duration::from_millis(250);
+/// How often a slot's app reads the upstream file to know whether it is
+/// live: traffic follows a switch within this.
+const LIVE_CHECK: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -56,6 +68,19 @@ pub struct Options {
     pub watch: Option<PathBuf>,
     pub release: String,
     pub bad: bool,
+    /// A blue/green slot's app: its slot, and the front's upstream file.
+    pub slot: Option<(Slot, PathBuf)>,
+}
+
+impl Options {
+    /// `shop v2`, or `[green] shop v2` for a slot's app: how its own lines
+    /// (stopping, …) name it, with the slot first as in all its lines.
+    fn name(&self) -> String {
+        match &self.slot {
+            Some((slot, _)) => format!("[{slot}] shop {}", self.release),
+            None => format!("shop {}", self.release),
+        }
+    }
 }
 
 /// `--stop`: stop the process the pid file names and wait for it to be gone.
@@ -89,22 +114,22 @@ pub fn detach(o: &Options) -> i32 {
     if o.bad {
         args.push("--bad".into());
     }
-    daemon::detach(
-        args,
-        &o.release,
-        o.port,
-        Some(&o.pid_file),
-        o.log.as_deref(),
-    )
+    let mut what = o.release.clone();
+    if let Some((slot, upstream_file)) = &o.slot {
+        args.extend([
+            "--slot".into(),
+            slot.to_string().into(),
+            "--upstream-file".into(),
+            upstream_file.clone().into(),
+        ]);
+        what = format!("{what} [{slot}]");
+    }
+    daemon::detach(args, &what, o.port, Some(&o.pid_file), o.log.as_deref())
 }
 
 /// Run the app in the foreground until something tells it to stop.
 pub fn run(o: Options) -> i32 {
-    let life = match Daemon::start(
-        format!("shop {}", o.release),
-        o.log.clone(),
-        Some(o.pid_file.clone()),
-    ) {
+    let life = match Daemon::start(o.name(), o.log.clone(), Some(o.pid_file.clone())) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("sample-app: {e}");
@@ -114,6 +139,13 @@ pub fn run(o: Options) -> i32 {
     let app = Arc::new(App {
         release: o.release.clone(),
         bad: o.bad,
+        port: o.port,
+        // Absolute, as the front has it.
+        slot: o.slot.clone().map(|(slot, file)| SlotState {
+            slot,
+            upstream_file: std::path::absolute(&file).unwrap_or(file),
+            live: Mutex::new(false),
+        }),
         started_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()),
@@ -135,6 +167,8 @@ pub fn run(o: Options) -> i32 {
             app.life.pid()
         ),
     );
+    // Live or idle from the start, and said so, before any traffic.
+    app.check_live(true);
     if app.bad {
         app.log(
             "WARN",
@@ -153,9 +187,27 @@ pub fn run(o: Options) -> i32 {
 struct App {
     release: String,
     bad: bool,
+    port: u16,
+    slot: Option<SlotState>,
     started_unix: f64,
     stats: Mutex<Stats>,
     life: Arc<Daemon>,
+}
+
+/// What a blue/green slot's app knows of the switch.
+struct SlotState {
+    slot: Slot,
+    upstream_file: PathBuf,
+    /// Whether the upstream file named this app's port when last read;
+    /// held while it is read, so two readers around a switch cannot undo
+    /// each other.
+    live: Mutex<bool>,
+}
+
+impl SlotState {
+    fn live(&self) -> MutexGuard<'_, bool> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl App {
@@ -163,8 +215,57 @@ impl App {
         self.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Log a line; a slot's app names its slot in each (`[green] GET ...`),
+    /// as both slots of a host write to one log.
     fn log(&self, level: &str, message: &str) {
-        self.life.log(level, message);
+        match &self.slot {
+            Some(s) => self.life.log(level, &format!("[{}] {message}", s.slot)),
+            None => self.life.log(level, message),
+        }
+    }
+
+    /// Whether traffic comes here: always, but for a slot the front does not
+    /// send it to.
+    fn is_live(&self) -> bool {
+        self.slot.as_ref().is_none_or(|s| *s.live())
+    }
+
+    /// Read the upstream file again; log a switch to or from this slot (or
+    /// the state found at start, `first`). Going idle empties the latency
+    /// window: an idle slot serves nothing, and its quantiles say so.
+    fn check_live(&self, first: bool) {
+        let Some(s) = &self.slot else { return };
+        let mut state = s.live();
+        let (live, why) = live_state(&s.upstream_file, self.port);
+        let was = std::mem::replace(&mut *state, live);
+        if !live && (was || first) {
+            self.stats().recent.clear();
+        }
+        if first || was != live {
+            let word = if live { "live" } else { "idle" };
+            self.log("INFO", &format!("{word}: {why}"));
+        }
+    }
+}
+
+/// Whether the upstream file names `port`, and what it says, for the log.
+fn live_state(upstream_file: &Path, port: u16) -> (bool, String) {
+    match super::front::upstream_port(upstream_file) {
+        Ok(p) if p == port => (
+            true,
+            format!("the front sends traffic here (127.0.0.1:{port})"),
+        ),
+        Ok(p) => (
+            false,
+            format!("the front sends traffic to 127.0.0.1:{p}, none comes here"),
+        ),
+        Err(_) => (
+            false,
+            format!(
+                "no slot is live yet ({} holds no port), none comes here",
+                upstream_file.display()
+            ),
+        ),
     }
 }
 
@@ -193,13 +294,15 @@ impl Stats {
         self.recent.push_back(secs);
     }
 
+    /// Quantiles of the recent window; NaN with nothing in it (an app that
+    /// served nothing yet, an idle slot), as Prometheus clients have it.
     fn quantiles(&self, qs: &[f64]) -> Vec<f64> {
         let mut sorted: Vec<f64> = self.recent.iter().copied().collect();
         sorted.sort_by(f64::total_cmp);
         qs.iter()
             .map(|q| {
                 if sorted.is_empty() {
-                    return 0.0;
+                    return f64::NAN;
                 }
                 let i = ((sorted.len() - 1) as f64 * q).round() as usize;
                 sorted[i.min(sorted.len() - 1)]
@@ -294,9 +397,18 @@ fn simulate(rng: &mut Rng, bad: bool) -> Request {
 fn traffic(app: &App) {
     let mut rng = Rng::seeded(app.life.pid());
     let mut next = Instant::now();
+    let mut checked = Instant::now();
     let mut n: u64 = 0;
     loop {
         next += TRAFFIC_TICK;
+        if checked.elapsed() >= LIVE_CHECK {
+            app.check_live(false);
+            checked = Instant::now();
+        }
+        if !app.is_live() {
+            sleep_until(&mut next);
+            continue;
+        }
         let req = simulate(&mut rng, app.bad);
         app.stats().record(req.code, req.took);
         n += 1;
@@ -309,14 +421,18 @@ fn traffic(app: &App) {
                 None => app.log("INFO", &line),
             }
         }
-        // Sleep to a schedule, not by a fixed amount, so the rate stays at
-        // 20/s however long logging took.
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        } else {
-            next = now;
-        }
+        sleep_until(&mut next);
+    }
+}
+
+/// Sleep to a schedule, not by a fixed amount, so the rate stays at 20/s
+/// however long logging took.
+fn sleep_until(next: &mut Instant) {
+    let now = Instant::now();
+    if *next > now {
+        std::thread::sleep(*next - now);
+    } else {
+        *next = now;
     }
 }
 
@@ -415,6 +531,10 @@ fn handle(app: &App, mut s: TcpStream) -> io::Result<()> {
         return respond(&mut s, 405, "text/plain", "only GET\n", false);
     }
     let path = path.split('?').next().unwrap_or_default();
+    if matches!(path, "/" | "/metrics") {
+        // What they say of the slot is true now, not up to LIVE_CHECK ago.
+        app.check_live(false);
+    }
     let (code, body) = match path {
         "/healthz" => {
             // The bad release's bug is in the orders code, which a health
@@ -433,14 +553,15 @@ fn handle(app: &App, mut s: TcpStream) -> io::Result<()> {
                 head_only,
             );
         }
-        "/" => (
-            200,
-            format!(
-                "shop {} ({})\n",
-                app.release,
-                if app.bad { "bad" } else { "good" }
-            ),
-        ),
+        "/" => {
+            let mode = if app.bad { "bad" } else { "good" };
+            let slot = match &app.slot {
+                Some(s) if app.is_live() => format!(" on {}, live", s.slot),
+                Some(s) => format!(" on {}, idle", s.slot),
+                None => String::new(),
+            };
+            (200, format!("shop {} ({mode}){slot}\n", app.release))
+        }
         _ => (404, "not found\n".to_owned()),
     };
     respond(&mut s, code, "text/plain", &body, head_only)
@@ -485,6 +606,18 @@ fn metrics(app: &App) -> String {
     };
     let release = prometheus_label(&app.release);
     let mode = if app.bad { "bad" } else { "good" };
+    let (slot, live) = match &app.slot {
+        Some(s) => (
+            format!(",slot=\"{}\"", s.slot),
+            format!(
+                "# HELP app_live Whether the front sends this slot traffic (1) or not (0).\n\
+                 # TYPE app_live gauge\n\
+                 app_live {}\n",
+                u8::from(app.is_live())
+            ),
+        ),
+        None => (String::new(), String::new()),
+    };
     format!(
         "# HELP http_requests_total Requests served, by status code.\n\
          # TYPE http_requests_total counter\n\
@@ -499,7 +632,8 @@ fn metrics(app: &App) -> String {
          http_request_duration_seconds_count {}\n\
          # HELP app_info The release this process runs.\n\
          # TYPE app_info gauge\n\
-         app_info{{release=\"{release}\",mode=\"{mode}\"}} 1\n\
+         app_info{{release=\"{release}\",mode=\"{mode}\"{slot}}} 1\n\
+         {live}\
          # HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n\
          # TYPE process_start_time_seconds gauge\n\
          process_start_time_seconds {:.3}\n",
@@ -584,6 +718,80 @@ mod tests {
         }
         assert_eq!(st.recent.len(), LATENCY_WINDOW);
         assert!((st.quantiles(&[0.99])[0] - 0.005).abs() < 1e-9);
+    }
+
+    /// A slot's app, its upstream file in `dir`, not yet checked.
+    fn slot_app(dir: &Path, slot: Slot, port: u16) -> App {
+        App {
+            release: "v2".into(),
+            bad: false,
+            port,
+            slot: Some(SlotState {
+                slot,
+                upstream_file: dir.join("upstream"),
+                live: Mutex::new(false),
+            }),
+            started_unix: 0.0,
+            stats: Mutex::new(Stats::default()),
+            life: Daemon::start("[green] shop v2".into(), Some(dir.join("app.log")), None).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_slot_is_live_only_while_the_upstream_file_names_its_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("upstream");
+        let (live, why) = live_state(&file, 8082);
+        assert!(!live && why.contains("no slot is live yet"), "{why}");
+        std::fs::write(&file, "8081\n").unwrap();
+        let (live, why) = live_state(&file, 8082);
+        assert!(!live && why.contains("127.0.0.1:8081"), "{why}");
+        std::fs::write(&file, "8082\n").unwrap();
+        assert!(live_state(&file, 8082).0);
+    }
+
+    #[test]
+    fn an_idle_slot_says_so_and_its_summary_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("upstream"), "8081\n").unwrap();
+        let app = slot_app(dir.path(), Slot::Green, 8082);
+        app.stats().record(200, Duration::from_millis(5));
+        app.check_live(true);
+        assert!(!app.is_live());
+        let page = metrics(&app);
+        assert!(
+            page.contains("app_info{release=\"v2\",mode=\"good\",slot=\"green\"} 1\n"),
+            "{page}"
+        );
+        assert!(page.contains("\napp_live 0\n"), "{page}");
+        // Counters keep what they counted; the quantiles have nothing recent.
+        assert!(
+            page.contains("http_requests_total{code=\"200\"} 1\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("http_request_duration_seconds{quantile=\"0.5\"} NaN\n"),
+            "{page}"
+        );
+        prometheus_parse::Scrape::parse(page.lines().map(|l| Ok(l.to_owned()))).unwrap();
+
+        // Switched to: live, and the log says so once, with the slot.
+        std::fs::write(dir.path().join("upstream"), "8082\n").unwrap();
+        app.check_live(false);
+        app.check_live(false);
+        assert!(app.is_live());
+        assert!(metrics(&app).contains("\napp_live 1\n"));
+        let log = std::fs::read_to_string(dir.path().join("app.log")).unwrap();
+        let said: Vec<&str> = log.lines().filter(|l| l.contains("[green] ")).collect();
+        assert_eq!(said.len(), 2, "{log}");
+        assert!(
+            said[0].contains(" INFO [green] idle: the front sends traffic to 127.0.0.1:8081"),
+            "{log}"
+        );
+        assert!(
+            said[1].contains(" INFO [green] live: the front sends traffic here"),
+            "{log}"
+        );
     }
 
     #[test]

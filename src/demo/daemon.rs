@@ -11,6 +11,7 @@ use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -252,12 +253,17 @@ pub(super) fn detach(
     }
 }
 
-/// A log file, appended to, rotated once past `LOG_ROTATE_BYTES`. Without a
-/// path, lines go to stdout (a foreground run by hand).
+/// A log file, appended to, rotated to `<log>.1` before it grows past
+/// `LOG_ROTATE_BYTES`. Without a path, lines go to stdout (a foreground run
+/// by hand). Several processes may write one log (a blue/green host's slots
+/// and front): each line is one append, the size that decides is the file's
+/// own, and a writer that finds the file rotated by another opens the new one.
 struct LogFile {
     path: Option<PathBuf>,
     file: Option<File>,
-    written: u64,
+    /// The inode of `file`, to tell when `path` names another file.
+    inode: u64,
+    limit: u64,
 }
 
 impl LogFile {
@@ -265,7 +271,8 @@ impl LogFile {
         let mut log = LogFile {
             path,
             file: None,
-            written: 0,
+            inode: 0,
+            limit: LOG_ROTATE_BYTES,
         };
         log.reopen()?;
         Ok(log)
@@ -279,32 +286,35 @@ impl LogFile {
             fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        self.written = file.metadata()?.len();
+        self.inode = file.metadata()?.ino();
         self.file = Some(file);
         Ok(())
     }
 
     fn line(&mut self, level: &str, message: &str) {
         let line = format!("{} {level} {message}\n", timestamp());
-        match &mut self.file {
-            Some(f) => {
-                // A failed write (disk full, folder deleted) loses a line of a
-                // demo log; the watchdog ends the process if the sandbox is gone.
-                if f.write_all(line.as_bytes()).is_ok() {
-                    self.written += line.len() as u64;
-                }
+        let Some(path) = &self.path else {
+            let _ = io::stdout().lock().write_all(line.as_bytes());
+            return;
+        };
+        match fs::metadata(path) {
+            // Another writer rotated it: follow.
+            Ok(now) if now.ino() != self.inode => {
+                let _ = self.reopen();
             }
-            None => {
-                let _ = io::stdout().lock().write_all(line.as_bytes());
+            Ok(now) if now.len() > 0 && now.len() + line.len() as u64 > self.limit => {
+                let mut old = path.clone().into_os_string();
+                old.push(".1");
+                let _ = fs::rename(path, old);
+                let _ = self.reopen();
             }
+            // Ours; or gone (a deleted sandbox), and not to be made again.
+            _ => {}
         }
-        if self.written > LOG_ROTATE_BYTES
-            && let Some(path) = &self.path
-        {
-            let mut old = path.clone().into_os_string();
-            old.push(".1");
-            let _ = fs::rename(path, old);
-            let _ = self.reopen();
+        // A failed write (disk full, folder deleted) loses a line of a demo
+        // log; the watchdog ends the process if the sandbox is gone.
+        if let Some(f) = &mut self.file {
+            let _ = f.write_all(line.as_bytes());
         }
     }
 }
@@ -331,18 +341,44 @@ mod tests {
     }
 
     #[test]
-    fn the_log_rotates_past_its_size() {
+    fn the_log_rotates_before_it_grows_past_its_size() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log/app.log");
         let mut log = LogFile::open(Some(path.clone())).unwrap();
         log.line("INFO", "first");
         assert!(fs::read_to_string(&path).unwrap().contains(" INFO first"));
-        log.written = LOG_ROTATE_BYTES;
+        log.limit = fs::metadata(&path).unwrap().len() + 10;
         log.line("INFO", "second");
         let old = fs::read_to_string(dir.path().join("log/app.log.1")).unwrap();
-        assert!(old.contains("first") && old.contains("second"), "{old}");
+        assert!(old.contains("first") && !old.contains("second"), "{old}");
+        log.limit = LOG_ROTATE_BYTES;
         log.line("INFO", "third");
         let new = fs::read_to_string(&path).unwrap();
-        assert!(new.contains("third") && !new.contains("first"), "{new}");
+        assert!(
+            new.contains("second") && new.contains("third") && !new.contains("first"),
+            "{new}"
+        );
+    }
+
+    #[test]
+    fn writers_of_one_log_follow_each_others_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log/app.log");
+        let mut blue = LogFile::open(Some(path.clone())).unwrap();
+        let mut green = LogFile::open(Some(path.clone())).unwrap();
+        blue.line("INFO", "blue 1");
+        // The file's size decides, whoever wrote it.
+        green.limit = fs::metadata(&path).unwrap().len() + 10;
+        green.line("INFO", "green 1");
+        blue.line("INFO", "blue 2");
+        let old = fs::read_to_string(dir.path().join("log/app.log.1")).unwrap();
+        assert_eq!(old.lines().count(), 1, "{old}");
+        assert!(old.contains("blue 1"), "{old}");
+        let new = fs::read_to_string(&path).unwrap();
+        assert!(new.contains("green 1") && new.contains("blue 2"), "{new}");
+        // A log whose folder is gone is not made again.
+        fs::remove_dir_all(dir.path().join("log")).unwrap();
+        blue.line("INFO", "blue 3");
+        assert!(!dir.path().join("log").exists());
     }
 }

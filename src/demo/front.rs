@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::daemon::{self, BIND_POLL, Daemon};
+use super::process;
 
 /// Connections proxied at once; more are closed at once (a flood costs
 /// threads: two a connection).
@@ -45,7 +46,20 @@ pub struct Options {
 }
 
 /// `--detach`: start the front in the background and return once it listens.
+/// A front that runs already (its pid file names a running one, and its port
+/// answers) is left as it is: a switch hook starts the front when needed.
 pub fn detach(o: &Options) -> i32 {
+    if let Some(pid) = o.pid_file.as_deref().and_then(process::read_pid)
+        && process::is_sample_app(pid)
+        && TcpStream::connect_timeout(
+            &SocketAddr::from((Ipv4Addr::LOCALHOST, o.listen)),
+            CONNECT_TIMEOUT,
+        )
+        .is_ok()
+    {
+        println!("front runs already on 127.0.0.1:{} (pid {pid})", o.listen);
+        return 0;
+    }
     let mut args: Vec<OsString> = vec![
         "sample-app".into(),
         "front".into(),

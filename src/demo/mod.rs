@@ -1,6 +1,6 @@
 //! `shipdeck demo`: a sandbox that shows the whole product on a machine with
-//! no SSH server and no network. Four `local:` hosts (staging: 1, production:
-//! 3, a canary), three built releases (v1 and v2 healthy; v3 passes its health
+//! no SSH server and no network. Six `local:` hosts (staging: 1, production:
+//! 3, a canary; production-eu: 2, blue/green behind a front), three built releases (v1 and v2 healthy; v3 passes its health
 //! check but fails a third of its requests, which staging's health gate lets
 //! through and production's canary analysis catches) and a sample app that
 //! shipdeck itself provides (`shipdeck sample-app`, hidden), so the demo needs
@@ -14,12 +14,37 @@ mod sandbox;
 
 use std::path::{Path, PathBuf};
 
+use crate::model::Slot;
+
 pub use sandbox::{DemoError, create, is_sandbox, start_apps};
 
 /// Where each demo host keeps its app's pid file, under its deploy_to.
 pub const PID_FILE: &str = "shared/app.pid";
-/// Where each demo host's app writes its log, under its deploy_to.
+/// Where each demo host's app writes its log, under its deploy_to. On a
+/// blue/green host both slots' apps and the front write to it.
 pub const LOG_FILE: &str = "shared/log/app.log";
+/// A blue/green host's front: its pid file, under its deploy_to.
+pub const FRONT_PID_FILE: &str = "shared/front.pid";
+/// The port of a blue/green host's live slot, which `bin/switch` replaces
+/// in one rename: the front sends each new connection there, and a slot's
+/// app makes traffic only while it names its port.
+pub const UPSTREAM_FILE: &str = "shared/upstream";
+
+/// The pid file of a blue/green slot's app, under its deploy_to
+/// (`shared/app-blue.pid`): each slot's app starts and stops on its own.
+pub fn slot_pid_file(slot: Slot) -> String {
+    format!("shared/app-{slot}.pid")
+}
+
+/// Every pid file a demo host may hold, under its deploy_to.
+fn host_pid_files() -> [String; 4] {
+    [
+        PID_FILE.to_owned(),
+        slot_pid_file(Slot::Blue),
+        slot_pid_file(Slot::Green),
+        FRONT_PID_FILE.to_owned(),
+    ]
+}
 
 /// `shipdeck sample-app`: the demo's app, started and stopped by the demo's
 /// restart hook. Not meant to be typed by hand, hence hidden.
@@ -43,6 +68,14 @@ pub struct SampleAppArgs {
     /// The release id, shown in logs and in `/metrics`.
     #[arg(long, default_value = "dev")]
     pub release: String,
+    /// A blue/green slot's app (`blue` or `green`): it names its slot in its
+    /// log lines, on `/` and in `/metrics`, and makes traffic only while
+    /// --upstream-file names its --port (the front sends traffic there).
+    #[arg(long, value_parser = parse_slot, requires = "upstream_file", conflicts_with = "stop")]
+    pub slot: Option<Slot>,
+    /// With --slot: the front's upstream file, holding the live slot's port.
+    #[arg(long, value_name = "FILE", requires = "slot")]
+    pub upstream_file: Option<PathBuf>,
     /// Behave as the demo's bad release: `/healthz` passes (slowly), but
     /// about a third of requests fail with a 5xx and an `ERROR ... panicked`
     /// log line, and the rest are slower.
@@ -57,6 +90,14 @@ pub struct SampleAppArgs {
     pub stop: bool,
     #[command(subcommand)]
     pub mode: Option<SampleAppMode>,
+}
+
+fn parse_slot(s: &str) -> Result<Slot, String> {
+    match s {
+        "blue" => Ok(Slot::Blue),
+        "green" => Ok(Slot::Green),
+        _ => Err(format!("{s:?} is not a slot: blue or green")),
+    }
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -86,7 +127,8 @@ pub struct FrontArgs {
     /// Exit once this folder is gone.
     #[arg(long)]
     pub watch: Option<PathBuf>,
-    /// Start in the background and return once the front listens.
+    /// Start in the background and return once the front listens; when the
+    /// front --pid-file names already listens, return at once.
     #[arg(long)]
     pub detach: bool,
 }
@@ -125,6 +167,7 @@ pub fn sample_app(args: SampleAppArgs) -> i32 {
         watch: args.watch,
         release: args.release,
         bad: args.bad,
+        slot: args.slot.zip(args.upstream_file),
     };
     if args.detach {
         app::detach(&options)
@@ -134,8 +177,9 @@ pub fn sample_app(args: SampleAppArgs) -> i32 {
 }
 
 /// Stop every sample app of the sandbox at `config_dir` (the folder holding
-/// its `shipdeck.toml`): those its hosts' pid files name, and any other whose
-/// pid file lies in the sandbox. Returns once they are gone (a few seconds at
+/// its `shipdeck.toml`): those its hosts' pid files name (the app's, each
+/// blue/green slot's, the front's), and any other whose pid file lies in the
+/// sandbox. Returns once they are gone (a few seconds at
 /// most: SIGTERM, then SIGKILL). Safe to call on any folder: only processes
 /// that are sample apps are ever signalled.
 pub fn stop_apps(config_dir: &Path) {
@@ -143,11 +187,13 @@ pub fn stop_apps(config_dir: &Path) {
     let mut pid_files = Vec::new();
     if let Ok(hosts) = std::fs::read_dir(config_dir.join(sandbox::HOSTS_DIR)) {
         for host in hosts.flatten() {
-            let file = host.path().join(PID_FILE);
-            if let Some(pid) = process::read_pid(&file) {
-                pids.push(pid);
+            for file in host_pid_files() {
+                let file = host.path().join(file);
+                if let Some(pid) = process::read_pid(&file) {
+                    pids.push(pid);
+                }
+                pid_files.push(file);
             }
-            pid_files.push(file);
         }
     }
     pids.extend(process::apps_under(config_dir));

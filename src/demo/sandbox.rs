@@ -1,5 +1,6 @@
 //! Building the demo sandbox: config, artifact, three releases, and v1
-//! running on every host, all in one folder.
+//! running on every host (on production-eu's blue slots, behind their
+//! fronts), all in one folder.
 
 use std::fs;
 use std::io;
@@ -10,16 +11,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, ConfigError};
+use crate::engine::bluegreen::slot_port;
 use crate::engine::{ChangeReport, Engine, EngineError, EventSink};
 use crate::host::{HookEnv, Layout, run_command};
-use crate::model::{Operator, ReleaseId, Strategy, Target};
+use crate::model::{BlueGreen, Host, Operator, ReleaseId, Slot, Strategy, Target};
 use crate::store::{Store, StoreError};
 use crate::transport::local::LocalTransport;
 
 use super::process;
 
 const CONFIG_TEMPLATE: &str = include_str!("../../assets/demo/shipdeck.toml");
-const RESTART_SCRIPT: &str = include_str!("../../assets/demo/restart.sh");
+/// The artifact's `bin/`: the hooks the config names, and the sample-app
+/// launcher they share.
+const SCRIPTS: &[(&str, &str)] = &[
+    ("restart", include_str!("../../assets/demo/restart.sh")),
+    ("switch", include_str!("../../assets/demo/switch.sh")),
+    ("stop", include_str!("../../assets/demo/stop.sh")),
+    (
+        "sample-app",
+        include_str!("../../assets/demo/sample-app.sh"),
+    ),
+];
 const README_TEMPLATE: &str = include_str!("../../assets/demo/README.md");
 
 pub(super) const HOSTS_DIR: &str = "hosts";
@@ -31,8 +43,10 @@ const MARKER: &str = ".shipdeck/demo";
 const OWN_ENTRIES: &[&str] = &[HOSTS_DIR, "dist", ".shipdeck", CONFIG_FILE, "README.md"];
 /// The restart hook returns once the app listens; this is for a stuck one.
 const START_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
-/// The demo's hosts, in the order of the config's `@PORT_n@` placeholders.
-const HOSTS: usize = 4;
+/// The config's `@PORT_n@` placeholders: one port for each of the four
+/// hosts of staging and production, and three (front, blue, green) for each
+/// of production-eu's two.
+const PORTS: usize = 10;
 
 /// The releases the demo builds: id, notes, bad.
 const RELEASES: &[(&str, &str, bool)] = &[
@@ -96,7 +110,7 @@ pub fn create(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
     }
     let (config, ports) = built?;
     eprintln!(
-        "shipdeck demo: ready in {:.1}s in {}\n  v1 runs on staging (1 host) and production (3 hosts, canary); v2 and v3 (healthy, bad in traffic) are built\n  apps on 127.0.0.1 ports {}\n  re-open it: shipdeck --config {}",
+        "shipdeck demo: ready in {:.1}s in {}\n  v1 runs on staging (1 host), production (3 hosts, canary) and production-eu (2 hosts, blue/green: v1 on blue); v2 and v3 (healthy, bad in traffic) are built\n  apps and fronts on 127.0.0.1 ports {}\n  re-open it: shipdeck --config {}",
         started.elapsed().as_secs_f64(),
         root.display(),
         ports
@@ -140,7 +154,7 @@ fn prepare(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
 }
 
 fn build(root: &Path) -> Result<(PathBuf, Vec<u16>), DemoError> {
-    let ports = free_ports(HOSTS)?;
+    let ports = free_ports(PORTS)?;
     let config_path = root.join(CONFIG_FILE);
     let fill = |template: &str| {
         let mut s = template
@@ -191,9 +205,11 @@ fn write_artifact(dist: &Path) -> Result<(), DemoError> {
     // The build command stamps the release id in; this is what a build
     // without one would carry.
     write(&dist.join("VERSION"), "dev\n")?;
-    let restart = bin.join("restart");
-    write(&restart, RESTART_SCRIPT)?;
-    fs::set_permissions(&restart, fs::Permissions::from_mode(0o755)).map_err(io_err(&restart))?;
+    for (name, script) in SCRIPTS {
+        let path = bin.join(name);
+        write(&path, script)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).map_err(io_err(&path))?;
+    }
     // The sample app is this very binary: the restart hook finds it here.
     let exe = std::env::current_exe().map_err(|e| DemoError::Setup {
         what: "finding the shipdeck binary".into(),
@@ -224,13 +240,18 @@ fn free_ports(n: usize) -> Result<Vec<u16>, DemoError> {
         .map_err(DemoError::Ports)
 }
 
-/// Deploy v1 to staging and promote it to production through the engine, as
-/// an operator would, so history shows how v1 got there. Every host at once:
-/// the rolling strategy is for the operator's changes, not for setting up.
+/// Deploy v1 to staging and promote it to every other environment through
+/// the engine, as an operator would, so history shows how v1 got there.
+/// Every host at once: the canary is for the operator's changes, not for
+/// setting up. Blue/green stays: v1 starts on each host's blue slot and the
+/// switch starts the front pointing at it, so the next change goes to green
+/// and its rollback is a switch back.
 fn start_v1(config: &Config) -> Result<(), DemoError> {
     let mut setup = config.clone();
     for env in &mut setup.environments {
-        env.strategy = Strategy::AllAtOnce;
+        if !matches!(env.strategy, Strategy::BlueGreen(_)) {
+            env.strategy = Strategy::AllAtOnce;
+        }
     }
     let engine =
         Engine::new(Arc::new(setup), false, EventSink::discard()).with_operator(Operator {
@@ -242,10 +263,12 @@ fn start_v1(config: &Config) -> Result<(), DemoError> {
         why: e.to_string(),
     })?;
     succeeded("deploying v1 to staging", engine.deploy("staging", &v1))?;
-    succeeded(
-        "promoting v1 to production",
-        engine.promote(&v1, "production"),
-    )
+    for env in config.environment_names() {
+        if env != "staging" {
+            succeeded(&format!("promoting v1 to {env}"), engine.promote(&v1, env))?;
+        }
+    }
+    Ok(())
 }
 
 fn succeeded(what: &str, result: Result<ChangeReport, EngineError>) -> Result<(), DemoError> {
@@ -271,7 +294,11 @@ fn succeeded(what: &str, result: Result<ChangeReport, EngineError>) -> Result<()
 /// Start the app of every host of the sandbox at `config_dir` whose app is
 /// not running, on the release its `current` names, through the config's
 /// restart hook: for a sandbox re-opened after its console stopped its apps
-/// (or after a reboot). Returns how many apps were started.
+/// (or after a reboot). On a blue/green host: the live slot's app and the
+/// front (the restart hook on that slot, then its switch hook, which starts
+/// the front and names the live slot again), and the old slot's app while a
+/// change waits for `finish` (so a rollback can still switch back). Returns
+/// how many apps were started (fronts not counted).
 pub fn start_apps(config_dir: &Path) -> Result<usize, DemoError> {
     let config = Config::load(&config_dir.join(CONFIG_FILE))?;
     let Some(restart) = &config.hooks.restart else {
@@ -283,47 +310,125 @@ pub fn start_apps(config_dir: &Path) -> Result<usize, DemoError> {
             let Target::Local { dir } = &host.target else {
                 continue;
             };
-            let running =
-                process::read_pid(&dir.join(super::PID_FILE)).is_some_and(process::is_sample_app);
-            let current = fs::read_link(dir.join("current")).ok();
-            let Some(release) = current
-                .as_ref()
-                .and_then(|c| c.file_name())
-                .and_then(|n| ReleaseId::parse(&n.to_string_lossy()).ok())
-            else {
-                continue;
-            };
-            if running {
-                continue;
-            }
-            let layout = Layout::new(&host.deploy_to);
-            let hook_env = HookEnv {
-                env: env.name.clone(),
-                host: host.name.clone(),
-                release: release.clone(),
-                previous: None,
-                deploy_to: host.deploy_to.clone(),
-                release_dir: layout.release(&release),
-                host_vars: host.vars.clone(),
-                slot: None,
-            };
-            let mut t = LocalTransport::new(&host.name, dir);
-            run_command(
-                &mut t,
-                "restart",
-                &layout.current(),
+            let start = Start {
+                env: &env.name,
+                host,
+                dir,
                 restart,
-                &hook_env,
-                START_HOOK_TIMEOUT,
-            )
-            .map_err(|e| DemoError::Setup {
-                what: format!("starting {release} on {}", host.name),
-                why: e.to_string(),
-            })?;
-            started += 1;
+            };
+            started += match &env.strategy {
+                Strategy::BlueGreen(bg) => start.blue_green(bg)?,
+                _ => start.plain()?,
+            };
         }
     }
     Ok(started)
+}
+
+/// Starting one host's apps again.
+struct Start<'a> {
+    env: &'a str,
+    host: &'a Host,
+    dir: &'a Path,
+    restart: &'a str,
+}
+
+impl Start<'_> {
+    fn plain(&self) -> Result<usize, DemoError> {
+        let layout = Layout::new(&self.host.deploy_to);
+        let Some(release) = release_of(&self.dir.join("current")) else {
+            return Ok(0);
+        };
+        if running(&self.dir.join(super::PID_FILE)) {
+            return Ok(0);
+        }
+        let env = self.hook_env(&release, None);
+        self.run("restart", self.restart, &layout.current(), &env)?;
+        Ok(1)
+    }
+
+    fn blue_green(&self, bg: &BlueGreen) -> Result<usize, DemoError> {
+        let layout = Layout::new(&self.host.deploy_to);
+        let mut t = LocalTransport::new(&self.host.name, self.dir);
+        let state = crate::host::probe(&mut t, &layout).map_err(|e| DemoError::Setup {
+            what: format!("reading the state of {}", self.host.name),
+            why: e.to_string(),
+        })?;
+        let Some(live) = state.live_slot else {
+            return Ok(0);
+        };
+        let mut slots = vec![live];
+        if let Some(p) = &state.pending_finish
+            && p.old_release.is_some()
+        {
+            slots.push(p.old);
+        }
+        let mut started = 0;
+        for slot in slots {
+            let Some(release) = release_of(Path::new(&layout.slot(slot))) else {
+                continue;
+            };
+            let env = self.hook_env(&release, Some((slot, slot_port(bg, self.host, slot))));
+            let front_down = slot == live && !running(&self.dir.join(super::FRONT_PID_FILE));
+            if !running(&self.dir.join(super::slot_pid_file(slot))) {
+                self.run(
+                    &format!("restart on {slot}"),
+                    self.restart,
+                    &layout.slot(slot),
+                    &env,
+                )?;
+                started += 1;
+            }
+            if front_down {
+                self.run(
+                    &format!("switch to {slot}"),
+                    &bg.switch,
+                    &layout.release(&release),
+                    &env,
+                )?;
+            }
+        }
+        Ok(started)
+    }
+
+    fn hook_env(&self, release: &ReleaseId, slot: Option<(Slot, u16)>) -> HookEnv {
+        HookEnv {
+            env: self.env.to_owned(),
+            host: self.host.name.clone(),
+            release: release.clone(),
+            previous: None,
+            deploy_to: self.host.deploy_to.clone(),
+            release_dir: Layout::new(&self.host.deploy_to).release(release),
+            host_vars: self.host.vars.clone(),
+            slot,
+        }
+    }
+
+    /// Run a hook of this host (`what` names it in its errors).
+    fn run(&self, what: &str, command: &str, dir: &str, env: &HookEnv) -> Result<(), DemoError> {
+        let mut t = LocalTransport::new(&self.host.name, self.dir);
+        run_command(&mut t, what, dir, command, env, START_HOOK_TIMEOUT).map_err(|e| {
+            let slot = env
+                .slot
+                .map_or(String::new(), |(slot, _)| format!(" ({slot} slot)"));
+            DemoError::Setup {
+                what: format!("starting {} on {}{slot}", env.release, self.host.name),
+                why: e.to_string(),
+            }
+        })?;
+        Ok(())
+    }
+}
+
+/// The release a link (`current`, `slots/blue`) points at.
+fn release_of(link: &Path) -> Option<ReleaseId> {
+    let target = fs::read_link(link).ok()?;
+    ReleaseId::parse(&target.file_name()?.to_string_lossy()).ok()
+}
+
+/// Whether the pid file names a running sample app (or front).
+fn running(pid_file: &Path) -> bool {
+    process::read_pid(pid_file).is_some_and(process::is_sample_app)
 }
 
 #[cfg(test)]
@@ -335,12 +440,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CONFIG_FILE);
         let mut s = CONFIG_TEMPLATE.replace("@CONFIG@", &path.display().to_string());
-        for i in 0..HOSTS {
+        for i in 0..PORTS {
             s = s.replace(&format!("@PORT_{i}@"), &(4000 + i).to_string());
         }
         assert!(!s.contains('@'), "a placeholder is left");
         let cfg = Config::parse(&path, &s).unwrap();
-        assert_eq!(cfg.environment_names(), ["staging", "production"]);
+        assert_eq!(
+            cfg.environment_names(),
+            ["staging", "production", "production-eu"]
+        );
         let prod = cfg.environment("production").unwrap();
         assert_eq!(prod.hosts.len(), 3);
         assert_eq!(prod.requires.as_deref(), Some("staging"));
@@ -366,20 +474,75 @@ mod tests {
             .flat_map(|e| &e.hosts)
             .map(|h| h.health_http.as_ref().unwrap().port)
             .collect();
-        assert_eq!(ports, [4000, 4001, 4002, 4003]);
+        assert_eq!(ports, [4000, 4001, 4002, 4003, 4004, 4007]);
         assert_eq!(
             cfg.environments[0].hosts[0].metrics.as_ref().unwrap().path,
             "/metrics"
         );
+
+        // production-eu: blue/green behind a front on each host's `port`,
+        // which the console's health and metrics URLs use.
+        let eu = cfg.environment("production-eu").unwrap();
+        assert_eq!(eu.requires.as_deref(), Some("staging"));
+        let Strategy::BlueGreen(bg) = &eu.strategy else {
+            panic!("production-eu is not blue/green: {:?}", eu.strategy);
+        };
+        assert_eq!(bg.switch, "./bin/switch");
+        assert_eq!(bg.stop.as_deref(), Some("./bin/stop"));
+        assert_eq!(bg.finish_after, None);
+        let names: Vec<&str> = eu.hosts.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["local:hosts/eu-1", "local:hosts/eu-2"]);
+        let slots: Vec<[u16; 3]> = eu
+            .hosts
+            .iter()
+            .map(|h| {
+                assert_eq!(
+                    h.metrics.as_ref().unwrap().port,
+                    h.health_http.as_ref().unwrap().port
+                );
+                [
+                    h.health_http.as_ref().unwrap().port,
+                    slot_port(bg, h, Slot::Blue),
+                    slot_port(bg, h, Slot::Green),
+                ]
+            })
+            .collect();
+        assert_eq!(slots, [[4004, 4005, 4006], [4007, 4008, 4009]]);
+    }
+
+    #[test]
+    fn the_hooks_the_config_names_are_in_the_artifact() {
+        let dir = tempfile::tempdir().unwrap();
+        write_artifact(&dir.path().join("dist")).unwrap();
+        for hook in ["./bin/restart", "./bin/switch", "./bin/stop"] {
+            assert!(CONFIG_TEMPLATE.contains(&format!("\"{hook}\"")), "{hook}");
+            let path = dir.path().join("dist").join(hook);
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o111, 0o111, "{hook} is not executable");
+        }
+        // What restart, stop and the sandbox's clean-up agree on.
+        let restart = SCRIPTS[0].1;
+        assert!(restart.contains("$shared/app-$SHIPDECK_SLOT.pid"));
+        assert!(restart.contains("$shared/app.pid"));
+        assert_eq!(
+            super::super::slot_pid_file(Slot::Green),
+            "shared/app-green.pid"
+        );
+        assert!(SCRIPTS[2].1.contains("shared/app-$SHIPDECK_SLOT.pid"));
+        let switch = SCRIPTS[1].1;
+        assert!(switch.contains(r#"upstream="$shared/upstream""#));
+        assert!(switch.contains(r#""$shared/front.pid""#));
+        assert_eq!(super::super::UPSTREAM_FILE, "shared/upstream");
+        assert_eq!(super::super::FRONT_PID_FILE, "shared/front.pid");
     }
 
     #[test]
     fn free_ports_differ() {
-        let ports = free_ports(HOSTS).unwrap();
+        let ports = free_ports(PORTS).unwrap();
         let mut unique = ports.clone();
         unique.sort_unstable();
         unique.dedup();
-        assert_eq!(unique.len(), HOSTS);
+        assert_eq!(unique.len(), PORTS);
     }
 
     #[test]
