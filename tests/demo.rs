@@ -523,7 +523,10 @@ fn ship_v2(demo: &Demo) {
 
     let started = Instant::now();
     let mut promote = demo.spawn(&["promote", "v2", "--to", "production"]);
-    promote.wait_for_output("waiting for `shipdeck continue`", CANARY_DEADLINE);
+    promote.wait_for_output(
+        "waiting for `shipdeck continue production`",
+        CANARY_DEADLINE,
+    );
     let paused = started.elapsed();
     let out = promote.stderr();
     assert!(paused >= CANARY_PAUSE, "paused after {paused:?}:\n{out}");

@@ -56,9 +56,12 @@ command = "./bin/healthy"
 files = ["shared/log/app.log"]
 error_pattern = "ERROR"
 
+[metrics]
+prometheus = "http://127.0.0.1:8080/metrics"
+
 [environments.staging]
 hosts = ["local:hosts/stage-1"]
-strategy = { kind = "blue-green", switch = "./bin/switch", ports = [8081, 8082] }
+strategy = { kind = "blue-green", switch = "./bin/switch", stop = "./bin/stop", ports = [8081, 8082], finish_after = "10m" }
 
 [environments.production]
 hosts = ["local:hosts/web-1", "local:hosts/web-2", "local:hosts/web-3", "local:hosts/web-4"]
@@ -144,6 +147,8 @@ fn idle_with(source: &str) -> App {
                     lock: None,
                     history,
                     change: None,
+                    live_slot: None,
+                    pending_finish: None,
                 },
             }));
             for (i, ms) in [3u64, 4, 3, 5, 9, 4, 3, 4].iter().enumerate() {
@@ -752,7 +757,7 @@ fn a_change_elsewhere_is_yellow_and_ours_is_not_repeated() {
         "{s}"
     );
     assert!(
-        s.contains("if it died there: shipdeck resume staging"),
+        s.contains("if it died there: shipdeck unlock staging --force --reason …, then r"),
         "{s}"
     );
     // The console's own change, still in a host's journal: the change pane says it.
@@ -815,4 +820,229 @@ fn breaches_are_red_undecided_pauses_yellow_passes_green() {
         colour_of(&migration_armed(), "⚠ rollback of production"),
         Color::Red
     );
+}
+
+/// Staging's blue/green change of v2 switched traffic to green; blue still
+/// runs v1 until the change is finished (by itself in 10 minutes).
+fn blue_green_unfinished() -> App {
+    let mut app = idle_with(PROGRESSIVE);
+    let key = HostKey { env: 0, host: 0 };
+    let mut view = app.monitor.host(key).and_then(|h| h.view.clone()).unwrap();
+    view.live_slot = Some(shipdeck::model::Slot::Green);
+    view.pending_finish = Some(Box::new(shipdeck::engine::bluegreen::PendingFinish {
+        change: "c-bg".into(),
+        live: shipdeck::model::Slot::Green,
+        release: id("v2"),
+        old: Some(shipdeck::model::Slot::Blue),
+        old_release: Some(id("v1")),
+        finish_at: Some("2026-11-22T03:10:00Z".into()),
+    }));
+    app.update(Msg::Monitor(MonitorEvent::State { key, state: view }));
+    app
+}
+
+/// bob's canary of v2, run from a CI runner, waits for the operator after
+/// its first step.
+fn paused_elsewhere() -> App {
+    let app = idle_with(PROGRESSIVE);
+    let mut info = journal_info(Liveness::Elsewhere, "bob", "ci-runner");
+    info.pause = Some(shipdeck::engine::journal::PauseState {
+        batch: 0,
+        of: 3,
+        since: "2026-11-22T02:59:00Z".into(),
+        until: None,
+        why: None,
+    });
+    let mut app = with_journal(app, 1, &[0, 1, 2, 3], &info);
+    app.env_cursor = 1;
+    app
+}
+
+/// A deploy of v3 to production, refused by its deploy window.
+fn window_refused() -> App {
+    let mut app = idle_with(PROGRESSIVE);
+    app.env_cursor = 1;
+    app.release_cursor = 2;
+    let effects = key(&mut app, KeyCode::Char('d'));
+    assert_eq!(
+        effects,
+        [Effect::Deploy {
+            env: "production".into(),
+            release: id("v3"),
+            override_reason: None
+        }]
+    );
+    app.update(Msg::ChangeDone(Err(ChangeError::Window(
+        "production may not be changed now: outside the window Mon-Fri 09:00-16:00 (Europe/Berlin); it opens Mon 09:00\n  to change it anyway, add --override --reason \"why\" (the history keeps both)".into(),
+    ))));
+    app
+}
+
+both_sizes!(blue_green_old_slot_running, blue_green_unfinished());
+both_sizes!(canary_paused_elsewhere, paused_elsewhere());
+both_sizes!(window_override_reason, {
+    let mut app = window_refused();
+    key(&mut app, KeyCode::Char('O'));
+    for c in "hotfix INC-42".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    app
+});
+
+#[test]
+fn a_blue_green_environment_shows_its_live_slot_and_f_finishes_it() {
+    let mut app = blue_green_unfinished();
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("v2 green"), "{s}");
+    assert!(s.contains("⇄ v1"), "{s}");
+    assert!(
+        s.contains("⇄ blue keeps v1 until F finish (auto in 9m)"),
+        "{s}"
+    );
+    assert!(s.contains("F  finish"), "{s}");
+    assert_eq!(
+        key(&mut app, KeyCode::Char('F')),
+        [Effect::Finish {
+            env: "staging".into(),
+            change: None
+        }]
+    );
+    // F means nothing on an environment with nothing to finish.
+    let mut app = blue_green_unfinished();
+    app.env_cursor = 1;
+    assert!(key(&mut app, KeyCode::Char('F')).is_empty());
+}
+
+#[test]
+fn a_due_finish_after_is_finished_once_and_never_by_a_readonly_console() {
+    let mut app = blue_green_unfinished();
+    assert!(app.needs_clock(), "a finish to come keeps the clock");
+    app.now = at(599);
+    assert!(app.update(Msg::Tick).is_empty());
+    app.now = at(600);
+    assert_eq!(
+        app.update(Msg::Tick),
+        [Effect::Finish {
+            env: "staging".into(),
+            change: Some("c-bg".into())
+        }]
+    );
+    app.update(Msg::ChangeDone(Err(ChangeError::Other("locked".into()))));
+    app.now = at(601);
+    assert!(app.update(Msg::Tick).is_empty(), "asked for once");
+
+    let mut app = blue_green_unfinished();
+    app.readonly = true;
+    app.now = at(700);
+    assert!(app.update(Msg::Tick).is_empty());
+    assert!(!app.needs_clock());
+}
+
+#[test]
+fn a_pause_elsewhere_is_steered_through_its_hosts() {
+    let mut app = paused_elsewhere();
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("⏸ PAUSED after step 1/3: waiting for you · n next · P all · R abort"),
+        "{s}"
+    );
+    assert!(!s.contains("d  deploy"), "{s}");
+    assert_eq!(
+        key(&mut app, KeyCode::Char('n')),
+        [Effect::Signal {
+            env: "production".into(),
+            word: Control::Next
+        }]
+    );
+    assert!(screen(&app, 120, 40).contains("telling deploy v2 by bob@ci-runner"));
+    // One word per pause; an abort may still follow.
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert_eq!(
+        key(&mut app, KeyCode::Char('R')),
+        [Effect::Signal {
+            env: "production".into(),
+            word: Control::Abort
+        }]
+    );
+    app.update(Msg::Told(Err("no host could be reached".into())));
+    assert!(screen(&app, 120, 40).contains("no host could be reached"));
+    // On another environment, R is that environment's rollback.
+    let mut app = paused_elsewhere();
+    app.env_cursor = 0;
+    assert_eq!(
+        key(&mut app, KeyCode::Char('R')),
+        [Effect::Rollback {
+            env: "staging".into(),
+            force: false
+        }]
+    );
+}
+
+#[test]
+fn an_interrupted_change_says_where_it_stopped_and_r_resumes_it() {
+    let mut app = interrupted();
+    app.env_cursor = 1;
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("stopped at web-2: last step switch"), "{s}");
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("stopped at web-2: last step switch · r resume · R undo"),
+        "{s}"
+    );
+    assert_eq!(
+        key(&mut app, KeyCode::Char('r')),
+        [Effect::Resume {
+            env: "production".into(),
+            override_reason: None
+        }]
+    );
+    // Nothing interrupted on staging: r does nothing there.
+    let mut app = interrupted();
+    app.env_cursor = 0;
+    assert!(key(&mut app, KeyCode::Char('r')).is_empty());
+}
+
+#[test]
+fn a_window_refusal_offers_an_override_that_needs_a_reason() {
+    let mut app = window_refused();
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("outside the window Mon-Fri 09:00-16:00"), "{s}");
+    assert!(s.contains("O  override window"), "{s}");
+    key(&mut app, KeyCode::Char('O'));
+    // An empty reason starts nothing.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    for c in "hotfix INC-42".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        [Effect::Deploy {
+            env: "production".into(),
+            release: id("v3"),
+            override_reason: Some("hotfix INC-42".into())
+        }]
+    );
+    assert!(screen(&app, 80, 24).contains("OVERRIDING the deploy window: hotfix INC-42"));
+    // Esc leaves it; the offer goes with the next change asked for.
+    let mut app = window_refused();
+    key(&mut app, KeyCode::Char('O'));
+    key(&mut app, KeyCode::Esc);
+    assert!(screen(&app, 80, 24).contains("not overridden"));
+    app.readonly = true;
+    assert!(key(&mut app, KeyCode::Char('O')).is_empty());
+}
+
+#[test]
+fn an_aborted_canary_says_its_hosts_are_going_back() {
+    let mut app = canary_waiting();
+    engine(
+        &mut app,
+        Event::Continued {
+            by: "alice@laptop".into(),
+            control: Control::Abort,
+        },
+    );
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("ABORTED, putting the canary hosts back"), "{s}");
+    assert!(!s.contains("WAITING FOR YOU"), "{s}");
 }

@@ -360,8 +360,9 @@ impl Start<'_> {
         let mut slots = vec![live];
         if let Some(p) = &state.pending_finish
             && p.old_release.is_some()
+            && let Some(old) = p.old
         {
-            slots.push(p.old);
+            slots.push(old);
         }
         let mut started = 0;
         for slot in slots {

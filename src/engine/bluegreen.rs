@@ -162,16 +162,17 @@ impl Run<'_> {
         let finish_at = bg
             .finish_after
             .map(|d| rfc3339(std::time::SystemTime::now() + d));
-        let pending = PendingFinish {
+        // Nothing ran before a host's first release: nothing to finish.
+        let pending = previous.map(|old_release| PendingFinish {
             change: self.change.clone(),
             live: idle,
             release: release.clone(),
             old: live,
-            old_release: previous.cloned(),
+            old_release: Some(old_release.clone()),
             finish_at,
-        };
+        });
         self.step(i, Step::Switch, || {
-            self.move_traffic(h, i, &env, release, Some(&pending))
+            self.move_traffic(h, i, &env, release, pending.as_ref())
         })?;
         Ok(verdict)
     }

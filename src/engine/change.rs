@@ -196,7 +196,7 @@ impl Engine {
                 self.events.note(None, note.clone());
                 Ok(Some(note))
             }
-            _ => Err(EngineError::Refused(format!(
+            _ => Err(EngineError::Window(format!(
                 "{} may not be changed now: {refusal}\n  to change it anyway, add --override --reason \"why\" (the history keeps both)",
                 env.name
             ))),

@@ -51,6 +51,10 @@ pub enum EngineError {
     /// (exit 4); the console asks for `R` a second time.
     #[error("{0}")]
     Migration(String),
+    /// Outside the deploy window or inside a freeze, refused without
+    /// `--override --reason` (exit 4); the console offers the override.
+    #[error("{0}")]
+    Window(String),
 }
 
 impl EngineError {
@@ -59,7 +63,7 @@ impl EngineError {
             EngineError::Failed(_) => 1,
             EngineError::Usage(_) => 2,
             EngineError::Locked(_) => 3,
-            EngineError::Refused(_) | EngineError::Migration(_) => 4,
+            EngineError::Refused(_) | EngineError::Migration(_) | EngineError::Window(_) => 4,
         }
     }
 }

@@ -46,10 +46,13 @@ const BACKOFF_MAX: Duration = Duration::from_secs(15);
 pub fn tail_script(cfg: &Config, deploy_to: &str, lines: usize) -> Option<String> {
     let layout = Layout::new(deploy_to);
     if let Some(cmd) = &cfg.logs.command {
+        // `exec sh -c`: the command may be a pipeline or a list, and the
+        // follow still ends with the channel.
         return Some(format!(
-            "cd {} 2>/dev/null || cd {} || exit 1\nexec {cmd}",
+            "cd {} 2>/dev/null || cd {} || exit 1\nexec sh -c {}",
             quote(&layout.current()),
-            quote(deploy_to)
+            quote(deploy_to),
+            quote(cmd)
         ));
     }
     if cfg.logs.files.is_empty() {

@@ -3,11 +3,12 @@
 
 use std::sync::OnceLock;
 
+use crate::engine::bluegreen::PendingFinish;
 use crate::engine::history::previous_release;
 use crate::engine::journal::ChangeInfo;
 use crate::host::sh::quote;
 use crate::host::{HostState, Layout};
-use crate::model::{HistoryRecord, Operator, ReleaseId};
+use crate::model::{HistoryRecord, Operator, ReleaseId, Slot};
 
 /// History records kept per host in a [`HostView`]: the newest ones. Enough
 /// for the console's history list and for `passed_gate` on recent releases.
@@ -30,6 +31,10 @@ pub struct HostView {
     /// A change in progress on the host, or interrupted, by its journal
     /// (boxed: most hosts have none, and a view travels in every state event).
     pub change: Option<Box<ChangeInfo>>,
+    /// Blue/green: the slot taking traffic.
+    pub live_slot: Option<Slot>,
+    /// Blue/green: the old slot still running until the change is finished.
+    pub pending_finish: Option<Box<PendingFinish>>,
 }
 
 /// This machine and user, to tell a live change's process from a dead one.
@@ -54,6 +59,8 @@ impl HostView {
                 .journal
                 .as_ref()
                 .map(|j| Box::new(ChangeInfo::new(j, this_machine()))),
+            live_slot: state.live_slot,
+            pending_finish: state.pending_finish.clone().map(Box::new),
         }
     }
 }
@@ -63,13 +70,14 @@ impl HostView {
 /// the full probe (up to `HISTORY_TAIL` history lines) is worth reading again:
 /// a `mv -T` switch changes `current`'s target, a new or removed release the
 /// `releases` directory's time, a lock its presence, a history line the
-/// file's size, a change's journal its presence and time. One `stat`
+/// file's size, a change's journal its presence and time, a blue/green
+/// switch or finish the slot and finish files. One `stat`
 /// process; the globs are the shell's. (A change whose process died changes
 /// no file: the periodic full read finds it interrupted.)
 pub fn fingerprint_script(layout: &Layout) -> String {
     format!(
         "cd {root} 2>/dev/null || {{ echo absent; exit 0; }}\n\
-         exec stat -c '%n %s %Y %N' current releases releases/* .shipdeck/lock .shipdeck/lock/owner.json .shipdeck/history.jsonl .shipdeck/change.json 2>/dev/null\n",
+         exec stat -c '%n %s %Y %N' current releases releases/* .shipdeck/lock .shipdeck/lock/owner.json .shipdeck/history.jsonl .shipdeck/change.json .shipdeck/slot .shipdeck/finish.json 2>/dev/null\n",
         root = quote(layout.root()),
     )
 }

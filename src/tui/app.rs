@@ -9,7 +9,9 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::keymap::{self, Action};
 use crate::config::Config;
+use crate::engine::bluegreen::PendingFinish;
 use crate::engine::canary::{CanaryStep, Verdict};
+use crate::engine::journal::{ChangeInfo, Liveness, PauseState};
 use crate::engine::{
     ChangeKind, ChangeOutcome, ChangeReport, Control, EngineError, Event, Step, StepStatus,
 };
@@ -27,6 +29,8 @@ pub enum Msg {
     Releases(Vec<Manifest>),
     /// A change's thread ended.
     ChangeDone(Result<ChangeReport, ChangeError>),
+    /// What leaving a word for a change paused elsewhere did.
+    Told(Result<String, String>),
     /// Time moved on (only sent while a change runs or `R` is armed, for
     /// their clocks).
     Tick,
@@ -38,6 +42,8 @@ pub enum ChangeError {
     /// A rollback across a release that carries a schema migration, refused
     /// without force: `R` a second time forces it.
     Migration(String),
+    /// Outside the deploy window or in a freeze: `O` overrides, with a reason.
+    Window(String),
     /// Anything else; the text says what.
     Other(String),
 }
@@ -46,6 +52,7 @@ impl From<&EngineError> for ChangeError {
     fn from(e: &EngineError) -> Self {
         match e {
             EngineError::Migration(msg) => ChangeError::Migration(msg.clone()),
+            EngineError::Window(msg) => ChangeError::Window(msg.clone()),
             other => ChangeError::Other(other.to_string()),
         }
     }
@@ -54,20 +61,42 @@ impl From<&EngineError> for ChangeError {
 impl std::fmt::Display for ChangeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ChangeError::Migration(msg) | ChangeError::Other(msg) => f.write_str(msg),
+            ChangeError::Migration(msg) | ChangeError::Window(msg) | ChangeError::Other(msg) => {
+                f.write_str(msg)
+            }
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    /// `override_reason`: start outside the deploy window (`O`).
     Deploy {
         env: String,
         release: ReleaseId,
+        override_reason: Option<String>,
     },
     Promote {
         env: String,
         release: ReleaseId,
+        override_reason: Option<String>,
+    },
+    /// Continue an interrupted change (`r`).
+    Resume {
+        env: String,
+        override_reason: Option<String>,
+    },
+    /// Stop the old slots of a blue/green environment (`F`, or its
+    /// `finish_after` falling due): of one change, or all.
+    Finish {
+        env: String,
+        change: Option<String>,
+    },
+    /// A word for a change paused on `env` by another process or machine,
+    /// left on its hosts.
+    Signal {
+        env: String,
+        word: Control,
     },
     /// `force` rolls back across a schema migration (the second `R`).
     Rollback {
@@ -86,6 +115,15 @@ pub enum Effect {
 
 /// How long a refused rollback waits for the second `R` that forces it.
 pub const FORCE_WINDOW: Duration = Duration::from_secs(10);
+
+/// A change the deploy window refused: `O` asks for a reason and starts it
+/// anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// The refused change, to ask for again with the reason.
+    pub effect: Effect,
+    pub message: String,
+}
 
 /// A rollback refused because it crosses a schema migration: `R` again on
 /// the same environment before `until` forces it.
@@ -139,6 +177,8 @@ pub enum Overlay {
     ConfirmQuit,
     /// Typing a log filter.
     Filter(String),
+    /// Typing the reason for overriding the deploy window.
+    Reason(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +288,12 @@ pub fn strategy_label(strategy: &Strategy) -> String {
     }
 }
 
+/// An RFC 3339 time, as the hosts write them.
+pub fn parse_time(s: &str) -> Option<SystemTime> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(SystemTime::from(t))
+}
+
 /// How a host is named on screen: a `local:` host by its folder's name, an
 /// SSH host as written in the config.
 fn display_name(h: &crate::model::Host) -> String {
@@ -287,6 +333,16 @@ pub struct App {
     /// The environment of the rollback this console started last, until its
     /// thread ends.
     pub rollback_env: Option<String>,
+    /// The change this console asked for last, until its thread ends: what
+    /// an override would ask for again.
+    pub requested: Option<Effect>,
+    /// A change the deploy window refused, until another key is used.
+    pub offer: Option<Offer>,
+    /// Finishes this console asked for, by change id: a due `finish_after`
+    /// is asked for once.
+    pub finishing: Vec<String>,
+    /// The word this console left for a pause elsewhere: (change, batch).
+    pub told: Option<(String, usize)>,
     pub quitting: bool,
     /// The clock views read; set by the runtime, fixed by tests.
     pub now: SystemTime,
@@ -324,6 +380,10 @@ impl App {
             status: None,
             armed: None,
             rollback_env: None,
+            requested: None,
+            offer: None,
+            finishing: Vec::new(),
+            told: None,
             quitting: false,
             now: SystemTime::now(),
         }
@@ -353,14 +413,87 @@ impl App {
         self.change.as_ref().and_then(ChangeView::paused)
     }
 
+    /// The change a host of environment `env` carries that is not this
+    /// console's: an interrupted one first, then one on another machine, then
+    /// one of another process here.
+    pub fn foreign_change(&self, env: usize) -> Option<&ChangeInfo> {
+        let ours = self.change.as_ref().map(|c| c.id.as_str());
+        let infos: Vec<&ChangeInfo> = (0..self.envs[env].hosts.len())
+            .filter_map(|host| self.monitor.host(HostKey { env, host }))
+            .filter_map(|h| h.view.as_ref()?.change.as_deref())
+            .filter(|c| Some(c.change.as_str()) != ours)
+            .collect();
+        [
+            Liveness::Interrupted,
+            Liveness::Elsewhere,
+            Liveness::Running,
+        ]
+        .into_iter()
+        .find_map(|l| infos.iter().copied().find(|c| c.liveness == l))
+    }
+
+    /// Where the change another process runs on `env` is paused, by the
+    /// newest pause any of its hosts' journals records.
+    pub fn foreign_pause(&self, env: usize) -> Option<(&ChangeInfo, &PauseState)> {
+        let c = self.foreign_change(env)?;
+        if c.liveness == Liveness::Interrupted {
+            return None;
+        }
+        let pause = (0..self.envs[env].hosts.len())
+            .filter_map(|host| self.monitor.host(HostKey { env, host }))
+            .filter_map(|h| h.view.as_ref()?.change.as_deref())
+            .filter(|o| o.change == c.change)
+            .filter_map(|o| o.pause.as_ref())
+            .max_by_key(|p| p.batch)?;
+        Some((c, pause))
+    }
+
+    /// The old slots a blue/green environment still runs, by host.
+    pub fn unfinished(&self, env: usize) -> Vec<(usize, &PendingFinish)> {
+        (0..self.envs[env].hosts.len())
+            .filter_map(|host| {
+                let v = self.monitor.host(HostKey { env, host })?.view.as_ref()?;
+                Some((host, v.pending_finish.as_deref()?))
+            })
+            .collect()
+    }
+
+    /// What the key bindings hold for now.
+    pub fn moment(&self) -> keymap::Moment {
+        let env = self.env_cursor;
+        keymap::Moment {
+            paused: self.paused().is_some()
+                || (!self.change_running() && self.foreign_pause(env).is_some()),
+            interrupted: self
+                .foreign_change(env)
+                .is_some_and(|c| c.liveness == Liveness::Interrupted),
+            unfinished: !self.unfinished(env).is_empty(),
+            offered: self.offer.is_some(),
+        }
+    }
+
     /// The armed second `R`, unless its time ran out.
     pub fn armed(&self) -> Option<&Armed> {
         self.armed.as_ref().filter(|a| self.now < a.until)
     }
 
-    /// Something on screen counts seconds: the runtime sends `Tick`s.
+    /// Something on screen counts seconds, or a blue/green `finish_after`
+    /// falls due: the runtime sends `Tick`s.
     pub fn needs_clock(&self) -> bool {
-        self.change_running() || self.armed.is_some()
+        self.change_running() || self.armed.is_some() || self.next_finish().is_some()
+    }
+
+    /// The first blue/green change whose `finish_after` this console will
+    /// finish when it falls due: (environment, change, when).
+    pub fn next_finish(&self) -> Option<(usize, &PendingFinish, SystemTime)> {
+        if self.readonly {
+            return None;
+        }
+        (0..self.envs.len())
+            .flat_map(|e| self.unfinished(e).into_iter().map(move |(_, p)| (e, p)))
+            .filter(|(_, p)| !self.finishing.contains(&p.change))
+            .filter_map(|(e, p)| Some((e, p, parse_time(p.finish_at.as_deref()?)?)))
+            .min_by_key(|(_, _, at)| *at)
     }
 
     fn say(&mut self, text: impl Into<String>, tone: Tone) {
@@ -405,6 +538,16 @@ impl App {
                         Tone::Bad,
                     );
                 }
+                self.finish_when_due()
+            }
+            Msg::Told(result) => {
+                match result {
+                    Ok(said) => self.say(said, Tone::Info),
+                    Err(e) => {
+                        self.told = None;
+                        self.say(e, Tone::Bad);
+                    }
+                }
                 Vec::new()
             }
             Msg::Monitor(ev) => {
@@ -425,6 +568,7 @@ impl App {
             }
             Msg::ChangeDone(result) => {
                 let rollback_env = self.rollback_env.take();
+                let requested = self.requested.take();
                 match result {
                     Ok(report) => {
                         let tone = match report.outcome {
@@ -450,6 +594,16 @@ impl App {
                                 env,
                                 message: msg,
                                 until: self.now + FORCE_WINDOW,
+                            });
+                        }
+                    }
+                    Err(ChangeError::Window(msg)) => {
+                        let first = msg.lines().next().unwrap_or_default().to_owned();
+                        self.say(format!("{first} · O: override with a reason"), Tone::Bad);
+                        if let Some(effect) = requested {
+                            self.offer = Some(Offer {
+                                effect,
+                                message: msg,
                             });
                         }
                     }
@@ -644,6 +798,26 @@ impl App {
                 }
                 return Vec::new();
             }
+            Overlay::Reason(text) => {
+                match key.code {
+                    KeyCode::Enter if !text.trim().is_empty() => {
+                        let reason = text.trim().to_owned();
+                        self.overlay = Overlay::None;
+                        return self.override_with(reason);
+                    }
+                    KeyCode::Enter => {}
+                    KeyCode::Esc => {
+                        self.overlay = Overlay::None;
+                        self.say("not overridden; nothing was changed", Tone::Info);
+                    }
+                    KeyCode::Backspace => {
+                        text.pop();
+                    }
+                    KeyCode::Char(c) => text.push(c),
+                    _ => {}
+                }
+                return Vec::new();
+            }
             Overlay::ConfirmQuit => {
                 self.overlay = Overlay::None;
                 if matches!(key.code, KeyCode::Char('q') | KeyCode::Char('y')) {
@@ -666,7 +840,7 @@ impl App {
             }
             Overlay::None => {}
         }
-        let Some(action) = keymap::action_for(&key, self.paused().is_some()) else {
+        let Some(action) = keymap::action_for(&key, self.moment()) else {
             return Vec::new();
         };
         if self.readonly && keymap::binding(action).changes_hosts {
@@ -704,12 +878,19 @@ impl App {
             Action::NextStep => self.control(Control::Next),
             Action::PromoteAll => self.control(Control::Promote),
             Action::AbortCanary => self.control(Control::Abort),
+            Action::Resume => self.resume(),
+            Action::Finish => self.finish(),
+            Action::Override => {
+                self.overlay = Overlay::Reason(String::new());
+                Vec::new()
+            }
             Action::Cancel => {
                 if self.change_running() {
                     self.say("cancelling: the change stops after the current step and switched hosts go back", Tone::Bad);
                     vec![Effect::Cancel]
                 } else {
                     self.log_filter = None;
+                    self.offer = None;
                     Vec::new()
                 }
             }
@@ -818,16 +999,126 @@ impl App {
         let env = self.selected_env().name.clone();
         let verb = if promote { "promoting" } else { "deploying" };
         self.say(format!("{verb} {release} to {env}…"), Tone::Info);
-        vec![if promote {
-            Effect::Promote { env, release }
+        self.request(if promote {
+            Effect::Promote {
+                env,
+                release,
+                override_reason: None,
+            }
         } else {
-            Effect::Deploy { env, release }
-        }]
+            Effect::Deploy {
+                env,
+                release,
+                override_reason: None,
+            }
+        })
+    }
+
+    /// Ask for a change, remembering it: the deploy window may refuse it,
+    /// and `O` then asks for it again.
+    fn request(&mut self, effect: Effect) -> Vec<Effect> {
+        self.offer = None;
+        self.requested = Some(effect.clone());
+        vec![effect]
+    }
+
+    /// The refused change again, with the operator's reason.
+    fn override_with(&mut self, reason: String) -> Vec<Effect> {
+        let Some(offer) = self.offer.take() else {
+            return Vec::new();
+        };
+        if self.change_running() {
+            self.say("a change is already running: wait for it", Tone::Info);
+            return Vec::new();
+        }
+        let mut effect = offer.effect;
+        match &mut effect {
+            Effect::Deploy {
+                override_reason, ..
+            }
+            | Effect::Promote {
+                override_reason, ..
+            }
+            | Effect::Resume {
+                override_reason, ..
+            } => *override_reason = Some(reason.clone()),
+            _ => return Vec::new(),
+        }
+        self.say(
+            format!("OVERRIDING the deploy window: {reason} (the history keeps it)"),
+            Tone::Bad,
+        );
+        self.request(effect)
+    }
+
+    /// `r`: continue the selected environment's interrupted change.
+    fn resume(&mut self) -> Vec<Effect> {
+        if self.change_running() {
+            self.say("a change is already running: wait for it", Tone::Info);
+            return Vec::new();
+        }
+        let env = self.selected_env().name.clone();
+        let what = self
+            .foreign_change(self.env_cursor)
+            .map(|c| format!("{} {} by {}", c.kind.as_str(), c.release, c.operator))
+            .unwrap_or_default();
+        self.say(
+            format!("resuming {what} on {env} from where it stopped…"),
+            Tone::Info,
+        );
+        self.request(Effect::Resume {
+            env,
+            override_reason: None,
+        })
+    }
+
+    /// `F`: stop the old slots of the selected blue/green environment.
+    fn finish(&mut self) -> Vec<Effect> {
+        if self.change_running() {
+            self.say("a change is already running: wait for it", Tone::Info);
+            return Vec::new();
+        }
+        let env = self.selected_env().name.clone();
+        self.say(
+            format!("finishing {env}: stopping the old slots; a rollback will start the old release again"),
+            Tone::Info,
+        );
+        self.request(Effect::Finish { env, change: None })
+    }
+
+    /// A blue/green change whose `finish_after` is up is finished once, as
+    /// soon as no other change of this console runs.
+    fn finish_when_due(&mut self) -> Vec<Effect> {
+        if self.change_running() {
+            return Vec::new();
+        }
+        let Some((e, p, at)) = self.next_finish() else {
+            return Vec::new();
+        };
+        if at > self.now {
+            return Vec::new();
+        }
+        let env = self.envs[e].name.clone();
+        let change = p.change.clone();
+        self.finishing.push(change.clone());
+        self.say(
+            format!("finish_after is up: stopping the old slots of {env}"),
+            Tone::Info,
+        );
+        self.request(Effect::Finish {
+            env,
+            change: Some(change),
+        })
     }
 
     /// Tell the paused change what to do: once per pause, though `R` (abort)
-    /// may still follow an `n` or a `P` the change has not taken yet.
+    /// may still follow an `n` or a `P` the change has not taken yet. A
+    /// change paused by another process or machine hears it through its
+    /// hosts.
     fn control(&mut self, word: Control) -> Vec<Effect> {
+        if self.paused().is_none() {
+            return self.signal(word);
+        }
         let Some(c) = self.change.as_mut().filter(|c| c.running()) else {
             return Vec::new();
         };
@@ -872,6 +1163,44 @@ impl App {
         };
         self.say(text, tone);
         vec![Effect::Control { batch, word }]
+    }
+
+    /// A word for the change paused on the selected environment elsewhere.
+    fn signal(&mut self, word: Control) -> Vec<Effect> {
+        let env = self.env_cursor;
+        let Some((c, p)) = self.foreign_pause(env) else {
+            return Vec::new();
+        };
+        let key = (c.change.clone(), p.batch);
+        let what = format!(
+            "{} {} by {}, paused after step {} of {}",
+            c.kind.as_str(),
+            c.release,
+            c.operator,
+            p.batch + 1,
+            p.of
+        );
+        if self.told.as_ref() == Some(&key) && word != Control::Abort {
+            self.say(
+                format!("already told {what}; waiting for it to act"),
+                Tone::Info,
+            );
+            return Vec::new();
+        }
+        self.told = Some(key);
+        let (text, tone) = match word {
+            Control::Next => (format!("telling {what}: next step…"), Tone::Info),
+            Control::Promote => (format!("telling {what}: every remaining step…"), Tone::Info),
+            Control::Abort => (
+                format!("ABORTING {what}: its canary hosts go back…"),
+                Tone::Bad,
+            ),
+        };
+        self.say(text, tone);
+        vec![Effect::Signal {
+            env: self.envs[env].name.clone(),
+            word,
+        }]
     }
 
     /// `R`: roll the selected environment back; `armed` is the refusal of a

@@ -1,7 +1,8 @@
 //! Keys are data, listed once: this table drives the key handler, the footer
 //! and the `?` overlay, so they can never disagree. A binding may hold only
 //! in some moments (`When`): during a canary pause `n`, `P` and `R` steer the
-//! change, and the keys that would start another one are gone.
+//! change, and the keys that would start another one are gone; `r`, `F` and
+//! `O` appear only where there is something to resume, finish or override.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -20,6 +21,12 @@ pub enum Action {
     PromoteAll,
     /// Canary pause: stop and put the canary hosts back.
     AbortCanary,
+    /// Continue the selected environment's interrupted change.
+    Resume,
+    /// Blue/green: stop the old slots of the selected environment.
+    Finish,
+    /// Start the change the deploy window refused, with a reason.
+    Override,
     Cancel,
     ShowOutput,
     Filter,
@@ -33,18 +40,37 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
     Always,
-    /// A change of this console is paused between canary steps.
+    /// A canary change is paused between steps: this console's, or one run
+    /// elsewhere on the selected environment.
     Paused,
     /// Anything but a canary pause.
     NotPaused,
+    /// The selected environment has an interrupted change (and no pause).
+    Interrupted,
+    /// The selected blue/green environment still runs old slots.
+    Unfinished,
+    /// The deploy window refused the last change this console asked for.
+    Offered,
+}
+
+/// What the bindings that hold depend on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moment {
+    pub paused: bool,
+    pub interrupted: bool,
+    pub unfinished: bool,
+    pub offered: bool,
 }
 
 impl When {
-    pub fn holds(self, paused: bool) -> bool {
+    pub fn holds(self, m: Moment) -> bool {
         match self {
             When::Always => true,
-            When::Paused => paused,
-            When::NotPaused => !paused,
+            When::Paused => m.paused,
+            When::NotPaused => !m.paused,
+            When::Interrupted => m.interrupted && !m.paused,
+            When::Unfinished => m.unfinished && !m.paused,
+            When::Offered => m.offered && !m.paused,
         }
     }
 }
@@ -90,6 +116,34 @@ pub const BINDINGS: &[Binding] = &[
         help: "canary paused: abort the change and put the canary hosts back on what they ran",
         changes_hosts: true,
         when: When::Paused,
+    },
+    // Only where there is something to do: shown first, then.
+    Binding {
+        keys: &[KeyCode::Char('O')],
+        key_label: "O",
+        action: Action::Override,
+        footer: "override window",
+        help: "the deploy window refused the change: start it anyway, with a reason the history keeps",
+        changes_hosts: true,
+        when: When::Offered,
+    },
+    Binding {
+        keys: &[KeyCode::Char('r')],
+        key_label: "r",
+        action: Action::Resume,
+        footer: "resume",
+        help: "continue the selected environment's interrupted change from the host and step it stopped at (R undoes it)",
+        changes_hosts: true,
+        when: When::Interrupted,
+    },
+    Binding {
+        keys: &[KeyCode::Char('F')],
+        key_label: "F",
+        action: Action::Finish,
+        footer: "finish",
+        help: "blue/green: stop the old slots of the selected environment; until then a rollback is the switch back",
+        changes_hosts: true,
+        when: When::Unfinished,
     },
     Binding {
         keys: &[KeyCode::Char('d')],
@@ -220,19 +274,19 @@ pub const BINDINGS: &[Binding] = &[
 ];
 
 /// The bindings that hold now, in the table's order.
-pub fn active(paused: bool) -> impl Iterator<Item = &'static Binding> {
-    BINDINGS.iter().filter(move |b| b.when.holds(paused))
+pub fn active(m: Moment) -> impl Iterator<Item = &'static Binding> {
+    BINDINGS.iter().filter(move |b| b.when.holds(m))
 }
 
 /// The action a key press means now, if any.
-pub fn action_for(key: &KeyEvent, paused: bool) -> Option<Action> {
+pub fn action_for(key: &KeyEvent, m: Moment) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return match key.code {
             KeyCode::Char('c') => Some(Action::Quit),
             _ => None,
         };
     }
-    active(paused)
+    active(m)
         .find(|b| b.keys.contains(&key.code))
         .map(|b| b.action)
 }
@@ -248,13 +302,24 @@ pub fn binding(action: Action) -> &'static Binding {
 mod tests {
     use super::*;
 
+    fn every_moment() -> Vec<Moment> {
+        (0..16u8)
+            .map(|b| Moment {
+                paused: b & 1 != 0,
+                interrupted: b & 2 != 0,
+                unfinished: b & 4 != 0,
+                offered: b & 8 != 0,
+            })
+            .collect()
+    }
+
     #[test]
     fn no_key_is_bound_twice_at_the_same_moment() {
-        for paused in [false, true] {
+        for m in every_moment() {
             let mut seen = Vec::new();
-            for b in active(paused) {
+            for b in active(m) {
                 for k in b.keys {
-                    assert!(!seen.contains(k), "{k:?} bound twice (paused: {paused})");
+                    assert!(!seen.contains(k), "{k:?} bound twice ({m:?})");
                     seen.push(*k);
                 }
             }
@@ -264,14 +329,44 @@ mod tests {
     #[test]
     fn r_rolls_back_or_aborts_the_canary_and_n_p_only_hold_in_a_pause() {
         let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
-        assert_eq!(action_for(&key('R'), false), Some(Action::Rollback));
-        assert_eq!(action_for(&key('R'), true), Some(Action::AbortCanary));
-        assert_eq!(action_for(&key('n'), true), Some(Action::NextStep));
-        assert_eq!(action_for(&key('P'), true), Some(Action::PromoteAll));
-        assert_eq!(action_for(&key('n'), false), None);
-        assert_eq!(action_for(&key('P'), false), None);
-        assert_eq!(action_for(&key('d'), true), None);
-        assert_eq!(action_for(&key('c'), true), Some(Action::Cancel));
+        let idle = Moment::default();
+        let paused = Moment {
+            paused: true,
+            ..idle
+        };
+        assert_eq!(action_for(&key('R'), idle), Some(Action::Rollback));
+        assert_eq!(action_for(&key('R'), paused), Some(Action::AbortCanary));
+        assert_eq!(action_for(&key('n'), paused), Some(Action::NextStep));
+        assert_eq!(action_for(&key('P'), paused), Some(Action::PromoteAll));
+        assert_eq!(action_for(&key('n'), idle), None);
+        assert_eq!(action_for(&key('P'), idle), None);
+        assert_eq!(action_for(&key('d'), paused), None);
+        assert_eq!(action_for(&key('c'), paused), Some(Action::Cancel));
+    }
+
+    #[test]
+    fn resume_finish_and_override_hold_only_where_they_mean_something() {
+        let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        let idle = Moment::default();
+        for c in ['r', 'F', 'O'] {
+            assert_eq!(action_for(&key(c), idle), None, "{c}");
+        }
+        let all = Moment {
+            interrupted: true,
+            unfinished: true,
+            offered: true,
+            paused: false,
+        };
+        assert_eq!(action_for(&key('r'), all), Some(Action::Resume));
+        assert_eq!(action_for(&key('F'), all), Some(Action::Finish));
+        assert_eq!(action_for(&key('O'), all), Some(Action::Override));
+        // A pause comes first: nothing else starts while it waits.
+        let paused = Moment {
+            paused: true,
+            ..all
+        };
+        assert_eq!(action_for(&key('r'), paused), None);
+        assert_eq!(action_for(&key('F'), paused), None);
     }
 
     #[test]
@@ -288,6 +383,9 @@ mod tests {
             NextStep,
             PromoteAll,
             AbortCanary,
+            Resume,
+            Finish,
+            Override,
             Cancel,
             ShowOutput,
             Filter,

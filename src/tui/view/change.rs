@@ -223,6 +223,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let elapsed = app.change_elapsed().map(human_duration).unwrap_or_default();
     let (state, style) = match &c.finished {
         None if c.paused().is_some() => ("PAUSED".to_owned(), theme.warn_bold()),
+        None if c.aborting => (
+            "ABORTED, putting the canary hosts back".to_owned(),
+            theme.bad(),
+        ),
         None if breached(c) => ("CANARY BREACH, putting hosts back".to_owned(), theme.bad()),
         None => (
             match c.batch {

@@ -8,94 +8,138 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use super::super::app::parse_time;
 use super::super::app::{App, Pane};
 use super::super::theme::Theme;
 use super::health::{dot, host_cells};
 use super::{fit, focused, pane, widest_host};
-use crate::engine::journal::{ChangeInfo, Liveness};
+use crate::engine::journal::Liveness;
 use crate::monitor::HostKey;
-
-/// The change a host of environment `env` carries that is not this
-/// console's: an interrupted one first, then one on another machine, then one
-/// of another process here.
-fn foreign_change(app: &App, env: usize) -> Option<&ChangeInfo> {
-    let ours = app.change.as_ref().map(|c| c.id.as_str());
-    let infos: Vec<&ChangeInfo> = (0..app.envs[env].hosts.len())
-        .filter_map(|host| app.monitor.host(HostKey { env, host }))
-        .filter_map(|h| h.view.as_ref()?.change.as_deref())
-        .filter(|c| Some(c.change.as_str()) != ours)
-        .collect();
-    [
-        Liveness::Interrupted,
-        Liveness::Elsewhere,
-        Liveness::Running,
-    ]
-    .into_iter()
-    .find_map(|l| infos.iter().copied().find(|c| c.liveness == l))
-}
 
 /// Lines the pane needs, borders aside.
 pub fn rows(app: &App) -> u16 {
     (0..app.envs.len())
-        .map(|e| 1 + app.envs[e].hosts.len() as u16 + notice_rows(foreign_change(app, e)))
+        .map(|e| {
+            let notices = notices(app, e, 80, &Theme { color: false }).len();
+            1 + app.envs[e].hosts.len() as u16 + notices as u16
+        })
         .sum()
-}
-
-fn notice_rows(info: Option<&ChangeInfo>) -> u16 {
-    match info.map(|c| c.liveness) {
-        None => 0,
-        Some(Liveness::Running) => 1,
-        Some(Liveness::Interrupted | Liveness::Elsewhere) => 2,
-    }
 }
 
 /// How long ago an RFC 3339 time was, shortly: `45s`, `12m`, `5h`, `3d`.
 fn age(started: &str, now: std::time::SystemTime) -> Option<String> {
-    let t = time::OffsetDateTime::parse(started, &time::format_description::well_known::Rfc3339)
-        .ok()?;
-    let secs = (time::OffsetDateTime::from(now) - t).whole_seconds().max(0);
-    Some(match secs {
+    let t = parse_time(started)?;
+    Some(short(now.duration_since(t).unwrap_or_default()))
+}
+
+fn short(d: std::time::Duration) -> String {
+    match d.as_secs() {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m", s / 60),
         s if s < 48 * 3600 => format!("{}h", s / 3600),
         s => format!("{}d", s / 86400),
-    })
+    }
 }
 
-/// What the operator must know of a change this console does not run.
-fn notice(app: &App, env: &str, c: &ChangeInfo, width: usize, theme: &Theme) -> Vec<Line<'static>> {
-    let what = format!("{} {} by {}", c.kind.as_str(), c.release, c.operator);
-    let ago = age(&c.started, app.now)
-        .map(|a| format!(", {a} ago"))
-        .unwrap_or_default();
+/// What the operator must know of environment `e` beyond its hosts' rows:
+/// a change this console does not run (interrupted, elsewhere, paused), and
+/// the old slots a blue/green change keeps running.
+fn notices(app: &App, e: usize, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let env = &app.envs[e].name;
     let line = |text: String, style: Style| Line::from(Span::styled(fit(&text, width), style));
-    match c.liveness {
-        Liveness::Interrupted => vec![
-            line(format!("⚠ INTERRUPTED {what}{ago}"), theme.bad()),
-            line(
-                if app.readonly {
-                    format!("  shipdeck resume {env} (or rollback)")
-                } else {
-                    format!("  shipdeck resume {env} · or R to undo")
-                },
-                theme.bad(),
-            ),
-        ],
-        Liveness::Elsewhere => vec![
-            line(
-                format!("⚠ IN PROGRESS ELSEWHERE {what}{ago}"),
-                theme.warn_bold(),
-            ),
-            line(
-                format!("  if it died there: shipdeck resume {env}"),
+    let mut out = Vec::new();
+    if let Some(c) = app.foreign_change(e) {
+        let what = format!("{} {} by {}", c.kind.as_str(), c.release, c.operator);
+        let ago = age(&c.started, app.now)
+            .map(|a| format!(", {a} ago"))
+            .unwrap_or_default();
+        let keys = !app.readonly;
+        match c.liveness {
+            Liveness::Interrupted => {
+                out.push(line(format!("⚠ INTERRUPTED {what}{ago}"), theme.bad()));
+                out.push(line(
+                    if keys {
+                        format!("  stopped at {} · r resume · R undo", c.position)
+                    } else {
+                        format!("  shipdeck resume {env} (or rollback) · at {}", c.position)
+                    },
+                    theme.bad(),
+                ));
+            }
+            Liveness::Elsewhere => {
+                let heard = age(&c.updated, app.now)
+                    .map(|a| format!(", last heard {a} ago"))
+                    .unwrap_or_default();
+                out.push(line(
+                    format!("⚠ IN PROGRESS ELSEWHERE {what}{ago}{heard}"),
+                    theme.warn_bold(),
+                ));
+                if c.pause.is_none() {
+                    out.push(line(
+                        format!(
+                            "  if it died there: shipdeck unlock {env} --force --reason …, then r"
+                        ),
+                        theme.warn(),
+                    ));
+                }
+            }
+            Liveness::Running => out.push(line(
+                format!("▶ IN PROGRESS {what}{ago} (another shipdeck)"),
                 theme.warn(),
-            ),
-        ],
-        Liveness::Running => vec![line(
-            format!("▶ IN PROGRESS {what}{ago} (another shipdeck)"),
-            theme.warn(),
-        )],
+            )),
+        }
+        if let Some((_, p)) = app.foreign_pause(e) {
+            let waits = match (&p.until, &p.why) {
+                (Some(_), _) => "goes on by itself",
+                (None, Some(_)) => "analysis undecided, waiting for you",
+                (None, None) => "waiting for you",
+            };
+            let steer = if keys && e == app.env_cursor && !app.change_running() {
+                " · n next · P all · R abort"
+            } else {
+                ""
+            };
+            out.push(line(
+                format!(
+                    "  ⏸ PAUSED after step {}/{}: {waits}{steer}",
+                    p.batch + 1,
+                    p.of
+                ),
+                theme.warn_bold(),
+            ));
+        }
     }
+    let unfinished = app.unfinished(e);
+    if let Some((_, first)) = unfinished.first() {
+        let old = match (&first.old, &first.old_release) {
+            (Some(slot), Some(r)) => format!("{slot} keeps {r}"),
+            (None, Some(r)) => format!("{r} keeps running outside the slots"),
+            (_, None) => "the old slot keeps running".to_owned(),
+        };
+        let when = first
+            .finish_at
+            .as_deref()
+            .and_then(parse_time)
+            .map(|at| match at.duration_since(app.now) {
+                Ok(left) => format!(" (auto in {})", short(left)),
+                Err(_) => " (due now)".to_owned(),
+            })
+            .unwrap_or_default();
+        let hosts = app.envs[e].hosts.len();
+        let some = if unfinished.len() < hosts {
+            format!(" on {}/{hosts}", unfinished.len())
+        } else {
+            String::new()
+        };
+        // The host rows say `⇄ v1`: a rollback is the switch back.
+        let until = if app.readonly {
+            "until finished"
+        } else {
+            "until F finish"
+        };
+        out.push(line(format!("⇄ {old}{some} {until}{when}"), theme.dim()));
+    }
+    out
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -112,15 +156,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             header.push(Span::styled(format!("  requires {req}"), theme.dim()));
         }
         lines.push(Line::from(header));
-        if let Some(c) = foreign_change(app, e) {
-            lines.extend(notice(app, &env.name, c, width, theme));
-        }
+        lines.extend(notices(app, e, width, theme));
         for (h, name) in env.hosts.iter().enumerate() {
             let key = HostKey { env: e, host: h };
             let cells = host_cells(app, key);
             let (symbol, style) = dot(&cells, theme);
             let release = cells.current.clone().unwrap_or_else(|| "-".into());
+            let release = match &cells.slot {
+                Some(slot) => format!("{release} {slot}"),
+                None => release,
+            };
             let back = match (&cells.previous, cells.rollback_ready) {
+                (Some(p), _) if cells.switch_back => format!("⇄ {p}"),
                 (Some(p), true) => format!("↩ {p}"),
                 (Some(p), false) => format!("↩ {p} (gone)"),
                 (None, _) => "↩ -".into(),
@@ -131,7 +178,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Span::raw(" "),
                 Span::raw(fit(name, name_w)),
                 Span::raw(" "),
-                Span::styled(fit(&release, 10), theme.title()),
+                Span::styled(fit(&release, 11), theme.title()),
                 Span::raw(" "),
                 Span::styled(
                     fit(&back, 14),

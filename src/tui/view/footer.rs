@@ -79,8 +79,7 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 pub fn draw_keys(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut spans = Vec::new();
     let mut used = 0;
-    let paused = app.paused().is_some();
-    for b in keymap::active(paused).filter(|b| !b.footer.is_empty()) {
+    for b in keymap::active(app.moment()).filter(|b| !b.footer.is_empty()) {
         if app.readonly && b.changes_hosts {
             continue;
         }

@@ -17,8 +17,13 @@ pub struct HostCells {
     pub health: Option<HealthStatus>,
     pub disconnected: Option<String>,
     pub current: Option<String>,
+    /// Blue/green: the slot taking traffic.
+    pub slot: Option<String>,
     pub previous: Option<String>,
     pub rollback_ready: bool,
+    /// Blue/green: the previous release still runs on the other slot, so a
+    /// rollback is the switch back.
+    pub switch_back: bool,
     pub lock: Option<String>,
     pub latency_ms: Vec<u64>,
     pub last_latency: Option<u64>,
@@ -41,8 +46,14 @@ pub fn host_cells(app: &App, key: HostKey) -> HostCells {
                 .unwrap_or_else(|| "disconnected".into())
         }),
         current: view.and_then(|v| v.current.as_ref().map(ToString::to_string)),
+        slot: view.and_then(|v| v.live_slot.map(|s| s.to_string())),
         previous: view.and_then(|v| v.previous.as_ref().map(ToString::to_string)),
         rollback_ready: view.is_some_and(|v| v.rollback_ready),
+        switch_back: view.is_some_and(|v| {
+            v.pending_finish
+                .as_ref()
+                .is_some_and(|p| p.old.is_some() && p.old_release == v.previous)
+        }),
         lock: view.and_then(|v| v.lock.clone()),
         latency_ms: h.latency_ms(),
         last_latency: h.latency_ms().last().copied(),

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::super::app::{App, Overlay, StepState};
+use super::super::app::{App, Effect, Overlay, StepState};
 use super::super::keymap;
 use super::super::theme::Theme;
 use super::{pane, wrap};
@@ -32,7 +32,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Overlay::None | Overlay::Filter(_) => return,
         Overlay::Help => (
             " Keys ",
-            keymap::active(app.paused().is_some())
+            keymap::active(app.moment())
                 .flat_map(|b| {
                     let style = if app.readonly && b.changes_hosts {
                         theme.dim()
@@ -64,6 +64,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 .collect(),
         ),
         Overlay::Output => (" What failed ", failures(app, theme)),
+        Overlay::Reason(text) => (
+            " Override the deploy window ",
+            reason(
+                app,
+                text,
+                WIDTH.min(area.width).saturating_sub(2) as usize,
+                theme,
+            ),
+        ),
         Overlay::ConfirmQuit => (
             " Quit? ",
             vec![
@@ -84,6 +93,49 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         )),
         rect,
     );
+}
+
+/// The refusal, what would start, and the reason being typed, wrapped to
+/// `width` here so the overlay knows its height.
+fn reason(app: &App, text: &str, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let Some(offer) = &app.offer else {
+        return vec![Line::from("nothing to override")];
+    };
+    let what = match &offer.effect {
+        Effect::Deploy { env, release, .. } => format!("Deploy {release} to {env}"),
+        Effect::Promote { env, release, .. } => format!("Promote {release} to {env}"),
+        Effect::Resume { env, .. } => format!("Resume the change on {env}"),
+        _ => "Start it".to_owned(),
+    };
+    let first = offer.message.lines().next().unwrap_or_default();
+    let mut lines: Vec<Line> = wrap(first, width, 3)
+        .into_iter()
+        .map(|l| Line::from(Span::styled(l, theme.bad())))
+        .collect();
+    lines.extend(
+        wrap(
+            &format!("{what} anyway? Why (the history keeps it, with your name):"),
+            width,
+            2,
+        )
+        .into_iter()
+        .map(Line::from),
+    );
+    // The end of a long reason stays in view as it is typed.
+    let typed: String = {
+        let room = width.saturating_sub(3);
+        let n = text.chars().count();
+        text.chars().skip(n.saturating_sub(room)).collect()
+    };
+    lines.push(Line::from(vec![
+        Span::styled("> ", theme.title()),
+        Span::raw(format!("{typed}▏")),
+    ]));
+    lines.push(Line::from(Span::styled(
+        "Enter: start it anyway · Esc: leave it",
+        theme.dim(),
+    )));
+    lines
 }
 
 fn failures(app: &App, theme: &Theme) -> Vec<Line<'static>> {
