@@ -23,8 +23,11 @@ impl Tmux {
             eprintln!("tmux not found: skipping the terminal test");
             return None;
         }
+        // One tmux server per test: tests of one binary run side by side.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let t = Tmux {
-            socket: format!("shipdeck-test-{}", std::process::id()),
+            socket: format!("shipdeck-test-{}-{n}", std::process::id()),
             session: "console".into(),
         };
         let ok = t
@@ -195,4 +198,113 @@ fn the_console_sees_a_headless_deploy_and_rolls_back_with_r() {
         !s.contains("Environments"),
         "the alternate screen was not left:\n{s}"
     );
+}
+
+#[test]
+fn the_console_steers_a_canary_and_shows_a_bad_release_rolling_itself_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = dir.path().join("demo");
+    let bin = env!("CARGO_BIN_EXE_shipdeck");
+    let state = dir.path().join("state");
+    let command = format!(
+        "XDG_STATE_HOME='{}' '{}' demo --dir '{}'; sleep 1",
+        state.display(),
+        bin,
+        sandbox.display()
+    );
+    let Some(tmux) = Tmux::start(&command, 120, 40) else {
+        return;
+    };
+    tmux.wait_for("v1 on every host", Duration::from_secs(90), |s| {
+        ["stage-1", "web-1", "web-2", "web-3"]
+            .iter()
+            .all(|h| host_line(s, h).contains(" v1 "))
+    });
+    let config = sandbox.join("shipdeck.toml");
+    let headless = |args: &[&str]| {
+        let out = Command::new(bin)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("XDG_STATE_HOME", &state)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let current = |host: &str| {
+        std::fs::read_link(sandbox.join("hosts").join(host).join("current"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    headless(&["deploy", "staging", "v2"]);
+
+    // v2 (one below the newest release) to production (one below staging).
+    tmux.keys("Tab");
+    tmux.keys("j");
+    tmux.keys("Tab");
+    tmux.keys("Tab");
+    tmux.keys("j");
+    tmux.keys("p");
+    tmux.wait_for("the promotion to start", Duration::from_secs(10), |s| {
+        s.contains("promoting v2 to production")
+    });
+    // web-1 alone, judged for 20 s: `n` goes on at once.
+    tmux.wait_for("the timed pause", Duration::from_secs(30), |s| {
+        s.contains("PAUSED after step 1 of 3") && s.contains("next step in")
+    });
+    assert_eq!(current("web-1"), "releases/v2");
+    assert_eq!(current("web-2"), "releases/v1");
+    tmux.keys("n");
+    // Half the hosts, then a pause that waits for the operator: `P` goes
+    // through every remaining step.
+    tmux.wait_for("the operator's pause", Duration::from_secs(30), |s| {
+        s.contains("PAUSED after step 2 of 3") && s.contains("WAITING FOR YOU")
+    });
+    assert_eq!(current("web-2"), "releases/v2");
+    assert_eq!(current("web-3"), "releases/v1");
+    tmux.keys("P");
+    tmux.wait_for("v2 everywhere", Duration::from_secs(30), |s| {
+        s.contains("promote v2 to production: 3 hosts switched")
+    });
+    for h in ["web-1", "web-2", "web-3"] {
+        assert_eq!(current(h), "releases/v2", "{h}");
+    }
+
+    // v3 is healthy enough for staging; production's canary catches it.
+    headless(&["deploy", "staging", "v3"]);
+    tmux.keys("Tab");
+    tmux.keys("k");
+    tmux.keys("Tab");
+    tmux.keys("Tab");
+    tmux.keys("p");
+    tmux.wait_for("the promotion of v3", Duration::from_secs(10), |s| {
+        s.contains("promoting v3 to production")
+    });
+    let s = tmux.wait_for("the breach", Duration::from_secs(60), |s| {
+        s.contains("CANARY BREACH, hosts put back")
+    });
+    assert!(
+        s.contains("canary breach on local:hosts/web-1") && s.contains("(max_error_rate)"),
+        "{s}"
+    );
+    assert!(s.contains(" ERROR "), "the failing host's log lines:\n{s}");
+    for h in ["web-1", "web-2", "web-3"] {
+        assert_eq!(current(h), "releases/v2", "{h}");
+    }
+    tmux.wait_for("web-1 back on v2 on screen", Duration::from_secs(15), |s| {
+        host_line(s, "web-1").contains(" v2 ")
+    });
+    tmux.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tmux.alive() && Instant::now() < deadline {
+        if tmux.screen().contains("the demo sandbox stays in") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -842,6 +842,14 @@ impl Resolver<'_> {
                 ));
             }
         }
+        if let Some(m) = &raw.max_error_rate
+            && !sources.metrics
+        {
+            return Err(self.err(
+                m,
+                "max_error_rate needs [metrics] with `prometheus`: the error rate comes from the app's own request counters",
+            ));
+        }
         let min_requests = match &raw.min_requests {
             None => defaults.min_requests,
             Some(m) => u64::try_from(*m.get_ref())
