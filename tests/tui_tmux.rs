@@ -96,6 +96,22 @@ impl Tmux {
     }
 }
 
+impl Tmux {
+    /// `q`, then the screen once the demo said goodbye (or its pane closed).
+    fn quit(&self) -> String {
+        self.keys("q");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.alive() && Instant::now() < deadline {
+            let s = self.screen();
+            if s.contains("the demo sandbox stays in") {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.screen()
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd().arg("kill-server").status();
@@ -110,28 +126,34 @@ fn host_line<'a>(screen: &'a str, host: &str) -> &'a str {
         .unwrap_or("")
 }
 
-#[test]
-fn the_console_sees_a_headless_deploy_and_rolls_back_with_r() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = dir.path().join("demo");
-    let bin = env!("CARGO_BIN_EXE_shipdeck");
-    let state = dir.path().join("state");
+/// `shipdeck demo` in tmux at 120×40, once v1 shows on every host; with the
+/// sandbox and the state folder its processes log to.
+fn open_demo(dir: &Path) -> Option<(Tmux, std::path::PathBuf, std::path::PathBuf, String)> {
+    let sandbox = dir.join("demo");
+    let state = dir.join("state");
     let command = format!(
         "XDG_STATE_HOME='{}' '{}' demo --dir '{}'; sleep 1",
         state.display(),
-        bin,
+        env!("CARGO_BIN_EXE_shipdeck"),
         sandbox.display()
     );
-    let Some(tmux) = Tmux::start(&command, 120, 40) else {
-        return;
-    };
-
+    let tmux = Tmux::start(&command, 120, 40)?;
     // The demo builds its sandbox, starts v1 everywhere and opens the console.
     let s = tmux.wait_for("v1 on every host", Duration::from_secs(90), |s| {
         ["stage-1", "web-1", "web-2", "web-3"]
             .iter()
             .all(|h| host_line(s, h).contains(" v1 "))
     });
+    Some((tmux, sandbox, state, s))
+}
+
+#[test]
+fn the_console_sees_a_headless_deploy_and_rolls_back_with_r() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_shipdeck");
+    let Some((tmux, sandbox, state, s)) = open_demo(dir.path()) else {
+        return;
+    };
     assert!(
         s.contains("Environments") && s.contains("Logs") && s.contains("Health"),
         "{s}"
@@ -180,16 +202,7 @@ fn the_console_sees_a_headless_deploy_and_rolls_back_with_r() {
     );
 
     // q quits (nothing is running) and the terminal comes back.
-    tmux.keys("q");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tmux.alive() && Instant::now() < deadline {
-        let s = tmux.screen();
-        if s.contains("the demo sandbox stays in") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let s = tmux.screen();
+    let s = tmux.quit();
     assert!(
         !tmux.alive() || s.contains("the demo sandbox stays in"),
         "the console did not quit:\n{s}"
@@ -203,23 +216,10 @@ fn the_console_sees_a_headless_deploy_and_rolls_back_with_r() {
 #[test]
 fn the_console_steers_a_canary_and_shows_a_bad_release_rolling_itself_back() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = dir.path().join("demo");
     let bin = env!("CARGO_BIN_EXE_shipdeck");
-    let state = dir.path().join("state");
-    let command = format!(
-        "XDG_STATE_HOME='{}' '{}' demo --dir '{}'; sleep 1",
-        state.display(),
-        bin,
-        sandbox.display()
-    );
-    let Some(tmux) = Tmux::start(&command, 120, 40) else {
+    let Some((tmux, sandbox, state, _)) = open_demo(dir.path()) else {
         return;
     };
-    tmux.wait_for("v1 on every host", Duration::from_secs(90), |s| {
-        ["stage-1", "web-1", "web-2", "web-3"]
-            .iter()
-            .all(|h| host_line(s, h).contains(" v1 "))
-    });
     let config = sandbox.join("shipdeck.toml");
     let headless = |args: &[&str]| {
         let out = Command::new(bin)
@@ -299,12 +299,9 @@ fn the_console_steers_a_canary_and_shows_a_bad_release_rolling_itself_back() {
     tmux.wait_for("web-1 back on v2 on screen", Duration::from_secs(15), |s| {
         host_line(s, "web-1").contains(" v2 ")
     });
-    tmux.keys("q");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tmux.alive() && Instant::now() < deadline {
-        if tmux.screen().contains("the demo sandbox stays in") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let s = tmux.quit();
+    assert!(
+        !s.contains("Environments"),
+        "the console did not quit:\n{s}"
+    );
 }

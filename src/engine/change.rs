@@ -931,20 +931,7 @@ impl<'a> Run<'a> {
     /// Write every journal of the change again (a pause began or ended, or
     /// its heartbeat); a host that cannot be written to is named.
     pub(super) fn write_journals(&self, hosts: &[usize]) {
-        let written = self.fleet.each(hosts, |i, h| {
-            h.with(|t| host::run_together(t, "writing the journal", &[self.journal_script(i)]))
-        });
-        for (&i, r) in hosts.iter().zip(written) {
-            if let Err(e) = r {
-                self.engine.events.note(
-                    Some(i),
-                    format!(
-                        "{}: cannot write the change's journal: {e}",
-                        self.fleet.hosts[i].host.name
-                    ),
-                );
-            }
-        }
+        self.fleet.each(hosts, |i, h| self.write_journal(h, i));
     }
 
     fn plan_from(&self, i: usize) -> Option<ReleaseId> {
