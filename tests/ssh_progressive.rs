@@ -581,6 +581,42 @@ fn a_freeze_refuses_a_change_unless_overridden_with_a_reason() {
     p.ok(&["deploy", "frozen", "v2", "--override", "--reason", "again"]);
     p.ok(&["rollback", "frozen"]);
     p.assert_on(&[FROZEN], "v1");
+
+    // A deploy window that opens only the day after tomorrow.
+    let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let today = time::OffsetDateTime::now_utc()
+        .weekday()
+        .number_days_from_monday() as usize;
+    let open = days[(today + 2) % 7];
+    let config = p.root().join("shipdeck.toml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "freezes = [\"year-end: 2000-01-01 .. 2100-01-01\"]\ntimezone = \"Europe/Berlin\"",
+        &format!("window = \"{open} 09:00-16:00\"\ntimezone = \"UTC\""),
+    );
+    fs::write(&config, text).unwrap();
+    let (code, _, err) = p.run(&["deploy", "frozen", "v2"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains(&format!("outside the deploy window {open} 09:00-16:00 UTC")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("next opens {open} 09:00")), "{err}");
+    p.assert_on(&[FROZEN], "v1");
+    p.ok(&[
+        "deploy",
+        "frozen",
+        "v2",
+        "--override",
+        "--reason",
+        "INC-43 hotfix",
+    ]);
+    p.assert_on(&[FROZEN], "v2");
+    let line = p.history(FROZEN).pop().unwrap();
+    let message = line["message"].as_str().unwrap();
+    assert!(
+        message.contains("outside the deploy window") && message.contains("INC-43 hotfix"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -873,13 +873,14 @@ fn window_refused() -> App {
         }]
     );
     app.update(Msg::ChangeDone(Err(ChangeError::Window(
-        "production may not be changed now: outside the window Mon-Fri 09:00-16:00 (Europe/Berlin); it opens Mon 09:00\n  to change it anyway, add --override --reason \"why\" (the history keeps both)".into(),
+        "production may not be changed now: outside the deploy window Mon-Fri 09:00-16:00 Europe/Berlin: it is Sat 10:12; next opens Mon 09:00\n  to change it anyway, add --override --reason \"why\" (the history keeps both)".into(),
     ))));
     app
 }
 
 both_sizes!(blue_green_old_slot_running, blue_green_unfinished());
 both_sizes!(canary_paused_elsewhere, paused_elsewhere());
+both_sizes!(window_refused_offers_override, window_refused());
 both_sizes!(window_override_reason, {
     let mut app = window_refused();
     key(&mut app, KeyCode::Char('O'));
@@ -1006,8 +1007,14 @@ fn an_interrupted_change_says_where_it_stopped_and_r_resumes_it() {
 fn a_window_refusal_offers_an_override_that_needs_a_reason() {
     let mut app = window_refused();
     let s = screen(&app, 80, 24);
-    assert!(s.contains("outside the window Mon-Fri 09:00-16:00"), "{s}");
+    assert!(s.contains("outside the deploy window Mon-Fri"), "{s}");
+    assert!(s.contains("next opens Mon 09:00"), "{s}");
     assert!(s.contains("O  override window"), "{s}");
+    // Esc leaves the offer: the status goes back to one line.
+    let mut left = window_refused();
+    key(&mut left, KeyCode::Esc);
+    assert!(left.offer.is_none());
+    assert!(!screen(&left, 80, 24).contains("override it"));
     key(&mut app, KeyCode::Char('O'));
     // An empty reason starts nothing.
     assert!(key(&mut app, KeyCode::Enter).is_empty());
@@ -1028,8 +1035,11 @@ fn a_window_refusal_offers_an_override_that_needs_a_reason() {
     key(&mut app, KeyCode::Char('O'));
     key(&mut app, KeyCode::Esc);
     assert!(screen(&app, 80, 24).contains("not overridden"));
+    // A read-only console opens no prompt.
+    let mut app = window_refused();
     app.readonly = true;
     assert!(key(&mut app, KeyCode::Char('O')).is_empty());
+    assert!(!screen(&app, 80, 24).contains("Override the deploy window"));
 }
 
 #[test]

@@ -808,6 +808,7 @@ impl App {
                     KeyCode::Enter => {}
                     KeyCode::Esc => {
                         self.overlay = Overlay::None;
+                        self.offer = None;
                         self.say("not overridden; nothing was changed", Tone::Info);
                     }
                     KeyCode::Backspace => {

@@ -22,9 +22,23 @@ fn armed_reason(app: &App, width: u16) -> Option<Vec<String>> {
     ))
 }
 
-/// More rows while a second `R` is awaited: why, and what it would do.
+/// A deploy window's refusal, in the status's width, while `O` is offered.
+fn offer_reason(app: &App, width: u16) -> Option<Vec<String>> {
+    let o = app.offer.as_ref()?;
+    let first = o.message.lines().next().unwrap_or_default();
+    Some(wrap(
+        &format!("⚠ {first}"),
+        width.saturating_sub(2) as usize,
+        ARMED_REASON_ROWS,
+    ))
+}
+
+/// More rows while a second `R` is awaited, or an override offered: why,
+/// and what the key would do.
 pub fn status_height(app: &App, width: u16) -> u16 {
-    armed_reason(app, width).map_or(1, |r| r.len() as u16 + 1)
+    armed_reason(app, width)
+        .or_else(|| offer_reason(app, width))
+        .map_or(1, |r| r.len() as u16 + 1)
 }
 
 pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -44,6 +58,24 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         " again within {secs}s: roll {} back anyway · any other key: leave it",
                         a.env
                     ),
+                    width.saturating_sub(3),
+                ),
+                theme.bad(),
+            ),
+        ]));
+        frame.render_widget(Paragraph::new(lines), area);
+        return;
+    }
+    if let Some(reason) = offer_reason(app, area.width).filter(|_| app.overlay == Overlay::None) {
+        let mut lines: Vec<Line> = reason
+            .into_iter()
+            .map(|r| Line::from(Span::styled(format!(" {r}"), theme.bad())))
+            .collect();
+        lines.push(Line::from(vec![
+            Span::styled(" O ", theme.danger_key()),
+            Span::styled(
+                fit(
+                    " override it, with a reason the history keeps · Esc: leave it",
                     width.saturating_sub(3),
                 ),
                 theme.bad(),
