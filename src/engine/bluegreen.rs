@@ -106,7 +106,6 @@ impl Run<'_> {
         live: Option<Slot>,
     ) -> Result<HealthVerdict, StepError> {
         let cfg = &self.engine.config;
-        let bg = self.blue_green().expect("a blue/green environment");
         let layout = self.layout(i);
         let idle = idle_slot(live);
         let env = self.slot_env(i, release, previous, idle);
@@ -153,15 +152,13 @@ impl Run<'_> {
                     Err(e) => {
                         // Traffic never went there: the failed release must
                         // not keep running on the idle slot.
-                        self.stop_slot(h, i, idle, &env);
+                        self.stop_slot(h, i, idle, release, previous);
                         return Err(e);
                     }
                 }
             }
         };
-        let finish_at = bg
-            .finish_after
-            .map(|d| rfc3339(std::time::SystemTime::now() + d));
+        let finish_at = self.finish_at();
         // Nothing ran before a host's first release: nothing to finish.
         let pending = previous.map(|old_release| PendingFinish {
             change: self.change.clone(),
@@ -177,25 +174,62 @@ impl Run<'_> {
         Ok(verdict)
     }
 
-    /// Run `stop` for a slot whose release must not keep running; what fails
-    /// is said, and changes nothing else.
-    fn stop_slot(&self, h: &HostHandle, i: usize, slot: Slot, env: &HookEnv) {
+    /// When a change switched now finishes by itself, if `finish_after` says.
+    fn finish_at(&self) -> Option<String> {
+        self.blue_green()
+            .and_then(|bg| bg.finish_after)
+            .map(|d| rfc3339(std::time::SystemTime::now() + d))
+    }
+
+    /// Run `stop`, if configured, for `release` on `slot` (`previous` is the
+    /// other release of the change, for the hook's variables). The release a
+    /// host ran before its first blue/green change ran outside the slots
+    /// (`slot` is `None`): `stop` runs in its own folder, without
+    /// SHIPDECK_SLOT.
+    fn run_stop(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        slot: Option<Slot>,
+        release: &ReleaseId,
+        previous: Option<&ReleaseId>,
+    ) -> Result<(), StepError> {
         let cfg = &self.engine.config;
-        let Some(stop) = &self.blue_green().and_then(|bg| bg.stop.clone()) else {
-            return;
+        let Some(stop) = self.blue_green().and_then(|bg| bg.stop.as_ref()) else {
+            return Ok(());
         };
+        let layout = self.layout(i);
+        let (what, dir, env) = match slot {
+            Some(slot) => (
+                format!("stop {slot}"),
+                layout.slot(slot),
+                self.slot_env(i, release, previous, slot),
+            ),
+            None => (
+                format!("stop {release} (outside the slots)"),
+                layout.release(release),
+                self.hook_env(i, release, previous),
+            ),
+        };
+        h.with(|t| host::run_command(t, &what, &dir, stop, &env, cfg.ssh.command_timeout))?;
+        Ok(())
+    }
+
+    /// Stop a slot whose release must not keep running; what fails is said,
+    /// and changes nothing else.
+    fn stop_slot(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        slot: Slot,
+        release: &ReleaseId,
+        previous: Option<&ReleaseId>,
+    ) {
+        if self.blue_green().is_none_or(|bg| bg.stop.is_none()) {
+            return;
+        }
         let r = self.step(i, Step::StopSlot, || {
-            h.with(|t| {
-                host::run_command(
-                    t,
-                    &format!("stop {slot}"),
-                    &self.layout(i).slot(slot),
-                    stop,
-                    env,
-                    cfg.ssh.command_timeout,
-                )
-            })
-            .map(|_| ())
+            self.run_stop(h, i, Some(slot), release, previous)
         });
         if let Err(e) = r {
             self.engine.events.note(
@@ -311,10 +345,7 @@ impl Run<'_> {
                     release: target.clone(),
                     old: Some(*live),
                     old_release: Some(release.clone()),
-                    finish_at: self
-                        .blue_green()
-                        .and_then(|bg| bg.finish_after)
-                        .map(|d| rfc3339(std::time::SystemTime::now() + d)),
+                    finish_at: self.finish_at(),
                 };
                 self.step(i, Step::Switch, || {
                     self.move_traffic(h, i, &env, target, Some(&pending))
@@ -376,8 +407,6 @@ impl Engine {
 
 impl Run<'_> {
     fn finish(&self, change: Option<&str>) -> Result<super::ChangeReport, EngineError> {
-        let cfg = &self.engine.config;
-        let bg = self.blue_green().expect("a blue/green environment");
         let states = self.lock_all(None)?;
         let pending: Vec<Option<&PendingFinish>> = states
             .iter()
@@ -396,25 +425,8 @@ impl Run<'_> {
             };
             let layout = self.layout(i);
             let r = self.step(i, Step::StopSlot, || {
-                if let (Some(stop), Some(old_release)) = (&bg.stop, &p.old_release) {
-                    // The release a host ran before its first blue/green
-                    // change ran outside the slots: `stop` runs in its own
-                    // folder, without SHIPDECK_SLOT.
-                    let (what, dir, env) = match p.old {
-                        Some(old) => (
-                            format!("stop {old}"),
-                            layout.slot(old),
-                            self.slot_env(i, old_release, Some(&p.release), old),
-                        ),
-                        None => (
-                            format!("stop {old_release} (outside the slots)"),
-                            layout.release(old_release),
-                            self.hook_env(i, old_release, Some(&p.release)),
-                        ),
-                    };
-                    h.with(|t| {
-                        host::run_command(t, &what, &dir, stop, &env, cfg.ssh.command_timeout)
-                    })?;
+                if let Some(old_release) = &p.old_release {
+                    self.run_stop(h, i, p.old, old_release, Some(&p.release))?;
                 }
                 h.with(|t| {
                     host::run_together(

@@ -1785,26 +1785,12 @@ impl Engine {
         env_name: &str,
         id: &ReleaseId,
     ) -> Result<(Plan, Option<EngineError>), EngineError> {
-        let (env, fleet) = self.environment(env_name)?;
+        let (env, _) = self.environment(env_name)?;
         let release = self
             .store
             .get(id)
             .map_err(|e| EngineError::Usage(e.to_string()))?;
-        let results = fleet.all(|_, h| h.with(|t| host::probe(t, &Layout::new(&h.host.deploy_to))));
-        let mut states = Vec::new();
-        let mut errors = Vec::new();
-        for (h, r) in fleet.hosts.iter().zip(results) {
-            match r {
-                Ok(s) => states.push(s),
-                Err(e) => errors.push(format!("{}: {e}", h.host.name)),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(EngineError::Failed(format!(
-                "cannot read every host of {env_name}\n  {}",
-                errors.join("\n  ")
-            )));
-        }
+        let states = self.read_hosts(env_name)?;
         let names: Vec<String> = env.hosts.iter().map(|h| h.name.clone()).collect();
         let cfg = &self.config;
         let plan = plan_deploy(&DeployInput {

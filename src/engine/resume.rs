@@ -13,8 +13,9 @@ use crate::host::{self, HostState, Layout};
 use crate::model::HealthVerdict;
 
 impl Engine {
-    /// Read every host of an environment: the journals a change left there.
-    fn journals(&self, env_name: &str) -> Result<Vec<HostState>, EngineError> {
+    /// Read every host of an environment (the journals a change left there,
+    /// what each runs), or say which could not be read.
+    pub(super) fn read_hosts(&self, env_name: &str) -> Result<Vec<HostState>, EngineError> {
         let (_, fleet) = self.environment(env_name)?;
         let results = fleet.all(|_, h| h.with(|t| host::probe(t, &Layout::new(&h.host.deploy_to))));
         let mut states = Vec::new();
@@ -42,7 +43,7 @@ impl Engine {
         opts: &ChangeOptions,
     ) -> Result<ChangeReport, EngineError> {
         let (env, fleet) = self.environment(env_name)?;
-        let states = self.journals(env_name)?;
+        let states = self.read_hosts(env_name)?;
         let journals: Vec<Option<Journal>> = states.iter().map(|s| s.journal.clone()).collect();
         let Some(first) = journals.iter().flatten().next().cloned() else {
             return Err(EngineError::Failed(format!(
@@ -108,7 +109,7 @@ impl Engine {
     /// word names the pause it is for, so it never ends a later one.
     pub fn signal(&self, env_name: &str, control: Control) -> Result<String, EngineError> {
         let (_, fleet) = self.environment(env_name)?;
-        let states = self.journals(env_name)?;
+        let states = self.read_hosts(env_name)?;
         let verb = match control {
             Control::Abort => "abort",
             _ => "continue",

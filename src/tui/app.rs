@@ -288,6 +288,17 @@ pub fn strategy_label(strategy: &Strategy) -> String {
     }
 }
 
+/// A key typed into a line being edited (the log filter, a reason).
+fn type_into(text: &mut String, code: KeyCode) {
+    match code {
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        KeyCode::Char(c) => text.push(c),
+        _ => {}
+    }
+}
+
 /// An RFC 3339 time, as the hosts write them.
 pub fn parse_time(s: &str) -> Option<SystemTime> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
@@ -418,9 +429,8 @@ impl App {
     /// one of another process here.
     pub fn foreign_change(&self, env: usize) -> Option<&ChangeInfo> {
         let ours = self.change.as_ref().map(|c| c.id.as_str());
-        let infos: Vec<&ChangeInfo> = (0..self.envs[env].hosts.len())
-            .filter_map(|host| self.monitor.host(HostKey { env, host }))
-            .filter_map(|h| h.view.as_ref()?.change.as_deref())
+        let infos: Vec<&ChangeInfo> = self
+            .host_changes(env)
             .filter(|c| Some(c.change.as_str()) != ours)
             .collect();
         [
@@ -439,13 +449,19 @@ impl App {
         if c.liveness == Liveness::Interrupted {
             return None;
         }
-        let pause = (0..self.envs[env].hosts.len())
-            .filter_map(|host| self.monitor.host(HostKey { env, host }))
-            .filter_map(|h| h.view.as_ref()?.change.as_deref())
+        let pause = self
+            .host_changes(env)
             .filter(|o| o.change == c.change)
             .filter_map(|o| o.pause.as_ref())
             .max_by_key(|p| p.batch)?;
         Some((c, pause))
+    }
+
+    /// What the journals on the hosts of `env` say of a change, host by host.
+    fn host_changes(&self, env: usize) -> impl Iterator<Item = &ChangeInfo> {
+        (0..self.envs[env].hosts.len())
+            .filter_map(move |host| self.monitor.host(HostKey { env, host }))
+            .filter_map(|h| h.view.as_ref()?.change.as_deref())
     }
 
     /// The old slots a blue/green environment still runs, by host.
@@ -598,8 +614,9 @@ impl App {
                         }
                     }
                     Err(ChangeError::Window(msg)) => {
-                        let first = msg.lines().next().unwrap_or_default().to_owned();
-                        self.say(format!("{first} · O: override with a reason"), Tone::Bad);
+                        // While `O` is offered the status shows the refusal
+                        // with the key; this stays once the offer is gone.
+                        self.say(msg.lines().next().unwrap_or_default(), Tone::Bad);
                         if let Some(effect) = requested {
                             self.offer = Some(Offer {
                                 effect,
@@ -790,11 +807,7 @@ impl App {
                         self.log_filter = None;
                         self.overlay = Overlay::None;
                     }
-                    KeyCode::Backspace => {
-                        text.pop();
-                    }
-                    KeyCode::Char(c) => text.push(c),
-                    _ => {}
+                    code => type_into(text, code),
                 }
                 return Vec::new();
             }
@@ -811,11 +824,7 @@ impl App {
                         self.offer = None;
                         self.say("not overridden; nothing was changed", Tone::Info);
                     }
-                    KeyCode::Backspace => {
-                        text.pop();
-                    }
-                    KeyCode::Char(c) => text.push(c),
-                    _ => {}
+                    code => type_into(text, code),
                 }
                 return Vec::new();
             }
