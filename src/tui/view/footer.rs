@@ -8,78 +8,71 @@ use super::super::keymap::{self, Action};
 use super::super::theme::Theme;
 use super::{fit, wrap};
 
-/// How much of a refused rollback's reason the status shows.
-const ARMED_REASON_ROWS: usize = 2;
+/// How much of a refusal's reason the status shows.
+const REASON_ROWS: usize = 2;
 
-/// The armed second `R`'s reason, in the status's width.
-fn armed_reason(app: &App, width: u16) -> Option<Vec<String>> {
-    let a = app.armed()?;
-    let first = a.message.lines().next().unwrap_or_default();
-    Some(wrap(
-        &format!("⚠ {first}"),
-        width.saturating_sub(2) as usize,
-        ARMED_REASON_ROWS,
-    ))
+/// A refusal a key can overrule, as the status shows it: why (wrapped to
+/// the status's width), the key, and what the key would do.
+struct Warning {
+    reason: Vec<String>,
+    key: &'static str,
+    hint: String,
 }
 
-/// A deploy window's refusal, in the status's width, while `O` is offered.
-fn offer_reason(app: &App, width: u16) -> Option<Vec<String>> {
-    let o = app.offer.as_ref()?;
-    let first = o.message.lines().next().unwrap_or_default();
-    Some(wrap(
-        &format!("⚠ {first}"),
-        width.saturating_sub(2) as usize,
-        ARMED_REASON_ROWS,
-    ))
+/// The armed second `R`, else the offered `O` (while its prompt is not
+/// open): the one thing the status must say in full.
+fn warning(app: &App, width: u16) -> Option<Warning> {
+    let (message, key, hint) = if let Some(a) = app.armed() {
+        let left = a.until.duration_since(app.now).unwrap_or_default();
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        (
+            &a.message,
+            " R ",
+            format!(
+                " again within {secs}s: roll {} back anyway · any other key: leave it",
+                a.env
+            ),
+        )
+    } else {
+        let o = app
+            .offer
+            .as_ref()
+            .filter(|_| app.overlay == Overlay::None)?;
+        (
+            &o.message,
+            " O ",
+            " override it, with a reason the history keeps · Esc: leave it".to_owned(),
+        )
+    };
+    let first = message.lines().next().unwrap_or_default();
+    Some(Warning {
+        reason: wrap(
+            &format!("⚠ {first}"),
+            width.saturating_sub(2) as usize,
+            REASON_ROWS,
+        ),
+        key,
+        hint,
+    })
 }
 
 /// More rows while a second `R` is awaited, or an override offered: why,
 /// and what the key would do.
 pub fn status_height(app: &App, width: u16) -> u16 {
-    armed_reason(app, width)
-        .or_else(|| offer_reason(app, width))
-        .map_or(1, |r| r.len() as u16 + 1)
+    warning(app, width).map_or(1, |w| w.reason.len() as u16 + 1)
 }
 
 pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let width = area.width.saturating_sub(2) as usize;
-    if let (Some(a), Some(reason)) = (app.armed(), armed_reason(app, area.width)) {
-        let left = a.until.duration_since(app.now).unwrap_or_default();
-        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-        let mut lines: Vec<Line> = reason
+    if let Some(w) = warning(app, area.width) {
+        let mut lines: Vec<Line> = w
+            .reason
             .into_iter()
             .map(|r| Line::from(Span::styled(format!(" {r}"), theme.bad())))
             .collect();
         lines.push(Line::from(vec![
-            Span::styled(" R ", theme.danger_key()),
-            Span::styled(
-                fit(
-                    &format!(
-                        " again within {secs}s: roll {} back anyway · any other key: leave it",
-                        a.env
-                    ),
-                    width.saturating_sub(3),
-                ),
-                theme.bad(),
-            ),
-        ]));
-        frame.render_widget(Paragraph::new(lines), area);
-        return;
-    }
-    if let Some(reason) = offer_reason(app, area.width).filter(|_| app.overlay == Overlay::None) {
-        let mut lines: Vec<Line> = reason
-            .into_iter()
-            .map(|r| Line::from(Span::styled(format!(" {r}"), theme.bad())))
-            .collect();
-        lines.push(Line::from(vec![
-            Span::styled(" O ", theme.danger_key()),
-            Span::styled(
-                fit(
-                    " override it, with a reason the history keeps · Esc: leave it",
-                    width.saturating_sub(3),
-                ),
-                theme.bad(),
-            ),
+            Span::styled(w.key, theme.danger_key()),
+            Span::styled(fit(&w.hint, width.saturating_sub(3)), theme.bad()),
         ]));
         frame.render_widget(Paragraph::new(lines), area);
         return;
