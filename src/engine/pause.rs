@@ -205,9 +205,10 @@ impl Run<'_> {
         self.engine.controls.end();
         *self.pause_state.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let all: Vec<usize> = (0..self.fleet.len()).collect();
+        let journalled = self.journalled();
         let cleared = self.fleet.each(&all, |i, h| {
             let clear = host::signal_script(&Layout::new(&h.host.deploy_to), None);
-            let journal = if self.journalled().contains(&i) {
+            let journal = if journalled.contains(&i) {
                 self.journal_script(i)
             } else {
                 "true".to_owned()
