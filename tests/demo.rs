@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use shipdeck::model::prometheus::Kind;
+
 const BIN: &str = env!("CARGO_BIN_EXE_shipdeck");
 /// Apps start in the background; status may see one a moment before it listens.
 const SETTLE: Duration = Duration::from_secs(10);
@@ -388,7 +390,8 @@ struct Metrics {
 fn metrics(port: u16) -> Metrics {
     let (code, body) = http_get(port, "/metrics").expect("/metrics answers");
     assert_eq!(code, 200, "{body}");
-    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let page = shipdeck::model::prometheus::parse(&body);
+    assert_eq!(page.unreadable, [], "{body}");
     let mut m = Metrics {
         ok: -1.0,
         failed: -1.0,
@@ -397,34 +400,29 @@ fn metrics(port: u16) -> Metrics {
         slot: String::new(),
         live: None,
     };
-    for s in &scrape.samples {
-        match (s.metric.as_str(), &s.value) {
-            ("http_requests_total", prometheus_parse::Value::Counter(v)) => {
-                match s.labels.get("code") {
-                    Some("200") => m.ok = *v,
-                    Some("500") => m.failed = *v,
-                    other => panic!("unexpected code label {other:?}"),
-                }
+    let mut quantiles = 0;
+    for s in &page.samples {
+        let kind = page.kind(s);
+        match (s.name.as_str(), kind) {
+            ("http_requests_total", Kind::Counter) => match s.label("code") {
+                Some("200") => m.ok = s.value,
+                Some("500") => m.failed = s.value,
+                other => panic!("unexpected code label {other:?}"),
+            },
+            ("http_request_duration_seconds", Kind::Summary) => {
+                assert!(s.label("quantile").is_some(), "{body}");
+                quantiles += 1;
             }
-            ("http_request_duration_seconds", prometheus_parse::Value::Summary(q)) => {
-                assert_eq!(q.len(), 3, "{body}");
-            }
-            ("http_request_duration_seconds_count", v) => {
-                m.count = match v {
-                    prometheus_parse::Value::Untyped(c)
-                    | prometheus_parse::Value::Counter(c)
-                    | prometheus_parse::Value::Gauge(c) => *c,
-                    other => panic!("{other:?}"),
-                }
-            }
+            ("http_request_duration_seconds_count", Kind::Summary) => m.count = s.value,
             ("app_info", _) => {
-                m.release = s.labels.get("release").unwrap_or("").to_owned();
-                m.slot = s.labels.get("slot").unwrap_or("").to_owned();
+                m.release = s.label("release").unwrap_or("").to_owned();
+                m.slot = s.label("slot").unwrap_or("").to_owned();
             }
-            ("app_live", prometheus_parse::Value::Gauge(v)) => m.live = Some(*v),
+            ("app_live", Kind::Gauge) => m.live = Some(s.value),
             _ => {}
         }
     }
+    assert_eq!(quantiles, 3, "{body}");
     assert!(m.ok >= 0.0 && m.failed >= 0.0 && m.count >= 0.0, "{body}");
     assert_eq!(m.count, m.ok + m.failed, "{body}");
     m

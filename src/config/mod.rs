@@ -17,8 +17,8 @@ use toml::Spanned;
 
 use crate::engine::canary::{self, Expects, Thresholds};
 use crate::engine::window::WindowRules;
+use crate::model::prometheus::{LatencyQuery, Selector};
 use crate::model::{BlueGreen, Host, HostCount, HttpTarget, Slot, SshTarget, Strategy, Target};
-use crate::monitor::MetricSelector;
 use crate::transport::ssh::SshSettings;
 
 pub const DEFAULT_KEEP_RELEASES: usize = 5;
@@ -118,15 +118,16 @@ pub enum Probe {
 pub struct Metrics {
     /// The page's URL as written (each host's own is `Host::metrics`).
     pub prometheus: Option<String>,
-    /// Counter of all requests (summed over its series).
-    pub requests: String,
-    /// Counter of failed requests: a name, optionally with one label match,
-    /// as in `http_requests_total{code=~"5.."}`.
-    pub errors: String,
-    /// A gauge of request latency in seconds (a summary's quantile, as in
-    /// `http_request_duration_seconds{quantile="0.99"}`), judged against a
-    /// canary's `max_latency_ms` instead of the health probes' latency.
-    pub latency: Option<String>,
+    /// Counter of all requests (summed over the series it selects); when it
+    /// selects nothing there is no data, never zero traffic.
+    pub requests: Selector,
+    /// Counter of failed requests, as in `http_requests_total{code=~"5.."}`;
+    /// no series yet is no error yet, while the metric is on the page.
+    pub errors: Selector,
+    /// The app's request latency in seconds: a gauge, a summary's quantile
+    /// (`x{quantile="0.99"}`) or `histogram_quantile(0.99, x{…})`, judged
+    /// against a canary's `max_latency_ms` instead of the probes' latency.
+    pub latency: Option<LatencyQuery>,
     pub interval: Duration,
 }
 
@@ -462,20 +463,17 @@ impl Resolver<'_> {
             None => None,
             Some(l) => Some(self.latency_selector(l, m.prometheus.is_some())?),
         };
-        let requests = m
-            .requests
-            .clone()
-            .unwrap_or_else(|| "http_requests_total".into());
-        let errors = m
-            .errors
-            .clone()
-            .unwrap_or_else(|| "http_requests_total{code=~\"5..\"}".into());
+        let selector = |key: &str, written: &Option<Spanned<String>>, default: &str| {
+            let text = written.as_ref().map_or(default, |w| w.get_ref().as_str());
+            Selector::parse(text).map_err(|e| match written {
+                Some(w) => self.err(w, format!("metrics.{key}: {e}")),
+                None => ConfigError::whole_file(self.path, format!("metrics.{key}: {e}")),
+            })
+        };
         // Checked at load, or a typo would leave a canary without its error
-        // rate. These keys carry no position, so the message names the key.
-        for (key, selector) in [("requests", &requests), ("errors", &errors)] {
-            MetricSelector::parse(selector)
-                .map_err(|e| ConfigError::whole_file(self.path, format!("metrics.{key}: {e}")))?;
-        }
+        // rate.
+        let requests = selector("requests", &m.requests, "http_requests_total")?;
+        let errors = selector("errors", &m.errors, "http_requests_total{code=~\"5..\"}")?;
         Ok(Metrics {
             prometheus: m.prometheus.as_ref().map(|p| p.get_ref().clone()),
             requests,
@@ -491,16 +489,14 @@ impl Resolver<'_> {
         &self,
         l: &Spanned<String>,
         has_prometheus: bool,
-    ) -> Result<String, ConfigError> {
+    ) -> Result<LatencyQuery, ConfigError> {
         if !has_prometheus {
             return Err(self.err(
                 l,
                 "metrics.latency needs metrics.prometheus (the page on each host it is read from)",
             ));
         }
-        MetricSelector::parse(l.get_ref())
-            .map_err(|e| self.err(l, format!("metrics.latency: {e}")))?;
-        Ok(l.get_ref().clone())
+        LatencyQuery::parse(l.get_ref()).map_err(|e| self.err(l, format!("metrics.latency: {e}")))
     }
 
     fn hooks(&self, h: raw::RawHooks) -> Result<Hooks, ConfigError> {

@@ -77,9 +77,10 @@ pub struct RawLogs {
 pub struct RawMetrics {
     pub prometheus: Option<Spanned<String>>,
     /// Counter of requests, and of failed requests, in the Prometheus page.
-    pub requests: Option<String>,
-    pub errors: Option<String>,
-    /// Gauge of request latency in seconds, e.g. a summary's 0.99 quantile.
+    pub requests: Option<Spanned<String>>,
+    pub errors: Option<Spanned<String>>,
+    /// Request latency in seconds: a gauge, a summary's quantile or
+    /// `histogram_quantile(q, histogram)`.
     pub latency: Option<Spanned<String>>,
     pub interval: Option<Dur>,
 }

@@ -291,7 +291,7 @@ fn canary_thresholds_expect_the_data_the_config_sets_up() {
 fn bad_counter_selectors_stop_the_load() {
     let err = parse("[metrics]\nprometheus = \"http://127.0.0.1:9100/metrics\"\nerrors = 'http_requests_total{code=~\"5..\"'\n[environments.production]\nhosts = [\"web-1\"]\n").unwrap_err();
     assert!(
-        err.starts_with("/x/shipdeck.toml: metrics.errors: metric selector")
+        err.starts_with("/x/shipdeck.toml:8:10: metrics.errors: metric selector")
             && err.contains("missing closing }"),
         "{err}"
     );
@@ -451,7 +451,7 @@ fn hooks_and_latency_resolve() {
         ["./bin/post-to-chat", "logger -t shipdeck"]
     );
     assert_eq!(
-        cfg.metrics.latency.as_deref(),
+        cfg.metrics.latency.as_ref().map(|l| l.raw()),
         Some("http_request_duration_seconds{quantile=\"0.99\"}")
     );
 }

@@ -19,9 +19,9 @@ use super::canary::{Gaps, GroupWindow, HostWindow, Probe, Requests};
 use super::health::probe_once;
 use crate::config::Config;
 use crate::host::{HookEnv, Layout, QUICK, StepError, sh::quote};
+use crate::model::prometheus::{self, Absent, Buckets, Growth, LatencyQuery, LatencyRead};
 use crate::monitor::AppSample;
 use crate::monitor::logs::{resolved_files, tail_script};
-use crate::monitor::prom::{self, MetricSelector};
 use crate::transport::{Fleet, HostHandle};
 
 /// Log bytes read per file and tick; a log growing faster than this is read
@@ -90,9 +90,15 @@ pub struct HostReadings {
     last_app: Option<AppSample>,
     grown: Option<Requests>,
     metrics: Misses,
-    /// Readings of `metrics.latency`, in seconds.
+    /// Readings of `metrics.latency` from a gauge or a summary, in seconds.
     latencies: Vec<f64>,
+    /// From a histogram: its newest buckets, and their growth since the
+    /// first reading of the pause.
+    buckets: Option<Buckets>,
+    growth: Option<Growth>,
     latency: Misses,
+    /// Lines of the newest metrics page that could not be read.
+    page_note: Option<String>,
     files: Vec<LogFile>,
     /// Log reads (of `logs.files`) that failed in a row.
     log_reads: Misses,
@@ -107,9 +113,8 @@ pub struct HostReadings {
 pub struct Watch {
     pub hosts: Vec<HostReadings>,
     started: Instant,
-    /// `None` without `[metrics] prometheus`; `Err` when a selector is bad.
-    selectors: Option<Result<Selectors, String>>,
     logs: LogSetup,
+    quantile: Option<f64>,
 }
 
 /// What `[logs]` sets up, for the reasons given when error lines are missing.
@@ -117,29 +122,6 @@ struct LogSetup {
     command: Option<String>,
     files: bool,
     pattern: bool,
-}
-
-/// The counters and the latency read from each host's metrics page.
-struct Selectors {
-    requests: MetricSelector,
-    errors: MetricSelector,
-    latency: Option<Result<MetricSelector, String>>,
-}
-
-impl Selectors {
-    fn new(cfg: &Config) -> Option<Result<Selectors, String>> {
-        cfg.metrics.prometheus.as_ref()?;
-        let parse = |key: &str, s: &str| {
-            MetricSelector::parse(s).map_err(|e| format!("metrics.{key}: {e}"))
-        };
-        Some((|| {
-            Ok(Selectors {
-                requests: parse("requests", &cfg.metrics.requests)?,
-                errors: parse("errors", &cfg.metrics.errors)?,
-                latency: cfg.metrics.latency.as_deref().map(|l| parse("latency", l)),
-            })
-        })())
-    }
 }
 
 impl Watch {
@@ -155,7 +137,10 @@ impl Watch {
                     grown: None,
                     metrics: Misses::default(),
                     latencies: Vec::new(),
+                    buckets: None,
+                    growth: None,
                     latency: Misses::default(),
+                    page_note: None,
                     files: vec![LogFile::default(); cfg.logs.files.len()],
                     log_reads: Misses::default(),
                     error_lines: 0,
@@ -164,11 +149,14 @@ impl Watch {
                 })
                 .collect(),
             started: Instant::now(),
-            selectors: Selectors::new(cfg),
             logs: LogSetup {
                 command: cfg.logs.command.clone(),
                 files: !cfg.logs.files.is_empty(),
                 pattern: cfg.logs.error_pattern.is_some(),
+            },
+            quantile: match &cfg.metrics.latency {
+                Some(LatencyQuery::Quantile { q, .. }) => Some(*q),
+                _ => None,
             },
         }
     }
@@ -185,9 +173,14 @@ impl Watch {
                 .hosts
                 .iter()
                 .filter(|h| indices.contains(&h.index))
-                .map(|h| h.window(&self.logs, minutes))
+                .map(|h| h.window(&self.logs, self.quantile(), minutes))
                 .collect(),
         }
+    }
+
+    /// The quantile of `metrics.latency`, when it reads a histogram.
+    fn quantile(&self) -> Option<f64> {
+        self.quantile
     }
 
     pub fn last_lines(&self, name: &str) -> Vec<String> {
@@ -203,19 +196,28 @@ impl Watch {
 }
 
 impl HostReadings {
-    fn window(&self, logs: &LogSetup, minutes: f64) -> HostWindow {
+    fn window(&self, logs: &LogSetup, quantile: Option<f64>, minutes: f64) -> HostWindow {
         let (requests, requests_gap) = match self.metrics.stale() {
             Some(why) => (None, Some(why)),
             None => (self.grown, self.metrics.why.clone()),
         };
         let (app_latency_ms, latency_gap) = match self.latency.stale() {
             Some(why) => (None, Some(why)),
-            None => (
-                (!self.latencies.is_empty()).then(|| {
-                    1000.0 * self.latencies.iter().sum::<f64>() / self.latencies.len() as f64
-                }),
-                self.latency.why.clone(),
-            ),
+            None => match (&self.growth, quantile) {
+                (Some(growth), Some(q)) => match growth.quantile(q) {
+                    Ok(seconds) => (Some(1000.0 * seconds), None),
+                    Err(why) => (
+                        None,
+                        Some(format!("no latency reading from {}: {why}", self.name)),
+                    ),
+                },
+                _ => (
+                    (!self.latencies.is_empty()).then(|| {
+                        1000.0 * self.latencies.iter().sum::<f64>() / self.latencies.len() as f64
+                    }),
+                    self.latency.why.clone(),
+                ),
+            },
         };
         let (error_lines_per_min, logs_gap) = match self.error_lines_per_min(logs, minutes) {
             Ok(v) => (Some(v), None),
@@ -232,6 +234,7 @@ impl HostReadings {
                 requests: requests_gap,
                 app_latency: latency_gap,
             },
+            notes: self.page_note.iter().cloned().collect(),
         }
     }
 
@@ -296,14 +299,16 @@ struct Reading {
 }
 
 struct Scraped {
-    app: AppSample,
-    /// `metrics.latency` in seconds; `None` when it is not configured.
-    latency: Option<Result<f64, String>>,
+    /// The request and error counters, or why they cannot be trusted.
+    app: Result<AppSample, String>,
+    /// `None` when `metrics.latency` is not configured.
+    latency: Option<Result<LatencyRead, String>>,
+    /// Lines of the page that could not be read, for the verdict.
+    note: Option<String>,
 }
 
-fn scrape(h: &HostHandle, selectors: &Result<Selectors, String>) -> Result<Scraped, String> {
+fn scrape(cfg: &Config, h: &HostHandle) -> Result<Scraped, String> {
     let name = &h.host.name;
-    let sel = selectors.as_ref().map_err(|e| e.clone())?;
     let target = h
         .host
         .metrics
@@ -321,29 +326,31 @@ fn scrape(h: &HostHandle, selectors: &Result<Selectors, String>) -> Result<Scrap
             target.url, resp.code
         ));
     }
-    let page = prom::parse_page(&resp.body).map_err(|e| format!("{name}: {e}"))?;
+    let page = prometheus::parse(&resp.body);
+    let m = &cfg.metrics;
+    let on = |why: String| format!("{} of {name}: {why}", target.url);
+    let app = prometheus::counter(&page, &m.requests, Absent::Missing)
+        .map_err(|why| format!("metrics.requests {}", on(why)))
+        .and_then(|requests_total| {
+            prometheus::counter(&page, &m.errors, Absent::Zero)
+                .map_err(|why| format!("metrics.errors {}", on(why)))
+                .map(|errors_total| AppSample {
+                    at: SystemTime::now(),
+                    requests_total,
+                    errors_total,
+                })
+        });
     Ok(Scraped {
-        app: AppSample {
-            at: SystemTime::now(),
-            requests_total: prom::sum(&page, &sel.requests),
-            errors_total: prom::sum(&page, &sel.errors),
-        },
-        latency: sel.latency.as_ref().map(|l| {
-            l.as_ref()
-                .map_err(|e| e.clone())
-                .and_then(|l| prom::latency(&page, l))
+        app,
+        latency: m.latency.as_ref().map(|l| {
+            prometheus::latency(&page, l)
                 .map_err(|why| format!("no latency reading from {name}: {why}"))
         }),
+        note: prometheus::unreadable_note(&page).map(|n| format!("{} of {name}: {n}", target.url)),
     })
 }
 
-fn read(
-    cfg: &Config,
-    h: &HostHandle,
-    env: &HookEnv,
-    script: &str,
-    selectors: &Option<Result<Selectors, String>>,
-) -> Reading {
+fn read(cfg: &Config, h: &HostHandle, env: &HookEnv, script: &str) -> Reading {
     let probe =
         cfg.health.as_ref().map(
             |health| match h.with(|t| probe_once(t, health, &h.host, env)) {
@@ -359,7 +366,7 @@ fn read(
                 },
             },
         );
-    let metrics = selectors.as_ref().map(|sel| scrape(h, sel));
+    let metrics = cfg.metrics.prometheus.as_ref().map(|_| scrape(cfg, h));
     let name = &h.host.name;
     let stdout = match h.with(|t| t.exec(script, QUICK).map_err(StepError::from)) {
         Ok(o) if o.success() => Ok(o.stdout),
@@ -388,16 +395,29 @@ fn apply(cfg: &Config, r: &mut HostReadings, reading: Reading) -> Option<String>
             r.metrics.missed(why);
         }
         Some(Ok(scraped)) => {
-            if let Some(prev) = &r.last_app {
-                let step = Requests::step(prev, &scraped.app);
-                r.grown = Some(r.grown.map_or(step, |g| g + step));
+            r.page_note = scraped.note;
+            match scraped.app {
+                Ok(app) => {
+                    if let Some(prev) = &r.last_app {
+                        let step = Requests::step(prev, &app);
+                        r.grown = Some(r.grown.map_or(step, |g| g + step));
+                    }
+                    r.last_app = Some(app);
+                    r.metrics.ok();
+                }
+                Err(why) => r.metrics.missed(why),
             }
-            r.last_app = Some(scraped.app);
-            r.metrics.ok();
             match scraped.latency {
                 None => {}
-                Some(Ok(v)) => {
+                Some(Ok(LatencyRead::Seconds(v))) => {
                     r.latencies.push(v);
+                    r.latency.ok();
+                }
+                Some(Ok(LatencyRead::Buckets(now))) => {
+                    if let Some(before) = &r.buckets {
+                        r.growth.get_or_insert_default().add(before, &now);
+                    }
+                    r.buckets = Some(now);
                     r.latency.ok();
                 }
                 Some(Err(why)) => r.latency.missed(why),
@@ -700,14 +720,13 @@ pub fn tick_all(
         }
         scripts.push(read_script(cfg, &Layout::new(deploy_to), &r.files));
     }
-    let selectors = &watch.selectors;
     let readings = fleet.each(&indices, |i, h| {
         let script = indices
             .iter()
             .position(|&x| x == i)
             .and_then(|pos| scripts.get(pos))
             .map_or("", String::as_str);
-        read(cfg, h, &env_for(i), script, selectors)
+        read(cfg, h, &env_for(i), script)
     });
     let mut word = None;
     for (r, reading) in watch.hosts.iter_mut().zip(readings) {
@@ -882,12 +901,13 @@ hosts = ["web-1"]
         Reading {
             probe: None,
             metrics: Some(Ok(Scraped {
-                app: AppSample {
+                app: Ok(AppSample {
                     at: SystemTime::now(),
                     requests_total: requests,
                     errors_total: errors,
-                },
-                latency,
+                }),
+                latency: latency.map(|l| l.map(LatencyRead::Seconds)),
+                note: None,
             })),
             stdout: Ok(String::new()),
         }
@@ -904,7 +924,8 @@ hosts = ["web-1"]
     }
 
     fn window(cfg: &Config, r: &HostReadings) -> HostWindow {
-        r.window(&Watch::new(cfg, &[]).logs, 1.0)
+        let watch = Watch::new(cfg, &[]);
+        r.window(&watch.logs, watch.quantile(), 1.0)
     }
 
     #[test]

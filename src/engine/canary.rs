@@ -401,6 +401,9 @@ pub struct HostWindow {
     pub app_latency_ms: Option<f64>,
     /// Why a figure above is `None`, when the gatherer knows.
     pub gaps: Gaps,
+    /// What the operator should know whatever the verdict: lines of the
+    /// metrics page that could not be read.
+    pub notes: Vec<String>,
 }
 
 /// Why a host has no figure, in words for the operator ("log file
@@ -1053,7 +1056,34 @@ fn relative<'a>(
 /// Judges the canary hosts over one window against the thresholds and the
 /// baseline. A breach anywhere wins over missing data elsewhere: a canary
 /// that fails one check needs no other to be rolled back.
+///
+/// Whatever the verdict, it also says which metrics pages had lines that
+/// could not be read: a reader that skips lines is never silent about it.
 pub fn analyse(canary: &GroupWindow, baseline: &GroupWindow, t: &Thresholds) -> Verdict {
+    let notes: Vec<&str> = canary
+        .hosts
+        .iter()
+        .chain(&baseline.hosts)
+        .flat_map(|h| h.notes.iter().map(String::as_str))
+        .collect();
+    let mut verdict = judge_windows(canary, baseline, t);
+    if !notes.is_empty() {
+        let text = match &mut verdict {
+            Verdict::Pass { summary } => summary,
+            Verdict::Breach { detail, .. } => detail,
+            Verdict::Inconclusive { why } => why,
+        };
+        for note in notes {
+            if !text.is_empty() {
+                text.push_str("; ");
+            }
+            text.push_str(note);
+        }
+    }
+    verdict
+}
+
+fn judge_windows(canary: &GroupWindow, baseline: &GroupWindow, t: &Thresholds) -> Verdict {
     if canary.hosts.is_empty() {
         return Verdict::Inconclusive {
             why: "no canary host to judge".to_owned(),
@@ -1126,6 +1156,7 @@ mod tests {
             requests: requests.map(|(total, errors)| Requests { total, errors }),
             app_latency_ms: None,
             gaps: Gaps::default(),
+            notes: Vec::new(),
         }
     }
 

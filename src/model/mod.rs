@@ -3,6 +3,7 @@
 
 mod host;
 mod operator;
+pub mod prometheus;
 mod record;
 mod release_id;
 mod strategy;

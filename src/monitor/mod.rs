@@ -20,7 +20,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 pub use logs::{LogLine, TailEvent};
-pub use prom::{MetricSelector, SelectorError};
 pub use state::{HostMonitor, LogEntry, MonitorState};
 pub use view::{HostView, VIEW_HISTORY};
 

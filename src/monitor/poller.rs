@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::logs::{self, Resync, TailEvent, monitor_tail_script};
-use super::prom::{self, MetricSelector};
 use super::system::{self, CpuTimes, PROC_SCRIPT};
 use super::view::{HostView, fingerprint_script};
 use super::{AppSample, HealthSample, HealthStatus, HostKey, MonitorEvent, SystemSample};
@@ -18,6 +17,7 @@ use crate::engine::health::probe_once;
 use crate::engine::{CancelToken, human_duration};
 use crate::host::{HookEnv, Layout, parse_probe, probe_script};
 use crate::model::Host;
+use crate::model::prometheus::{self, Absent};
 use crate::transport::ssh::SshSettings;
 use crate::transport::{BreaksSession, HostHandle, Transport};
 
@@ -90,23 +90,12 @@ pub(super) fn follow_logs(job: HostJob, send: impl Fn(MonitorEvent) -> bool) {
 
 /// Poll the host until stopped.
 pub(super) fn watch(job: HostJob, send: impl Fn(MonitorEvent) -> bool) {
-    let selectors = job.host.metrics.as_ref().and_then(|_| {
-        let parse = |s: &str| {
-            MetricSelector::parse(s)
-                .map_err(|e| tracing::warn!(host = %job.host.name, error = %e, "app metrics off"))
-                .ok()
-        };
-        Some((
-            parse(&job.config.metrics.requests)?,
-            parse(&job.config.metrics.errors)?,
-        ))
-    });
     let mut tasks = vec![(Task::State, STATE_INTERVAL)];
     if let Some(h) = &job.config.health {
         tasks.push((Task::Health, h.interval));
     }
     tasks.push((Task::System, SYSTEM_INTERVAL));
-    if selectors.is_some() {
+    if job.host.metrics.is_some() {
         tasks.push((Task::App, job.config.metrics.interval));
     }
     let mut poller = Poller {
@@ -114,7 +103,6 @@ pub(super) fn watch(job: HostJob, send: impl Fn(MonitorEvent) -> bool) {
         layout: Layout::new(&job.host.deploy_to),
         job,
         send,
-        selectors,
         fingerprint: None,
         full_read_at: None,
         view: None,
@@ -145,7 +133,6 @@ struct Poller<S> {
     send: S,
     handle: HostHandle,
     layout: Layout,
-    selectors: Option<(MetricSelector, MetricSelector)>,
     fingerprint: Option<String>,
     full_read_at: Option<Instant>,
     /// The view last sent.
@@ -379,8 +366,7 @@ impl<S: Fn(MonitorEvent) -> bool> Poller<S> {
     }
 
     fn sample_app(&mut self) -> Flow {
-        let (Some(target), Some((requests, errors))) = (&self.job.host.metrics, &self.selectors)
-        else {
+        let Some(target) = &self.job.host.metrics else {
             return Flow::Go;
         };
         let get = |t: &mut dyn Transport| {
@@ -394,17 +380,25 @@ impl<S: Fn(MonitorEvent) -> bool> Poller<S> {
             }
             Err(e) => return self.failed("metrics page", &e),
         };
-        match prom::parse_page(&page) {
-            Ok(scrape) => self.emit(MonitorEvent::App {
+        // The pane shows rates only from counters that can be trusted: a
+        // selector matching nothing, or unreadable lines that may hold the
+        // counter, give no sample rather than a zero.
+        let page = prometheus::parse(&page);
+        let metrics = &self.job.config.metrics;
+        let read = prometheus::counter(&page, &metrics.requests, Absent::Missing).and_then(|r| {
+            prometheus::counter(&page, &metrics.errors, Absent::Zero).map(|e| (r, e))
+        });
+        match read {
+            Ok((requests_total, errors_total)) => self.emit(MonitorEvent::App {
                 key: self.job.key,
                 sample: AppSample {
                     at: SystemTime::now(),
-                    requests_total: prom::sum(&scrape, requests),
-                    errors_total: prom::sum(&scrape, errors),
+                    requests_total,
+                    errors_total,
                 },
             }),
-            Err(e) => {
-                tracing::debug!(host = %self.job.host.name, url = %target.url, error = %e, "metrics page unreadable");
+            Err(why) => {
+                tracing::debug!(host = %self.job.host.name, url = %target.url, %why, "app counters unread");
                 Flow::Go
             }
         }
