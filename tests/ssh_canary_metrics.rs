@@ -42,7 +42,10 @@ fn python() -> Option<PathBuf> {
                 .status()
                 .is_ok_and(|s| s.success());
         if !made || !ready(&py) {
-            let why = format!("cannot make a Python venv with {CLIENT} at {}", venv.display());
+            let why = format!(
+                "cannot make a Python venv with {CLIENT} at {}",
+                venv.display()
+            );
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("{why} (python3 and PyPI are required when CI=true)");
             }
@@ -98,7 +101,11 @@ impl Project {
         fs::create_dir_all(root.join("dist/bin")).unwrap();
         let restart = root.join("dist/bin/restart");
         fs::write(&restart, RESTART).unwrap();
-        Command::new("chmod").arg("+x").arg(&restart).status().unwrap();
+        Command::new("chmod")
+            .arg("+x")
+            .arg(&restart)
+            .status()
+            .unwrap();
         fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/prom_app.py"),
             root.join("dist/bin/prom_app.py"),
@@ -227,7 +234,10 @@ fn errors_and_latency_from_route_labels_and_a_histogram_breach() {
     assert!(err.contains("canary breach on"), "{err}");
     eprintln!("{err}");
     assert!(err.contains(": latency (metrics.latency) "), "{err}");
-    assert!(err.contains("the threshold 120 ms (max_latency_ms)"), "{err}");
+    assert!(
+        err.contains("the threshold 120 ms (max_latency_ms)"),
+        "{err}"
+    );
     p.assert_on("v1");
 }
 

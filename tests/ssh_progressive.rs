@@ -584,9 +584,10 @@ fn a_freeze_refuses_a_change_unless_overridden_with_a_reason() {
 
     // A deploy window that opens only the day after tomorrow.
     let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    let today = time::OffsetDateTime::now_utc()
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
         .weekday()
-        .number_days_from_monday() as usize;
+        .to_monday_zero_offset() as usize;
     let open = days[(today + 2) % 7];
     let config = p.root().join("shipdeck.toml");
     let text = fs::read_to_string(&config).unwrap().replace(

@@ -9,8 +9,7 @@ use serde::Deserialize;
 pub struct Dur(pub Duration);
 
 pub fn parse(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim())
-        .map_err(|_| format!("{s:?} is not a duration like \"30s\", \"2m\" or \"1h 30m\""))?;
+    let d = crate::model::time::parse_duration(s)?;
     if d.is_zero() {
         return Err(format!("{s:?}: a duration must be above zero"));
     }

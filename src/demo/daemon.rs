@@ -321,12 +321,7 @@ impl LogFile {
 
 /// `2026-11-22T03:00:00.123Z`
 fn timestamp() -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&format)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+    crate::model::time::utc_format(std::time::SystemTime::now(), "%Y-%m-%dT%H:%M:%S%.3fZ")
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ impl fmt::Display for CanaryStep {
         match self {
             CanaryStep::Move(n) => write!(f, "{n}"),
             CanaryStep::Pause(PauseKind::Timed(d)) => {
-                write!(f, "pause {}", humantime::format_duration(*d))
+                write!(f, "pause {}", crate::model::time::written_duration(*d))
             }
             CanaryStep::Pause(PauseKind::Operator) => f.write_str("pause"),
         }

@@ -261,25 +261,16 @@ pub fn now_rfc3339() -> String {
 }
 
 pub fn rfc3339(t: std::time::SystemTime) -> String {
-    let now = time::OffsetDateTime::from(t);
-    now.replace_nanosecond(0)
-        .unwrap_or(now)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+    crate::model::time::rfc3339(t)
 }
 
 /// A change id: sortable, unique enough across operators, safe in any shell.
 pub fn new_change_id() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    let now = std::time::SystemTime::now();
     format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}-{:03}",
-        now.year(),
-        now.month() as u8,
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
+        "{}-{}-{}",
+        crate::model::time::utc_format(now, "%Y%m%dT%H%M%SZ"),
         std::process::id(),
-        now.millisecond()
+        crate::model::time::utc_format(now, "%3f")
     )
 }

@@ -7,6 +7,7 @@ pub mod prometheus;
 mod record;
 mod release_id;
 mod strategy;
+pub mod time;
 
 pub use host::{Host, HttpTarget, SshTarget, Target};
 pub use operator::Operator;

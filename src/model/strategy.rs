@@ -150,7 +150,7 @@ impl fmt::Display for Strategy {
                 Some(d) => write!(
                     f,
                     "blue-green (finishes {} after the switch)",
-                    humantime::format_duration(d)
+                    super::time::written_duration(d)
                 ),
                 None => f.write_str("blue-green (finish with `shipdeck finish`)"),
             },

@@ -202,16 +202,7 @@ impl Store {
 
 /// A Capistrano-style id: the UTC time, to the second.
 fn default_id() -> ReleaseId {
-    let now = time::OffsetDateTime::now_utc();
-    let s = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        now.year(),
-        now.month() as u8,
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let s = crate::model::time::utc_format(std::time::SystemTime::now(), "%Y%m%d%H%M%S");
     ReleaseId::parse(&s).expect("digits are a valid id")
 }
 

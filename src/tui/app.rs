@@ -301,8 +301,7 @@ fn type_into(text: &mut String, code: KeyCode) {
 
 /// An RFC 3339 time, as the hosts write them.
 pub fn parse_time(s: &str) -> Option<SystemTime> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    Some(SystemTime::from(t))
+    crate::model::time::parse_rfc3339(s)
 }
 
 /// How a host is named on screen: a `local:` host by its folder's name, an

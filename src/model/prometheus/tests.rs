@@ -71,7 +71,11 @@ fn python_client_single_process_with_route_templates() {
     let s = find(&page, "http_requests_total", &[("code", "500")]);
     assert_eq!(
         s.labels,
-        labels(&[("code", "500"), ("method", "GET"), ("route", "/predict/{model}")])
+        labels(&[
+            ("code", "500"),
+            ("method", "GET"),
+            ("route", "/predict/{model}")
+        ])
     );
     assert_eq!(s.value, 12.0);
     assert_eq!(page.kind(s), Kind::Counter);

@@ -150,8 +150,7 @@ fn spark(values: &[u64], width: usize) -> String {
 }
 
 fn clock(t: std::time::SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
+    crate::model::time::utc_format(t, "%H:%M:%S")
 }
 
 #[cfg(test)]

@@ -1,0 +1,93 @@
+//! Time as shipdeck writes and reads it, on one crate (jiff): durations as
+//! operators write them in the config (`"30s"`, `"1h 30m"`), RFC 3339 UTC
+//! times on the hosts, and the compact stamps in ids.
+
+use std::time::{Duration, SystemTime};
+
+use jiff::fmt::friendly::SpanPrinter;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, Zoned};
+
+/// A duration as operators write one: `"30s"`, `"2m"`, `"1h 30m"`,
+/// `"250ms"` (or ISO 8601, `"PT30S"`). A bare number has no unit and is
+/// refused; so are negative ones.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration like \"30s\", \"2m\" or \"1h 30m\"");
+    let d: SignedDuration = s.trim().parse().map_err(|_| bad())?;
+    Duration::try_from(d).map_err(|_| bad())
+}
+
+/// A duration the way the config writes it: `1m 30s`, `250ms`.
+pub fn written_duration(d: Duration) -> String {
+    match SignedDuration::try_from(d) {
+        Ok(d) => SpanPrinter::new().duration_to_string(&d),
+        Err(_) => format!("{}s", d.as_secs()),
+    }
+}
+
+fn utc(t: SystemTime) -> Zoned {
+    Timestamp::try_from(t)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned(TimeZone::UTC)
+}
+
+/// RFC 3339 UTC, to the second: what locks and history lines carry.
+pub fn rfc3339(t: SystemTime) -> String {
+    let ts = Timestamp::try_from(t).unwrap_or(Timestamp::UNIX_EPOCH);
+    Timestamp::from_second(ts.as_second())
+        .unwrap_or(ts)
+        .to_string()
+}
+
+/// An RFC 3339 time, as the hosts write them.
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    s.trim().parse::<Timestamp>().ok().map(SystemTime::from)
+}
+
+/// `strftime` of a time in UTC (`%Y%m%d%H%M%S`, `%H:%M:%S`, `%.3f` …).
+pub fn utc_format(t: SystemTime, format: &str) -> String {
+    utc(t).strftime(format).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_the_forms_operators_write() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration(" 10 minutes "), Ok(Duration::from_secs(600)));
+        for bad in ["30", "soon", "-5s", ""] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_print_as_written() {
+        assert_eq!(written_duration(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(written_duration(Duration::from_secs(60)), "1m");
+        assert_eq!(written_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(written_duration(Duration::from_secs(600)), "10m");
+    }
+
+    #[test]
+    fn times_round_trip_in_utc_to_the_second() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_160_000_123);
+        assert_eq!(rfc3339(t), "2026-12-01T21:20:00Z");
+        assert_eq!(
+            parse_rfc3339("2026-12-01T21:20:00Z"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_160_000))
+        );
+        assert_eq!(
+            parse_rfc3339("2026-12-01T22:20:00+01:00"),
+            parse_rfc3339("2026-12-01T21:20:00Z")
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(utc_format(t, "%Y%m%d%H%M%S"), "20261201212000");
+        assert_eq!(utc_format(t, "%H:%M:%S%.3f"), "21:20:00.123");
+    }
+}
