@@ -744,7 +744,11 @@ mod tests {
     use crate::model::ReleaseId;
 
     fn config() -> Config {
-        let toml = r#"
+        Config::parse(Path::new("shipdeck.toml"), &config_text()).unwrap()
+    }
+
+    fn config_text() -> String {
+        r#"
 [app]
 name = "a"
 artifact = "dist"
@@ -757,8 +761,8 @@ prometheus = "http://127.0.0.1:9100/metrics"
 latency = 'http_request_duration_seconds{quantile="0.99"}'
 [environments.p]
 hosts = ["web-1"]
-"#;
-        Config::parse(Path::new("shipdeck.toml"), toml).unwrap()
+"#
+        .to_owned()
     }
 
     fn readings(cfg: &Config) -> HostReadings {
@@ -979,6 +983,56 @@ hosts = ["web-1"]
                 total: 300.0,
                 errors: 3.0
             })
+        );
+    }
+
+    #[test]
+    fn histogram_latency_is_the_quantile_of_what_grew_during_the_pause() {
+        let toml = config_text().replace(
+            r#"latency = 'http_request_duration_seconds{quantile="0.99"}'"#,
+            r#"latency = 'histogram_quantile(0.9, http_request_duration_seconds{route="/users/{id}"})'"#,
+        );
+        let cfg = Config::parse(Path::new("shipdeck.toml"), &toml).unwrap();
+        let mut r = readings(&cfg);
+        let page = |fast: u32, slow: u32| {
+            format!(
+                "# TYPE http_request_duration_seconds histogram\n\
+                 http_request_duration_seconds_bucket{{route=\"/users/{{id}}\",le=\"0.1\"}} {fast}\n\
+                 http_request_duration_seconds_bucket{{route=\"/users/{{id}}\",le=\"0.5\"}} {}\n\
+                 http_request_duration_seconds_bucket{{route=\"/users/{{id}}\",le=\"+Inf\"}} {}\n",
+                fast + slow,
+                fast + slow
+            )
+        };
+        let reading = |fast, slow| {
+            let query = cfg.metrics.latency.as_ref().unwrap();
+            let read = prometheus::latency(&prometheus::parse(&page(fast, slow)), query);
+            let mut r = scraped(0.0, 0.0, None);
+            if let Some(Ok(s)) = &mut r.metrics {
+                s.latency = Some(read);
+            }
+            r
+        };
+        // Before the pause: 900 fast requests. During it: 100 slow ones.
+        apply(&cfg, &mut r, reading(900, 0));
+        let w = window(&cfg, &r);
+        assert_eq!(w.app_latency_ms, None, "one reading has no growth yet");
+        apply(&cfg, &mut r, reading(900, 100));
+        let w = window(&cfg, &r);
+        // The 90th of 100 slow requests: 100 ms + 400 ms * 90/100.
+        assert!(
+            w.app_latency_ms.is_some_and(|ms| (ms - 460.0).abs() < 1e-6),
+            "{w:?}"
+        );
+        // A quiet pause observes nothing: no reading, and it says so.
+        let mut quiet = readings(&cfg);
+        apply(&cfg, &mut quiet, reading(900, 0));
+        apply(&cfg, &mut quiet, reading(900, 0));
+        let w = window(&cfg, &quiet);
+        assert_eq!(w.app_latency_ms, None);
+        assert_eq!(
+            w.gaps.app_latency.as_deref(),
+            Some("no latency reading from web-1: no request was observed in the window")
         );
     }
 

@@ -1426,6 +1426,28 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_metrics_lines_are_said_whatever_the_verdict() {
+        let note =
+            "http://127.0.0.1:9100/metrics of web-1: 2 lines could not be read (line 7: no value)";
+        let mut h = host("web-1", 30, 24, Some((1000.0, 6.0)), 0.0);
+        h.notes = vec![note.to_owned()];
+        let v = analyse(&group(vec![h.clone()]), &baseline(), &strict());
+        assert!(v.is_pass(), "{v:?}");
+        assert!(v.to_string().ends_with(note), "{v}");
+        h.requests = Some(Requests {
+            total: 1000.0,
+            errors: 500.0,
+        });
+        let v = analyse(&group(vec![h.clone()]), &baseline(), &strict());
+        assert!(matches!(v, Verdict::Breach { .. }), "{v:?}");
+        assert!(v.to_string().ends_with(note), "{v}");
+        h.requests = None;
+        let v = analyse(&group(vec![h]), &baseline(), &strict());
+        assert!(matches!(v, Verdict::Inconclusive { .. }), "{v:?}");
+        assert!(v.to_string().ends_with(note), "{v}");
+    }
+
+    #[test]
     fn no_samples_is_inconclusive_never_a_pass() {
         let empty = group(vec![HostWindow::new("web-1")]);
         for t in [strict(), Thresholds::default()] {
