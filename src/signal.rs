@@ -2,6 +2,9 @@
 //! procps' kill reads `kill -KILL -1234` as an option list and has been seen
 //! here to signal every process of the user (kill(-1)).
 
+use crate::model::journal::Liveness;
+use crate::model::{LockOwner, Operator};
+
 /// Signal one process. Refuses pids that would mean "a group" or "everyone".
 pub fn process(pid: u32, signal: i32) -> bool {
     match i32::try_from(pid) {
@@ -21,6 +24,38 @@ pub fn group(pgid: u32, signal: i32) -> bool {
 }
 
 pub use libc::{SIGKILL, SIGTERM};
+
+/// A process on this machine is alive when signal 0 reaches it.
+pub fn liveness(operator: &Operator, pid: u32, this_machine: &Operator) -> Liveness {
+    if operator.machine != this_machine.machine {
+        return Liveness::Elsewhere;
+    }
+    // kill(pid, 0) fails with EPERM for another user's live process: that is
+    // still a live process.
+    let alive =
+        process(pid, 0) || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if alive && !pid_reused(pid) {
+        Liveness::Running
+    } else {
+        Liveness::Interrupted
+    }
+}
+
+/// A live pid that is not a shipdeck process: the change's own process died
+/// and the number went to another one. Where /proc cannot tell, the process
+/// counts as the change's.
+fn pid_reused(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
+        let argv0 = cmd.split(|b| *b == 0).next().unwrap_or_default();
+        !String::from_utf8_lossy(argv0).contains("shipdeck")
+    })
+}
+
+/// The lock of `owner` belongs to an interrupted change of this machine.
+pub fn lock_is_dead(owner: &LockOwner, this_machine: &Operator) -> bool {
+    owner.change.is_some()
+        && liveness(&owner.operator, owner.pid, this_machine) == Liveness::Interrupted
+}
 
 #[cfg(test)]
 mod tests {

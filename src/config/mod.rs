@@ -15,11 +15,10 @@ use raw::{RawConfig, RawCount, RawHost, RawNumber, RawStrategy};
 use regex::Regex;
 use toml::Spanned;
 
-use crate::engine::canary::{self, Expects, Thresholds};
-use crate::engine::window::WindowRules;
+use crate::model::canary::{self, Expects, Thresholds};
 use crate::model::prometheus::{LatencyQuery, Selector};
+use crate::model::window::WindowRules;
 use crate::model::{BlueGreen, Host, HostCount, HttpTarget, Slot, SshTarget, Strategy, Target};
-use crate::transport::ssh::SshSettings;
 
 pub const DEFAULT_KEEP_RELEASES: usize = 5;
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(2);
@@ -149,6 +148,20 @@ pub struct Ssh {
     pub known_hosts: PathBuf,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    pub parallel: usize,
+}
+
+/// What a connection needs of `[ssh]`, resolved: the one settings type the
+/// transport takes.
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    /// Private key to authenticate with; `None` means the SSH agent, then the default keys.
+    pub identity: Option<PathBuf>,
+    pub known_hosts: PathBuf,
+    /// Add keys of hosts not yet in `known_hosts` (never replaces a changed key).
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+    /// Most hosts worked at once.
     pub parallel: usize,
 }
 

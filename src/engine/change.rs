@@ -16,6 +16,7 @@ use super::window;
 use super::{Engine, EngineError, new_change_id, now_rfc3339};
 use crate::config::Environment;
 use crate::host::{self, HookEnv, HostState, Layout, LockAttempt, LockState, StepError};
+pub use crate::model::time::human_duration;
 use crate::model::{Action, HealthVerdict, HistoryRecord, LockOwner, Outcome, ReleaseId, Strategy};
 use crate::store::LocalRelease;
 use crate::transport::{Fleet, HostHandle};
@@ -1764,17 +1765,6 @@ impl<'a> Run<'a> {
             duration_ms: self.started.elapsed().as_millis() as u64,
             hosts,
         }
-    }
-}
-
-/// Elapsed time as operators read it.
-pub fn human_duration(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else if d < Duration::from_secs(60) {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
     }
 }
 

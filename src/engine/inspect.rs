@@ -152,10 +152,12 @@ impl Engine {
             .is_some_and(|p| state.has_release(p));
         status.releases = state.releases.clone();
         status.lock = state.lock.as_ref().map(|l| l.describe());
-        status.change = state
-            .journal
-            .as_ref()
-            .map(|j| ChangeInfo::new(j, &self.operator));
+        status.change = state.journal.as_ref().map(|j| {
+            ChangeInfo::new(
+                j,
+                crate::signal::liveness(&j.operator, j.pid, &self.operator),
+            )
+        });
         status.live_slot = state.live_slot;
         status.pending_finish = state.pending_finish.clone();
         match (&self.config.health, &status.current) {

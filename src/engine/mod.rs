@@ -3,23 +3,29 @@
 
 mod analysis;
 pub mod bluegreen;
-pub mod canary;
+pub use crate::model::canary;
 mod change;
 mod events;
-pub mod health;
-pub mod history;
+pub use crate::host::health;
+pub use crate::model::history;
 mod inspect;
-pub mod journal;
+pub mod journal {
+    //! The journal a change keeps on each host: its format is in `model`, the
+    //! liveness of its process is read off this machine by `signal`.
+    pub use crate::model::journal::*;
+    pub use crate::signal::{liveness, lock_is_dead};
+}
 mod notify;
 mod pause;
 pub mod plan;
 mod resume;
-pub mod window;
+pub use crate::model::window;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+pub use crate::transport::CancelToken;
 pub use change::{
     ChangeOptions, ChangeReport, HostReport, MIGRATION_MARK, human_duration, short_sha,
 };
@@ -65,37 +71,6 @@ impl EngineError {
             EngineError::Locked(_) => 3,
             EngineError::Refused(_) | EngineError::Migration(_) | EngineError::Window(_) => 4,
         }
-    }
-}
-
-/// Stops a change between steps. Waiting on it (health gate pauses) wakes up
-/// at once when it is cancelled.
-#[derive(Clone, Default)]
-pub struct CancelToken(Arc<(Mutex<bool>, Condvar)>);
-
-impl CancelToken {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn cancel(&self) {
-        let (flag, cv) = &*self.0;
-        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        cv.notify_all();
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        *self.0.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sleep up to `d`; true if cancelled.
-    pub fn wait(&self, d: Duration) -> bool {
-        let (flag, cv) = &*self.0;
-        let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
-        let (guard, _) = cv
-            .wait_timeout_while(guard, d, |cancelled| !*cancelled)
-            .unwrap_or_else(|p| p.into_inner());
-        *guard
     }
 }
 
@@ -255,10 +230,7 @@ impl Engine {
     }
 }
 
-/// RFC 3339 UTC, to the second: what locks and history lines carry.
-pub fn now_rfc3339() -> String {
-    rfc3339(std::time::SystemTime::now())
-}
+pub use crate::model::time::now_rfc3339;
 
 pub fn rfc3339(t: std::time::SystemTime) -> String {
     crate::model::time::rfc3339(t)

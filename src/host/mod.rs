@@ -2,6 +2,7 @@
 //! unpack, link, switch, record. One small function per remote command family
 //! (the Kamal habit); each builds a script from quoted values and runs it.
 
+pub mod health;
 mod layout;
 mod ops;
 pub mod sh;

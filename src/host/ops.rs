@@ -166,7 +166,7 @@ pub fn unlock_script(layout: &Layout, owned_by: Option<&str>) -> String {
 }
 
 /// Write this host's journal atomically: a journal is whole or absent.
-pub fn journal_script(layout: &Layout, journal: &crate::engine::journal::Journal) -> String {
+pub fn journal_script(layout: &Layout, journal: &crate::model::journal::Journal) -> String {
     let json = serde_json::to_string(journal).expect("a journal serializes");
     let path = layout.journal();
     format!(

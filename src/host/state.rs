@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use super::layout::Layout;
 use super::sh::quote;
-use crate::engine::bluegreen::PendingFinish;
-use crate::engine::journal::Journal;
+use crate::model::journal::Journal;
+use crate::model::pending::PendingFinish;
 use crate::model::{HistoryRecord, LockOwner, ReleaseId, Slot};
 
 /// History lines read back per probe; enough for every decision shipdeck makes

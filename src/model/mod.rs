@@ -1,13 +1,21 @@
 //! Domain types shared by every layer: validated ids, hosts, strategies and the
 //! records kept on hosts.
 
+pub mod canary;
+pub mod change;
+pub mod history;
 mod host;
+pub mod journal;
 mod operator;
+pub mod pending;
 pub mod prometheus;
 mod record;
 mod release_id;
+pub mod sample;
+pub mod shell;
 mod strategy;
 pub mod time;
+pub mod window;
 
 pub use host::{Host, HttpTarget, SshTarget, Target};
 pub use operator::Operator;

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::engine::canary::{CanaryStep, Thresholds};
+use crate::model::canary::{CanaryStep, Thresholds};
 
 /// How many hosts: a count, or a percentage of the environment (rounded up, at least one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

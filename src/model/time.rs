@@ -10,11 +10,15 @@ use jiff::{SignedDuration, Timestamp, Zoned};
 
 /// A duration as operators write one: `"30s"`, `"2m"`, `"1h 30m"`,
 /// `"250ms"` (or ISO 8601, `"PT30S"`). A bare number has no unit and is
-/// refused; so are negative ones.
+/// refused; so are zero and negative ones.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("{s:?} is not a duration like \"30s\", \"2m\" or \"1h 30m\"");
     let d: SignedDuration = s.trim().parse().map_err(|_| bad())?;
-    Duration::try_from(d).map_err(|_| bad())
+    let d = Duration::try_from(d).map_err(|_| bad())?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: a duration must be above zero"));
+    }
+    Ok(d)
 }
 
 /// A duration the way the config writes it: `1m 30s`, `250ms`.
@@ -39,6 +43,22 @@ pub fn rfc3339(t: SystemTime) -> String {
         .to_string()
 }
 
+/// Now, as [`rfc3339`] writes it.
+pub fn now_rfc3339() -> String {
+    rfc3339(SystemTime::now())
+}
+
+/// A duration for people: `250ms`, `4.2s`, `3m05s`.
+pub fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else if d < Duration::from_secs(60) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
 /// An RFC 3339 time, as the hosts write them.
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     s.trim().parse::<Timestamp>().ok().map(SystemTime::from)
@@ -61,7 +81,7 @@ mod tests {
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration(" 10 minutes "), Ok(Duration::from_secs(600)));
-        for bad in ["30", "soon", "-5s", ""] {
+        for bad in ["30", "soon", "-5s", "", "0s"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }

@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime};
 use regex::Regex;
 
 use crate::config::Config;
-use crate::engine::CancelToken;
 use crate::host::Layout;
 use crate::host::sh::quote;
 use crate::model::Host;
+use crate::transport::CancelToken;
 use crate::transport::HostHandle;
 use crate::transport::ssh::SshSettings;
 

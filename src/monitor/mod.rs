@@ -23,8 +23,10 @@ pub use logs::{LogLine, TailEvent};
 pub use state::{HostMonitor, LogEntry, MonitorState};
 pub use view::{HostView, VIEW_HISTORY};
 
+pub use crate::model::sample::{AppSample, HealthSample, HealthStatus};
+
 use crate::config::Config;
-use crate::engine::CancelToken;
+use crate::transport::CancelToken;
 use crate::transport::ssh::SshSettings;
 
 /// Which host: environment index and host index, in config order.
@@ -89,25 +91,6 @@ impl MonitorEvent {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthStatus {
-    Healthy,
-    Unhealthy,
-    /// No answer: the host is unreachable, the probe timed out, or nothing is
-    /// deployed to probe. Never counted as healthy.
-    Unknown,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct HealthSample {
-    pub at: SystemTime,
-    pub status: HealthStatus,
-    /// How long the probe took; `None` when it got no answer.
-    pub latency: Option<Duration>,
-    /// What the probe said (`HTTP 503`, a command's last line, an error).
-    pub detail: String,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemSample {
     pub at: SystemTime,
@@ -119,15 +102,6 @@ pub struct SystemSample {
     /// Bytes.
     pub mem_total: u64,
     pub load1: f64,
-}
-
-/// Counter readings from the app's Prometheus page (`[metrics]`): the sums of
-/// the `requests` and `errors` series. Rates are derived by [`MonitorState`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct AppSample {
-    pub at: SystemTime,
-    pub requests_total: f64,
-    pub errors_total: f64,
 }
 
 /// Calls the sink until the monitor is dropped, and never after: dropping

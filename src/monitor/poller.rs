@@ -13,11 +13,12 @@ use super::system::{self, CpuTimes, PROC_SCRIPT};
 use super::view::{HostView, fingerprint_script};
 use super::{AppSample, HealthSample, HealthStatus, HostKey, MonitorEvent, SystemSample};
 use crate::config::Config;
-use crate::engine::health::probe_once;
-use crate::engine::{CancelToken, human_duration};
+use crate::host::health::probe_once;
 use crate::host::{HookEnv, Layout, parse_probe, probe_script};
 use crate::model::Host;
 use crate::model::prometheus::{self, Absent};
+use crate::model::time::human_duration;
+use crate::transport::CancelToken;
 use crate::transport::ssh::SshSettings;
 use crate::transport::{BreaksSession, HostHandle, Transport};
 

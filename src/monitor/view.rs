@@ -3,11 +3,11 @@
 
 use std::sync::OnceLock;
 
-use crate::engine::bluegreen::PendingFinish;
-use crate::engine::history::previous_release;
-use crate::engine::journal::ChangeInfo;
 use crate::host::sh::quote;
 use crate::host::{HostState, Layout};
+use crate::model::history::previous_release;
+use crate::model::journal::ChangeInfo;
+use crate::model::pending::PendingFinish;
 use crate::model::{HistoryRecord, Operator, ReleaseId, Slot};
 
 /// History records kept per host in a [`HostView`]: the newest ones. Enough
@@ -55,10 +55,12 @@ impl HostView {
             releases: state.releases.clone(),
             lock: state.lock.as_ref().map(|l| l.describe()),
             history: state.history[skip..].to_vec(),
-            change: state
-                .journal
-                .as_ref()
-                .map(|j| Box::new(ChangeInfo::new(j, this_machine()))),
+            change: state.journal.as_ref().map(|j| {
+                Box::new(ChangeInfo::new(
+                    j,
+                    crate::signal::liveness(&j.operator, j.pid, this_machine()),
+                ))
+            }),
             live_slot: state.live_slot,
             pending_finish: state.pending_finish.clone().map(Box::new),
         }
@@ -134,8 +136,8 @@ mod tests {
 
     #[test]
     fn a_journal_on_the_host_becomes_a_change_with_its_liveness() {
-        use crate::engine::ChangeKind;
-        use crate::engine::journal::{Journal, Liveness};
+        use crate::model::change::ChangeKind;
+        use crate::model::journal::{Journal, Liveness};
 
         let journal = |machine: &str, pid: u32| Journal {
             change: "c-9".into(),

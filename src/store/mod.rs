@@ -189,7 +189,7 @@ impl Store {
             app: self.app.clone(),
             sha256,
             size,
-            created_at: crate::engine::now_rfc3339(),
+            created_at: crate::model::time::now_rfc3339(),
             git_commit: git_commit(&self.config_dir),
             notes,
         };

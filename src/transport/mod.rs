@@ -2,6 +2,7 @@
 //! shell scripts, file uploads and HTTP probes; a transport carries them to a
 //! directory on this machine (`local`) or to a host over SSH (`ssh`).
 
+mod cancel;
 pub mod known_hosts;
 pub mod local;
 pub mod pool;
@@ -10,6 +11,7 @@ pub mod ssh;
 use std::path::Path;
 use std::time::Duration;
 
+pub use cancel::CancelToken;
 pub use pool::{Fleet, HostHandle};
 
 /// What a finished remote command left behind.

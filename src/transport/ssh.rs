@@ -15,28 +15,17 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ssh2::{Channel, ErrorCode, HostKeyType, MethodType, Session};
 
 use super::known_hosts::{self, KeyCheck};
 use super::{HttpResponse, Output, Transport, TransportError};
-use crate::host::sh::quote;
 use crate::model::SshTarget;
+use crate::model::shell::quote;
 
-/// How to reach SSH hosts; the same for every host of a run.
-#[derive(Debug, Clone)]
-pub struct SshSettings {
-    /// Private key to authenticate with; `None` means the SSH agent, then the default keys.
-    pub identity: Option<PathBuf>,
-    pub known_hosts: PathBuf,
-    /// Add keys of hosts not yet in `known_hosts` (never replaces a changed key).
-    pub accept_new_host_keys: bool,
-    pub connect_timeout: Duration,
-    /// Most hosts worked at once.
-    pub parallel: usize,
-}
+pub use crate::config::SshSettings;
 
 // libssh2 error codes (libssh2.h); `ssh2` does not re-export them.
 const ERR_SOCKET_SEND: i32 = -7;

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use super::canary::{CanaryStep, PauseKind};
-use super::events::{ChangeKind, Step};
-use crate::model::{LockOwner, Operator, ReleaseId};
+use super::change::{ChangeKind, Step};
+use super::{Operator, ReleaseId};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Journal {
@@ -133,32 +133,6 @@ pub enum Liveness {
     Elsewhere,
 }
 
-/// A process on this machine is alive when signal 0 reaches it.
-pub fn liveness(operator: &Operator, pid: u32, this_machine: &Operator) -> Liveness {
-    if operator.machine != this_machine.machine {
-        return Liveness::Elsewhere;
-    }
-    // kill(pid, 0) fails with EPERM for another user's live process: that is
-    // still a live process.
-    let alive = crate::signal::process(pid, 0)
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    if alive && !pid_reused(pid) {
-        Liveness::Running
-    } else {
-        Liveness::Interrupted
-    }
-}
-
-/// A live pid that is not a shipdeck process: the change's own process died
-/// and the number went to another one. Where /proc cannot tell, the process
-/// counts as the change's.
-fn pid_reused(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
-        let argv0 = cmd.split(|b| *b == 0).next().unwrap_or_default();
-        !String::from_utf8_lossy(argv0).contains("shipdeck")
-    })
-}
-
 /// What `status` and the console say about a change in progress on a host.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ChangeInfo {
@@ -177,7 +151,8 @@ pub struct ChangeInfo {
 }
 
 impl ChangeInfo {
-    pub fn new(j: &Journal, this_machine: &Operator) -> Self {
+    /// `liveness` is read off this machine (see `signal::liveness`).
+    pub fn new(j: &Journal, liveness: Liveness) -> Self {
         ChangeInfo {
             change: j.change.clone(),
             env: j.env.clone(),
@@ -186,7 +161,7 @@ impl ChangeInfo {
             operator: j.operator.clone(),
             started: j.started.clone(),
             updated: j.updated.clone(),
-            liveness: liveness(&j.operator, j.pid, this_machine),
+            liveness,
             position: j.position(),
             pause: j.pause.clone(),
         }
@@ -233,12 +208,6 @@ impl ChangeInfo {
             ),
         }
     }
-}
-
-/// The lock of `owner` belongs to an interrupted change of this machine.
-pub fn lock_is_dead(owner: &LockOwner, this_machine: &Operator) -> bool {
-    owner.change.is_some()
-        && liveness(&owner.operator, owner.pid, this_machine) == Liveness::Interrupted
 }
 
 /// How often a paused change writes its journals again, so that another

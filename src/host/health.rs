@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::CancelToken;
+use super::{HookEnv, StepError, run_command};
 use crate::config::{Health, Probe};
-use crate::host::{HookEnv, StepError, run_command};
 use crate::model::{HealthVerdict, Host};
+use crate::transport::CancelToken;
 use crate::transport::{BreaksSession, Transport};
 
 /// One probe's answer. `passed == false` with no response is *unknown* to a

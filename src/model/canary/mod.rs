@@ -1,0 +1,12 @@
+//! Canary changes: the steps an operator writes, what each step moves, and
+//! the analysis that decides, during a pause, whether the canary hosts may go
+//! on. Pure rules over plain data.
+
+mod judge;
+mod steps;
+
+pub use judge::*;
+pub use steps::*;
+
+#[cfg(test)]
+mod tests;
