@@ -1,5 +1,5 @@
 //! shipdeck: ship releases to plain Linux hosts over SSH, from a terminal
-//! console or headless. See DESIGN.md for the contract this crate implements.
+//! console or headless. See docs/ARCHITECTURE.md for its rooms and arrows.
 
 pub mod cli;
 pub mod config;
