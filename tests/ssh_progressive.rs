@@ -449,8 +449,18 @@ fn a_change_killed_after_a_switch_resumes_at_the_next_step() {
     // killed right after its switch, while the restart runs.
     fs::write(p.deploy_to(1).join("slow-restart"), "").unwrap();
     let (mut child, log) = p.spawn(&["deploy", "production", "v2"], "killed.log");
+    // Killed once the switch is journalled: the switch and its journal line
+    // share one round trip, and a kill inside it is another case (the journal
+    // then lags `current`, which resume must read from the host itself).
     let deadline = Instant::now() + Duration::from_secs(60);
-    while p.current(1).as_deref() != Some("releases/v2") {
+    let journalled = |p: &Project| {
+        p.journal(1).is_some_and(|j| {
+            j["done"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|s| s == "switch"))
+        })
+    };
+    while p.current(1).as_deref() != Some("releases/v2") || !journalled(&p) {
         assert!(Instant::now() < deadline, "host 1 never switched");
         std::thread::sleep(Duration::from_millis(5));
     }

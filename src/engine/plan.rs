@@ -82,7 +82,7 @@ pub fn plan_deploy(input: &DeployInput<'_>) -> Plan {
         if !input.hooks.before_switch.is_empty() {
             prepare.push(Step::BeforeSwitch);
         }
-        let publish = publish_steps(input.hooks, input.has_health, true);
+        let publish = publish_steps(input.strategy, input.hooks, input.has_health, true);
         hosts.push(HostPlan {
             host: i,
             name: name.clone(),
@@ -125,13 +125,28 @@ fn pauses_as_written<S: serde::Serializer>(
     serde::Serialize::serialize(&super::journal::Journal::write_pauses(pauses), s)
 }
 
-pub(super) fn publish_steps(hooks: &Hooks, has_health: bool, after_switch: bool) -> Vec<Step> {
-    let mut steps = vec![Step::Switch];
-    if hooks.restart.is_some() {
-        steps.push(Step::Restart);
-    }
-    if has_health {
-        steps.push(Step::Health);
+pub(super) fn publish_steps(
+    strategy: &Strategy,
+    hooks: &Hooks,
+    has_health: bool,
+    after_switch: bool,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if let Strategy::BlueGreen(_) = strategy {
+        // Started and gated on the idle slot before traffic moves.
+        steps.push(Step::StartSlot);
+        if has_health {
+            steps.push(Step::Health);
+        }
+        steps.push(Step::Switch);
+    } else {
+        steps.push(Step::Switch);
+        if hooks.restart.is_some() {
+            steps.push(Step::Restart);
+        }
+        if has_health {
+            steps.push(Step::Health);
+        }
     }
     if after_switch && !hooks.after_switch.is_empty() {
         steps.push(Step::AfterSwitch);
@@ -240,7 +255,8 @@ pub fn plan_rollback(
             to: target,
             skip,
             prepare: Vec::new(),
-            publish: publish_steps(hooks, has_health, false),
+            // A rollback is all at once, whatever the strategy.
+            publish: publish_steps(&Strategy::AllAtOnce, hooks, has_health, false),
         });
     }
     if !missing.is_empty() {

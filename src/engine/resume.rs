@@ -233,7 +233,12 @@ impl Run<'_> {
                     to: Some(first.release.clone()),
                     skip: (!in_plan(i)).then(|| format!("already ran {}", first.release)),
                     prepare,
-                    publish: publish_steps(&cfg.hooks, cfg.health.is_some(), true),
+                    publish: publish_steps(
+                        &self.env.strategy,
+                        &cfg.hooks,
+                        cfg.health.is_some(),
+                        true,
+                    ),
                 }
             })
             .collect();
