@@ -2,8 +2,8 @@
 //! reports every step as an `Event`. It knows nothing of terminals.
 
 mod analysis;
-pub mod bluegreen;
 pub use crate::model::canary;
+pub use strategy::blue_green as bluegreen;
 mod change;
 mod events;
 pub use crate::host::health;
@@ -19,6 +19,7 @@ mod notify;
 mod pause;
 pub mod plan;
 mod resume;
+pub mod strategy;
 pub use crate::model::window;
 
 use std::collections::HashMap;

@@ -1,9 +1,10 @@
 //! Planning is pure: strategy + hosts + what each host runs → ordered batches
 //! of steps. `shipdeck plan` prints exactly what `deploy` will then execute.
 
-use super::canary::{PauseKind, moves};
+use super::canary::PauseKind;
 use super::events::{ChangeKind, Step};
 use super::history::previous_release;
+use super::strategy::{Traffic, publish_steps, rollout};
 use crate::config::Hooks;
 use crate::host::HostState;
 use crate::model::{ReleaseId, Strategy};
@@ -82,7 +83,12 @@ pub fn plan_deploy(input: &DeployInput<'_>) -> Plan {
         if !input.hooks.before_switch.is_empty() {
             prepare.push(Step::BeforeSwitch);
         }
-        let publish = publish_steps(input.strategy, input.hooks, input.has_health, true);
+        let publish = publish_steps(
+            rollout(input.strategy).traffic(),
+            input.hooks,
+            input.has_health,
+            true,
+        );
         hosts.push(HostPlan {
             host: i,
             name: name.clone(),
@@ -104,7 +110,11 @@ pub fn plan_deploy(input: &DeployInput<'_>) -> Plan {
     if let Some(h) = run_once_on {
         hosts[h].prepare.push(Step::RunOnce);
     }
-    let (batches, pauses, max_failures) = batches(input.strategy, &active, input.names.len());
+    let (batches, pauses, max_failures) = if active.is_empty() {
+        (Vec::new(), Vec::new(), 0)
+    } else {
+        rollout(input.strategy).batches(&active, input.names.len())
+    };
     Plan {
         env: input.env.to_owned(),
         kind: input.kind,
@@ -123,73 +133,6 @@ fn pauses_as_written<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     serde::Serialize::serialize(&super::journal::Journal::write_pauses(pauses), s)
-}
-
-pub(super) fn publish_steps(
-    strategy: &Strategy,
-    hooks: &Hooks,
-    has_health: bool,
-    after_switch: bool,
-) -> Vec<Step> {
-    let mut steps = Vec::new();
-    if let Strategy::BlueGreen(_) = strategy {
-        // Started and gated on the idle slot before traffic moves.
-        steps.push(Step::StartSlot);
-        if has_health {
-            steps.push(Step::Health);
-        }
-        steps.push(Step::Switch);
-    } else {
-        steps.push(Step::Switch);
-        if hooks.restart.is_some() {
-            steps.push(Step::Restart);
-        }
-        if has_health {
-            steps.push(Step::Health);
-        }
-    }
-    if after_switch && !hooks.after_switch.is_empty() {
-        steps.push(Step::AfterSwitch);
-    }
-    steps.push(Step::Record);
-    steps
-}
-
-type Batches = (Vec<Vec<usize>>, Vec<Vec<PauseKind>>, usize);
-
-fn batches(strategy: &Strategy, active: &[usize], total: usize) -> Batches {
-    if active.is_empty() {
-        return (Vec::new(), Vec::new(), 0);
-    }
-    let unpaused = |batches: Vec<Vec<usize>>, max_failures| {
-        let pauses = vec![Vec::new(); batches.len()];
-        (batches, pauses, max_failures)
-    };
-    match strategy {
-        Strategy::AllAtOnce | Strategy::BlueGreen(_) => unpaused(vec![active.to_vec()], 0),
-        Strategy::Rolling {
-            batch,
-            max_failures,
-        } => {
-            // A percentage is of the environment, not of the hosts left to do.
-            let size = batch.of(total);
-            unpaused(
-                active.chunks(size).map(<[usize]>::to_vec).collect(),
-                *max_failures,
-            )
-        }
-        // Steps count the hosts that take part: hosts that already run the
-        // release are neither canary nor baseline.
-        Strategy::Canary { steps, .. } => {
-            let stages = moves(steps, active.len());
-            let batches = stages
-                .iter()
-                .map(|s| active[s.hosts.clone()].to_vec())
-                .collect();
-            let pauses = stages.into_iter().map(|s| s.pauses).collect();
-            (batches, pauses, 0)
-        }
-    }
 }
 
 /// Why a rollback cannot start; nothing has been changed.
@@ -256,7 +199,7 @@ pub fn plan_rollback(
             skip,
             prepare: Vec::new(),
             // A rollback is all at once, whatever the strategy.
-            publish: publish_steps(&Strategy::AllAtOnce, hooks, has_health, false),
+            publish: publish_steps(Traffic::Symlink, hooks, has_health, false),
         });
     }
     if !missing.is_empty() {

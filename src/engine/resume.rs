@@ -7,7 +7,8 @@ use super::change::{Progress, Run};
 use super::events::{Event, Step};
 use super::journal::{Journal, Liveness, liveness};
 use super::pause::Signal;
-use super::plan::{HostPlan, Plan, publish_steps};
+use super::plan::{HostPlan, Plan};
+use super::strategy::{publish_steps, rollout};
 use super::{ChangeOptions, ChangeReport, Engine, EngineError};
 use crate::host::{self, HostState, Layout};
 use crate::model::HealthVerdict;
@@ -234,7 +235,7 @@ impl Run<'_> {
                     skip: (!in_plan(i)).then(|| format!("already ran {}", first.release)),
                     prepare,
                     publish: publish_steps(
-                        &self.env.strategy,
+                        rollout(&self.env.strategy).traffic(),
                         &cfg.hooks,
                         cfg.health.is_some(),
                         true,
@@ -253,10 +254,7 @@ impl Run<'_> {
                 .map(|b| first.pause_kinds(b))
                 .collect(),
             run_once_on: first.run_once_on,
-            max_failures: match &self.env.strategy {
-                crate::model::Strategy::Rolling { max_failures, .. } => *max_failures,
-                _ => 0,
-            },
+            max_failures: rollout(&self.env.strategy).max_failures(),
         };
         self.engine.events.emit(Event::Planned(plan.clone()));
         let done: Vec<Vec<Step>> = journals

@@ -11,14 +11,28 @@
 
 use std::time::Duration;
 
-use super::change::{Line, Run};
-use super::events::{ChangeKind, ChangeOutcome, Event, Step};
-use super::{Engine, EngineError, rfc3339};
+use super::{Batches, Rollout, Traffic, unpaused};
+use crate::engine::change::{Line, Run};
+use crate::engine::events::{ChangeKind, ChangeOutcome, Event, Step};
+use crate::engine::{Engine, EngineError, rfc3339};
 use crate::host::{self, HookEnv, HostState, Layout, StepError, sh::quote};
 use crate::model::{Action, BlueGreen, HealthVerdict, Host, Outcome, ReleaseId, Slot, Strategy};
 use crate::transport::HostHandle;
 
 pub use crate::model::pending::{PendingFinish, describe_pending};
+
+/// Every host in one batch; traffic moves by slots.
+pub struct BlueGreenRollout;
+
+impl Rollout for BlueGreenRollout {
+    fn batches(&self, active: &[usize], _total: usize) -> Batches {
+        unpaused(vec![active.to_vec()], 0)
+    }
+
+    fn traffic(&self) -> Traffic {
+        Traffic::Slots
+    }
+}
 
 /// A slot's port; the config refused hosts without one.
 pub fn slot_port(bg: &BlueGreen, host: &Host, slot: Slot) -> u16 {
@@ -55,7 +69,7 @@ impl Run<'_> {
     }
 
     /// The hook variables of the slot a host's new release goes to.
-    pub(super) fn idle_slot_env(
+    pub(in crate::engine) fn idle_slot_env(
         &self,
         i: usize,
         release: &ReleaseId,
@@ -67,7 +81,7 @@ impl Run<'_> {
     /// Start `release` on the idle slot, gate it there, move traffic to it.
     /// Stands in for switch, restart and gate in a blue/green environment.
     /// Steps an interrupted run of this change finished are not done again.
-    pub(super) fn switch_slot(
+    pub(in crate::engine) fn switch_slot(
         &self,
         h: &HostHandle,
         i: usize,
@@ -115,7 +129,7 @@ impl Run<'_> {
                     http.port = env.slot.map_or(http.port, |(_, port)| port);
                 }
                 let gated = self.step(i, Step::Health, || {
-                    h.with(|t| super::health::gate(t, health, &on_slot, &env, &self.cancel))
+                    h.with(|t| crate::engine::health::gate(t, health, &on_slot, &env, &self.cancel))
                 });
                 match gated {
                     Ok(v) => v,
@@ -262,7 +276,7 @@ impl Run<'_> {
     /// Put traffic back on the slot it left, if this change moved it. On a
     /// host's first blue/green change there is no such slot: the old release
     /// starts on the other slot, is gated there, and takes the traffic.
-    pub(super) fn switch_back(
+    pub(in crate::engine) fn switch_back(
         &self,
         h: &HostHandle,
         i: usize,
@@ -290,7 +304,7 @@ impl Run<'_> {
 
     /// Rolling a blue/green host back: before the change is finished the old
     /// slot still runs the target, and switching back is all it takes.
-    pub(super) fn roll_back_slot(
+    pub(in crate::engine) fn roll_back_slot(
         &self,
         h: &HostHandle,
         i: usize,
@@ -353,7 +367,7 @@ fn link_slot_script(layout: &Layout, slot: Slot, release: &ReleaseId, nonce: &st
 impl Engine {
     /// Finish the blue/green change of an environment: stop every host's old
     /// slot. From then on a rollback restarts the old release on a slot.
-    pub fn finish(&self, env_name: &str) -> Result<super::ChangeReport, EngineError> {
+    pub fn finish(&self, env_name: &str) -> Result<crate::engine::ChangeReport, EngineError> {
         self.finish_change(env_name, None)
     }
 
@@ -363,7 +377,7 @@ impl Engine {
         &self,
         env_name: &str,
         change: Option<&str>,
-    ) -> Result<super::ChangeReport, EngineError> {
+    ) -> Result<crate::engine::ChangeReport, EngineError> {
         let (env, fleet) = self.environment(env_name)?;
         let Strategy::BlueGreen(_) = &env.strategy else {
             return Err(EngineError::Usage(format!(
@@ -376,7 +390,7 @@ impl Engine {
 }
 
 impl Run<'_> {
-    fn finish(&self, change: Option<&str>) -> Result<super::ChangeReport, EngineError> {
+    fn finish(&self, change: Option<&str>) -> Result<crate::engine::ChangeReport, EngineError> {
         let states = self.lock_all(None)?;
         let pending: Vec<Option<&PendingFinish>> = states
             .iter()

@@ -1,0 +1,137 @@
+//! The change's journal on each host: written as steps finish, read by resume.
+
+use super::*;
+
+impl Run<'_> {
+    /// The journal every host of this change keeps, without its own steps.
+    pub(super) fn start_journal(&self, plan: &Plan, release: &LocalRelease) {
+        let journal = Journal {
+            change: self.change.clone(),
+            env: self.env.name.clone(),
+            kind: self.kind,
+            release: release.manifest.id.clone(),
+            sha256: release.manifest.sha256.clone(),
+            operator: self.engine.operator.clone(),
+            pid: std::process::id(),
+            started: now_rfc3339(),
+            strategy: plan.strategy.clone(),
+            hosts: plan.hosts.iter().map(|h| h.name.clone()).collect(),
+            batches: plan.batches.clone(),
+            pauses: Journal::write_pauses(&plan.pauses),
+            run_once_on: plan.run_once_on,
+            host: String::new(),
+            from: None,
+            done: Vec::new(),
+            updated: String::new(),
+            pause: None,
+            migration: None,
+        };
+        *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(journal);
+        *self.froms.lock().unwrap_or_else(|p| p.into_inner()) =
+            plan.hosts.iter().map(|h| h.from.clone()).collect();
+    }
+
+    /// A resumed change goes on with the journal and steps it left behind.
+    pub(in crate::engine) fn set_journal(
+        &self,
+        plan: &Plan,
+        journal: Journal,
+        done: Vec<Vec<Step>>,
+    ) {
+        if let Some(what) = &journal.migration {
+            *self.migration.lock().unwrap_or_else(|p| p.into_inner()) = Some(what.clone());
+        }
+        *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(journal);
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = done;
+        *self.froms.lock().unwrap_or_else(|p| p.into_inner()) =
+            plan.hosts.iter().map(|h| h.from.clone()).collect();
+    }
+
+    /// Host `i`'s journal as it stands, ready to write in a host's script.
+    pub(in crate::engine) fn journal_script(&self, i: usize) -> String {
+        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(base) = journal.as_ref() else {
+            return "true".to_owned();
+        };
+        let mut j = base.clone();
+        j.host = self.fleet.hosts[i].host.name.clone();
+        j.from = self.plan_from(i);
+        j.done = self.done.lock().unwrap_or_else(|p| p.into_inner())[i].clone();
+        j.updated = now_rfc3339();
+        j.pause = self
+            .pause_state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        j.migration = self
+            .migration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        host::journal_script(&self.layout(i), &j)
+    }
+
+    /// Write every journal of the change again (a pause began or ended, or
+    /// its heartbeat); a host that cannot be written to is named.
+    pub(in crate::engine) fn write_journals(&self, hosts: &[usize]) {
+        self.fleet.each(hosts, |i, h| self.write_journal(h, i));
+    }
+
+    pub(super) fn plan_from(&self, i: usize) -> Option<ReleaseId> {
+        self.froms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(i)
+            .cloned()
+            .flatten()
+    }
+
+    pub(in crate::engine) fn live_slot(&self, i: usize) -> Option<crate::model::Slot> {
+        self.live_slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(i)
+            .copied()
+            .flatten()
+    }
+
+    /// This host's journal as it will be once `step` is done: written in the
+    /// same round trip as the step itself.
+    pub(in crate::engine) fn journal_script_with(&self, i: usize, step: Step) -> String {
+        self.done.lock().unwrap_or_else(|p| p.into_inner())[i].push(step);
+        let script = self.journal_script(i);
+        self.done.lock().unwrap_or_else(|p| p.into_inner())[i].pop();
+        script
+    }
+
+    /// Write one host's journal now (after a step that cannot carry it).
+    pub(in crate::engine) fn write_journal(&self, h: &HostHandle, i: usize) {
+        if let Err(e) =
+            h.with(|t| host::run_together(t, "writing the journal", &[self.journal_script(i)]))
+        {
+            self.engine.events.note(
+                Some(i),
+                format!("{}: cannot write the change's journal: {e}", h.host.name),
+            );
+        }
+    }
+
+    pub(in crate::engine) fn touch_traffic(&self, i: usize) {
+        self.traffic.lock().unwrap_or_else(|p| p.into_inner())[i] = true;
+    }
+
+    pub(in crate::engine) fn traffic_touched(&self, i: usize) -> bool {
+        self.traffic.lock().unwrap_or_else(|p| p.into_inner())[i]
+    }
+
+    pub(in crate::engine) fn journalled(&self) -> Vec<usize> {
+        self.journalled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(in crate::engine) fn has_done(&self, i: usize, step: Step) -> bool {
+        self.done.lock().unwrap_or_else(|p| p.into_inner())[i].contains(&step)
+    }
+}

@@ -1,0 +1,192 @@
+//! Publishing a host: switch, restart, health gate and `after_switch`, then the
+//! history line.
+
+use super::*;
+
+impl Run<'_> {
+    pub(in crate::engine) fn record(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        line: Line<'_>,
+    ) -> Result<(), StepError> {
+        let record = self.history_line(h, line);
+        h.with(|t| host::append_history(t, &self.layout(i), &record))
+    }
+
+    pub(super) fn history_line(&self, h: &HostHandle, line: Line<'_>) -> HistoryRecord {
+        HistoryRecord {
+            time: now_rfc3339(),
+            operator: self.engine.operator.clone(),
+            change: self.change.clone(),
+            action: line.action,
+            env: self.env.name.clone(),
+            host: h.host.name.clone(),
+            release: line.release.cloned(),
+            sha256: line.sha256.map(str::to_owned),
+            from: line.from.cloned(),
+            outcome: line.outcome,
+            health: line.health,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            message: match (line.message, &self.override_note) {
+                (Some(m), Some(note)) => Some(format!("{m}; {note}")),
+                (m, note) => m.or_else(|| note.clone()),
+            },
+            // A migration is the schema's, not the host's: it stays applied
+            // when the change that ran it failed or was rolled back.
+            migration: matches!(line.action, Action::Deploy | Action::Promote)
+                .then(|| {
+                    self.migration
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone()
+                })
+                .flatten(),
+        }
+    }
+
+    pub(super) fn history_action(&self) -> Action {
+        match self.kind {
+            ChangeKind::Deploy => Action::Deploy,
+            ChangeKind::Promote => Action::Promote,
+            ChangeKind::Rollback => Action::Rollback,
+            ChangeKind::Finish => Action::Finish,
+        }
+    }
+
+    /// Switch one host, restart, gate, hooks, record. A failure after the
+    /// switch puts the host straight back on what it ran.
+    pub(super) fn publish(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        hp: &HostPlan,
+        release: &LocalRelease,
+    ) -> Progress {
+        let cfg = &self.engine.config;
+        let id = &release.manifest.id;
+        let sha = Some(release.manifest.sha256.as_str());
+        let env = self.release_env(i, id, hp.from.as_ref());
+        if self.cancel.is_cancelled() {
+            return Progress::FailedUnchanged("cancelled".into());
+        }
+        // A resumed change does not redo what its journal says was done; each
+        // step below writes the journal in (or right after) its round trip.
+        let interrupted = "done before the change was interrupted";
+        let after_switch = || -> Result<HealthVerdict, StepError> {
+            let verdict = if self.traffic() == Traffic::Slots {
+                if self.has_done(i, Step::Switch) {
+                    // Its gate passed before traffic moved.
+                    self.skip(i, Step::Switch, interrupted);
+                    if cfg.health.is_some() {
+                        HealthVerdict::Passed
+                    } else {
+                        HealthVerdict::NotConfigured
+                    }
+                } else {
+                    self.switch_slot(h, i, id, hp.from.as_ref(), self.live_slot(i))?
+                }
+            } else {
+                if self.has_done(i, Step::Switch) {
+                    self.skip(i, Step::Switch, interrupted);
+                } else {
+                    let scripts = [
+                        host::switch_script(&self.layout(i), Some(id), &self.nonce(i)),
+                        self.journal_script_with(i, Step::Switch),
+                    ];
+                    self.step(i, Step::Switch, || {
+                        h.with(|t| host::run_together(t, "switching", &scripts))
+                    })?;
+                }
+                if self.has_done(i, Step::Restart) {
+                    self.skip(i, Step::Restart, interrupted);
+                } else if cfg.hooks.restart.is_some() {
+                    self.restart(h, i, &env)?;
+                    self.write_journal(h, i);
+                }
+                self.health_gate(h, i, &env)?
+            };
+            if !cfg.hooks.after_switch.is_empty() {
+                let dir = self.layout(i).current();
+                self.step(i, Step::AfterSwitch, || {
+                    self.run_hooks(h, "after_switch", &cfg.hooks.after_switch, &dir, &env)
+                })?;
+            }
+            Ok(verdict)
+        };
+        match after_switch() {
+            Ok(verdict) => {
+                let action = self.history_action();
+                let record = self.history_line(
+                    h,
+                    Line {
+                        action,
+                        release: Some(id),
+                        sha256: sha,
+                        from: hp.from.as_ref(),
+                        outcome: Outcome::Success,
+                        health: verdict,
+                        message: None,
+                    },
+                );
+                // The journal says Record once the line is written; both go
+                // in one round trip, the journal last.
+                let journal = self.journal_script_with(i, Step::Record);
+                match self.step(i, Step::Record, || {
+                    h.with(|t| {
+                        host::run_together(
+                            t,
+                            "recording",
+                            &[host::history_script(&self.layout(i), &record), journal],
+                        )
+                    })
+                }) {
+                    Ok(()) => Progress::Switched(verdict),
+                    // Without its history line the host's state is not what
+                    // history says; put it back rather than leave it unexplained.
+                    Err(e) => self.revert(h, i, hp, release, e.to_string()),
+                }
+            }
+            Err(e) => self.revert(h, i, hp, release, e.to_string()),
+        }
+    }
+
+    /// The restart hook, as a step of its own.
+    pub(super) fn restart(&self, h: &HostHandle, i: usize, env: &HookEnv) -> Result<(), StepError> {
+        if self.engine.config.hooks.restart.is_some() {
+            self.step(i, Step::Restart, || self.run_restart(h, i, env))?;
+        }
+        Ok(())
+    }
+
+    /// Run the restart hook, if any, in `current`.
+    pub(super) fn run_restart(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        env: &HookEnv,
+    ) -> Result<(), StepError> {
+        let cfg = &self.engine.config;
+        if let Some(restart) = &cfg.hooks.restart {
+            let dir = self.layout(i).current();
+            h.with(|t| {
+                host::run_command(t, "restart", &dir, restart, env, cfg.ssh.command_timeout)
+            })?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn health_gate(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        env: &HookEnv,
+    ) -> Result<HealthVerdict, StepError> {
+        match &self.engine.config.health {
+            None => Ok(HealthVerdict::NotConfigured),
+            Some(health) => self.step(i, Step::Health, || {
+                h.with(|t| health::gate(t, health, &h.host, env, &self.cancel))
+            }),
+        }
+    }
+}
