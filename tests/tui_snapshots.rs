@@ -1056,3 +1056,92 @@ fn an_aborted_canary_says_its_hosts_are_going_back() {
     assert!(s.contains("ABORTED, putting the canary hosts back"), "{s}");
     assert!(!s.contains("WAITING FOR YOU"), "{s}");
 }
+
+/// Every state the snapshots show, by name.
+fn every_state() -> Vec<(&'static str, App)> {
+    let with_key = |mut app: App, code: KeyCode| {
+        key(&mut app, code);
+        app
+    };
+    let mut readonly = idle();
+    readonly.readonly = true;
+    key(&mut readonly, KeyCode::Char('d'));
+    let mut reason = window_refused();
+    key(&mut reason, KeyCode::Char('O'));
+    for c in "hotfix INC-42".chars() {
+        key(&mut reason, KeyCode::Char(c));
+    }
+    vec![
+        ("idle", idle()),
+        ("in flight", in_flight()),
+        ("failed", failed()),
+        ("help", with_key(idle(), KeyCode::Char('?'))),
+        ("output", with_key(failed(), KeyCode::Char('o'))),
+        ("confirm quit", with_key(in_flight(), KeyCode::Char('q'))),
+        ("filter", with_key(idle(), KeyCode::Char('/'))),
+        ("canary paused", canary_paused()),
+        ("canary waiting", canary_waiting()),
+        ("canary breach", canary_breach()),
+        (
+            "canary paused help",
+            with_key(canary_paused(), KeyCode::Char('?')),
+        ),
+        ("migration armed", migration_armed()),
+        ("interrupted", interrupted()),
+        ("readonly", readonly),
+        ("blue/green unfinished", blue_green_unfinished()),
+        ("paused elsewhere", paused_elsewhere()),
+        ("window refused", window_refused()),
+        ("override reason", reason),
+    ]
+}
+
+/// The first row of a rendered screen.
+fn first_row(buf: &ratatui::buffer::Buffer) -> String {
+    (0..buf.area.width).map(|x| buf[(x, 0)].symbol()).collect()
+}
+
+#[test]
+fn every_size_from_1x1_to_200x60_draws_without_panicking() {
+    use ratatui::layout::Rect;
+    use shipdeck::tui::view::{MIN_HEIGHT, MIN_WIDTH};
+    let too_small = format!("terminal too small (need {MIN_WIDTH}x{MIN_HEIGHT})");
+    let theme = shipdeck::tui::theme::Theme { color: false };
+    // Room for every size's layouts: states that split the screen alike
+    // share the solver's work.
+    ratatui::layout::Layout::init_cache(std::num::NonZeroUsize::new(100_000).unwrap());
+    let started = std::time::Instant::now();
+    for (name, app) in every_state() {
+        // Each size drawn once into the frame's buffer: nothing is flushed
+        // to the backend, which only the snapshots need.
+        let backend = ratatui::backend::TestBackend::new(200, 60);
+        let options = ratatui::TerminalOptions {
+            viewport: ratatui::Viewport::Fixed(Rect::new(0, 0, 1, 1)),
+        };
+        let mut terminal = ratatui::Terminal::with_options(backend, options).unwrap();
+        for w in 1..=200u16 {
+            for h in 1..=60u16 {
+                terminal.resize(Rect::new(0, 0, w, h)).unwrap();
+                terminal.current_buffer_mut().reset();
+                let drawn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    shipdeck::tui::view::draw(&mut terminal.get_frame(), &app, &theme);
+                }));
+                assert!(drawn.is_ok(), "{name} panicked at {w}x{h}");
+                let row = first_row(terminal.current_buffer_mut());
+                if w < MIN_WIDTH || h < MIN_HEIGHT {
+                    // The one line, cut to the width.
+                    let shown = row.trim_end();
+                    let cut = shown.strip_suffix('…').unwrap_or(shown);
+                    assert!(
+                        row.starts_with(&too_small)
+                            || !shown.is_empty() && too_small.starts_with(cut),
+                        "{name} at {w}x{h}: {row}"
+                    );
+                } else {
+                    assert!(!row.contains("too small"), "{name} at {w}x{h}: {row}");
+                }
+            }
+        }
+    }
+    eprintln!("every size of every state drawn in {:?}", started.elapsed());
+}

@@ -72,6 +72,46 @@ impl Tmux {
             .unwrap();
     }
 
+    /// Resize the window as a terminal being made smaller or larger would.
+    fn resize(&self, width: u16, height: u16) {
+        let ok = self
+            .cmd()
+            .args([
+                "resize-window",
+                "-t",
+                &self.session,
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux resize-window failed");
+    }
+
+    /// The pid of the process the pane runs, while it runs.
+    fn pane_pid(&self) -> Option<u32> {
+        let out = self
+            .cmd()
+            .args([
+                "list-panes",
+                "-t",
+                &self.session,
+                "-F",
+                "#{pane_dead} #{pane_pid}",
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (dead, pid) = text.trim().split_once(' ')?;
+        if dead != "0" {
+            return None;
+        }
+        pid.parse().ok()
+    }
+
     fn alive(&self) -> bool {
         self.cmd()
             .args(["has-session", "-t", &self.session])
@@ -315,6 +355,66 @@ fn the_console_steers_a_canary_and_shows_a_bad_release_rolling_itself_back() {
     tmux.wait_for("web-1 back on v2 on screen", Duration::from_secs(15), |s| {
         host_line(s, "web-1").contains(" v2 ")
     });
+    let s = tmux.quit();
+    assert!(
+        !s.contains("Environments"),
+        "the console did not quit:\n{s}"
+    );
+}
+
+/// The shipdeck process under the pane's shell, if it still runs.
+fn shipdeck_alive(tmux: &Tmux) -> bool {
+    let Some(shell) = tmux.pane_pid() else {
+        return false;
+    };
+    let out = Command::new("ps")
+        .args(["-o", "comm=", "--ppid", &shell.to_string()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == "shipdeck")
+}
+
+#[test]
+fn a_terminal_too_small_says_so_and_the_console_lives_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((tmux, _sandbox, _state, _)) = open_demo(dir.path()) else {
+        return;
+    };
+    assert!(shipdeck_alive(&tmux), "{}", tmux.screen());
+    for (w, h) in [(80, 11), (120, 7)] {
+        tmux.resize(w, h);
+        let s = tmux.wait_for(
+            &format!("the too-small line at {w}x{h}"),
+            Duration::from_secs(10),
+            |s| s.contains("terminal too small (need 60x15)"),
+        );
+        assert!(!s.contains("panicked"), "{s}");
+        assert!(!s.contains("Environments"), "{s}");
+        // Still drawing: a second look, a moment later, says the same.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            shipdeck_alive(&tmux),
+            "the console died at {w}x{h}:\n{}",
+            tmux.screen()
+        );
+        assert!(
+            tmux.screen().contains("terminal too small"),
+            "{}",
+            tmux.screen()
+        );
+    }
+    tmux.resize(120, 40);
+    let s = tmux.wait_for("the whole console again", Duration::from_secs(10), |s| {
+        s.contains("Environments")
+            && s.contains("Logs")
+            && ["stage-1", "web-1", "web-2", "web-3"]
+                .iter()
+                .all(|h| host_line(s, h).contains(" v1 "))
+    });
+    assert!(!s.contains("terminal too small"), "{s}");
+    assert!(shipdeck_alive(&tmux));
     let s = tmux.quit();
     assert!(
         !s.contains("Environments"),

@@ -22,7 +22,8 @@ use crate::store::Manifest;
 #[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
-    Resize,
+    /// The terminal's size: at start and whenever it changes.
+    Resize(u16, u16),
     Engine(Event),
     Monitor(MonitorEvent),
     /// The local release store, read again.
@@ -355,6 +356,8 @@ pub struct App {
     /// The word this console left for a pause elsewhere: (change, batch).
     pub told: Option<(String, usize)>,
     pub quitting: bool,
+    /// The terminal's size, once the runtime told it (tests draw any size).
+    pub screen: Option<(u16, u16)>,
     /// The clock views read; set by the runtime, fixed by tests.
     pub now: SystemTime,
 }
@@ -396,6 +399,7 @@ impl App {
             finishing: Vec::new(),
             told: None,
             quitting: false,
+            screen: None,
             now: SystemTime::now(),
         }
     }
@@ -488,6 +492,12 @@ impl App {
         }
     }
 
+    /// The terminal is too small for the console: it shows one line, and
+    /// keys that change hosts do nothing (what they would do is not on screen).
+    pub fn too_small(&self) -> bool {
+        self.screen.is_some_and(|(w, h)| !super::view::fits(w, h))
+    }
+
     /// The armed second `R`, unless its time ran out.
     pub fn armed(&self) -> Option<&Armed> {
         self.armed.as_ref().filter(|a| self.now < a.until)
@@ -542,7 +552,10 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) => self.key(key),
-            Msg::Resize => Vec::new(),
+            Msg::Resize(width, height) => {
+                self.screen = Some((width, height));
+                Vec::new()
+            }
             Msg::Tick => {
                 if let Some(a) = self.armed.take_if(|a| self.now >= a.until) {
                     self.say(
@@ -858,6 +871,10 @@ impl App {
                 "read-only console: nothing can be changed from here",
                 Tone::Info,
             );
+            return Vec::new();
+        }
+        // What a key would change cannot be read on a terminal this small.
+        if self.too_small() && keymap::binding(action).changes_hosts {
             return Vec::new();
         }
         if action == Action::Rollback {
@@ -1484,6 +1501,27 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
         // Another error never arms.
         a.update(Msg::ChangeDone(Err(ChangeError::Other("locked".into()))));
         assert!(a.armed.is_none());
+    }
+
+    #[test]
+    fn a_terminal_too_small_to_show_what_a_key_does_changes_nothing() {
+        let mut a = app(false);
+        a.env_cursor = 1;
+        a.update(Msg::Resize(80, 11));
+        assert!(a.too_small());
+        for c in ['R', 'd', 'p'] {
+            assert!(press(&mut a, c).is_empty(), "{c}");
+        }
+        // Quitting still works (and asks while a change runs).
+        assert_eq!(press(&mut a, 'q'), [Effect::Quit]);
+        a.update(Msg::Resize(80, 24));
+        assert_eq!(
+            press(&mut a, 'R'),
+            [Effect::Rollback {
+                env: "production".into(),
+                force: false
+            }]
+        );
     }
 
     #[test]

@@ -16,6 +16,19 @@ const WIDTH: u16 = 76;
 /// The help's key column, with its gap.
 const KEY_COLUMN: usize = 10;
 
+/// What an open question or prompt asks, in one line: all a terminal too
+/// small for the console shows of it.
+pub fn question(app: &App) -> Option<String> {
+    match &app.overlay {
+        Overlay::ConfirmQuit => {
+            Some("quit? q/y: cancel the change and quit · other keys: stay".into())
+        }
+        Overlay::Reason(text) => Some(format!("reason: {text}▏ Enter: override · Esc: leave")),
+        Overlay::Filter(text) => Some(format!("filter: {text}▏")),
+        Overlay::None | Overlay::Help | Overlay::Output => None,
+    }
+}
+
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
