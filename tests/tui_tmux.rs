@@ -158,6 +158,14 @@ impl Drop for Tmux {
     }
 }
 
+/// Up to the first host of the first environment (the console opens on
+/// the environment changed last).
+fn select_top(tmux: &Tmux) {
+    for _ in 0..8 {
+        tmux.keys("k");
+    }
+}
+
 /// The line of the environments pane that shows `host`.
 fn host_line<'a>(screen: &'a str, host: &str) -> &'a str {
     screen
@@ -222,7 +230,14 @@ fn the_console_sees_a_headless_deploy_and_rolls_back_with_r() {
         l.contains(" v2 ") && l.contains("↩ v1")
     });
 
-    // One key: R on the selected (first) environment, staging.
+    // The console opened on the environment changed last (production-eu,
+    // where the demo promoted v1 last); up to staging, which the footer
+    // names with where R takes it.
+    select_top(&tmux);
+    tmux.wait_for("R naming staging", Duration::from_secs(5), |s| {
+        s.contains("R  roll back staging → v1")
+    });
+    // One key: R on the selected environment, staging.
     tmux.keys("R");
     let s = tmux.wait_for("the rollback to finish", Duration::from_secs(30), |s| {
         s.contains("rolled staging back from v2 to v1")
@@ -284,6 +299,7 @@ fn the_console_steers_a_canary_and_shows_a_bad_release_rolling_itself_back() {
     headless(&["deploy", "staging", "v2"]);
 
     // v2 (one below the newest release) to production (one below staging).
+    select_top(&tmux);
     tmux.keys("Tab");
     tmux.keys("j");
     tmux.keys("Tab");
@@ -415,6 +431,100 @@ fn a_terminal_too_small_says_so_and_the_console_lives_on() {
     });
     assert!(!s.contains("terminal too small"), "{s}");
     assert!(shipdeck_alive(&tmux));
+    let s = tmux.quit();
+    assert!(
+        !s.contains("Environments"),
+        "the console did not quit:\n{s}"
+    );
+}
+
+#[test]
+fn esc_never_cancels_c_asks_and_r_acts_on_the_selected_environment_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_shipdeck");
+    let Some((tmux, sandbox, state, s)) = open_demo(dir.path()) else {
+        return;
+    };
+    assert!(
+        s.contains("R  roll back production-eu"),
+        "the console opens on the environment changed last:\n{s}"
+    );
+    let config = sandbox.join("shipdeck.toml");
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", "staging", "v2"])
+        .env("XDG_STATE_HOME", &state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let current = |host: &str| {
+        std::fs::read_link(sandbox.join("hosts").join(host).join("current"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    // Promote v2 to production: its canary pauses after web-1.
+    select_top(&tmux);
+    for k in ["Tab", "j", "Tab", "Tab", "j", "p"] {
+        tmux.keys(k);
+    }
+    tmux.wait_for("the canary's first pause", Duration::from_secs(30), |s| {
+        s.contains("PAUSED after step 1 of 3")
+    });
+    assert_eq!(current("web-1"), "releases/v2");
+    let paused = |s: &str| s.contains("PAUSED after step") && !s.contains("cancelled");
+
+    // Esc, then ? Esc Esc: the help opens and closes, nothing else.
+    for k in ["Escape", "?", "Escape", "Escape"] {
+        tmux.keys(k);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let s = tmux.wait_for("the help closed", Duration::from_secs(5), |s| {
+        !s.contains(" Keys ")
+    });
+    assert!(paused(&s), "{s}");
+    assert!(!s.contains("CANCELLING") && !s.contains("c/Esc"), "{s}");
+    assert!(s.contains("c  cancel"), "{s}");
+
+    // production-eu selected: R is its rollback, refused while production's
+    // canary runs; the canary is left alone.
+    for _ in 0..3 {
+        tmux.keys("j");
+    }
+    tmux.wait_for("c naming production", Duration::from_secs(5), |s| {
+        s.contains("c  cancel production") && s.contains("select production to steer it")
+    });
+    tmux.keys("R");
+    let s = tmux.wait_for("R refused", Duration::from_secs(5), |s| {
+        s.contains("production-eu not rolled back: promote v2 → production is running")
+    });
+    assert!(paused(&s), "{s}");
+    assert_eq!(current("web-1"), "releases/v2");
+
+    // c asks; n leaves it running; c then y cancels it.
+    tmux.keys("c");
+    tmux.wait_for("the question", Duration::from_secs(5), |s| {
+        s.contains("promote v2 → production is running.") && s.contains("y: cancel it")
+    });
+    tmux.keys("n");
+    let s = tmux.wait_for("not cancelled", Duration::from_secs(5), |s| {
+        s.contains("not cancelled: promote v2 → production goes on")
+    });
+    assert!(s.contains("promote v2 → production PAUSED"), "{s}");
+    tmux.keys("c");
+    tmux.wait_for("the question again", Duration::from_secs(5), |s| {
+        s.contains("y: cancel it")
+    });
+    tmux.keys("y");
+    tmux.wait_for("the change cancelled", Duration::from_secs(30), |s| {
+        s.contains("cancelled, hosts put back")
+    });
+    assert_eq!(current("web-1"), "releases/v1");
     let s = tmux.quit();
     assert!(
         !s.contains("Environments"),
