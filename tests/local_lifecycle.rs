@@ -422,6 +422,78 @@ fn a_lock_held_by_another_operator_is_refused_with_exit_3() {
 }
 
 #[test]
+fn readonly_refuses_every_command_that_changes_something_with_exit_2() {
+    let sb = Sandbox::new("");
+    sb.build("v1", "v1", false);
+    sb.build("v2", "v2", false);
+    sb.ok(&["deploy", "staging", "v1"]);
+    let history = sb.history("stage-1").len();
+
+    // Before or after the subcommand: the flag is global.
+    for args in [
+        &["--readonly", "deploy", "staging", "v2"][..],
+        &["deploy", "staging", "v2", "--readonly"],
+    ] {
+        let r = sb.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains(
+                "refused under --readonly: deploy switches hosts to a release; nothing was changed"
+            ),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("upload"), "it started: {}", r.stderr);
+    }
+    let refused: [&[&str]; 10] = [
+        &["promote", "v1", "--to", "production"],
+        &["rollback", "staging"],
+        &["resume", "staging"],
+        &["continue", "staging"],
+        &["abort", "staging"],
+        &["finish", "staging"],
+        &["lock", "staging", "--reason", "look only"],
+        &["unlock", "staging"],
+        &["unlock", "staging", "--force", "--yes", "--reason", "x"],
+        &["build", "--id", "v3"],
+    ];
+    for args in refused {
+        let r = sb.run(&[&["--readonly"][..], args].concat());
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("refused under --readonly: ")
+                && r.stderr.contains(&format!("{} ", args[0]))
+                && r.stderr.contains("nothing was changed"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(sb.current("stage-1").as_deref(), Some("releases/v1"));
+    assert_eq!(sb.history("stage-1").len(), history, "the history grew");
+    assert!(!sb.host("stage-1").join(".shipdeck/lock").exists());
+    for h in PROD {
+        assert_eq!(sb.current(h), None, "{h}");
+    }
+    let r = sb.ok(&["releases", "--json"]);
+    let releases: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(releases.len(), 2, "build ran: {}", r.stdout);
+
+    // Commands that only read work as before.
+    for args in [
+        &["status", "staging"][..],
+        &["history", "staging"],
+        &["plan", "staging", "v2"],
+        &["releases"],
+        &["check", "staging"],
+    ] {
+        sb.ok(&[&["--readonly"][..], args].concat());
+    }
+    // And without the flag, the deploy it refused goes through.
+    sb.ok(&["deploy", "staging", "v2"]);
+    assert_eq!(sb.current("stage-1").as_deref(), Some("releases/v2"));
+}
+
+#[test]
 fn plan_changes_nothing_and_check_reports_hosts() {
     let sb = Sandbox::new("");
     sb.build("v1", "v1", false);

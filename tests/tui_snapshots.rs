@@ -83,9 +83,11 @@ fn id(s: &str) -> ReleaseId {
     ReleaseId::parse(s).unwrap()
 }
 
+/// `release` deployed to `env`: v1 at 01:00, v2 at 02:00.
 fn record(release: &str, env: &str) -> HistoryRecord {
+    let hour = release.trim_start_matches('v');
     HistoryRecord {
-        time: "2026-11-22T02:00:00Z".into(),
+        time: format!("2026-11-22T0{hour}:00:00Z"),
         operator: Operator {
             who: "alice".into(),
             machine: "laptop".into(),
@@ -218,6 +220,7 @@ fn done() -> StepStatus {
 /// Promoting v2 to production: web-1 done, web-2 in its health gate, web-3 waiting.
 fn in_flight() -> App {
     let mut app = idle();
+    app.select_env(1);
     app.now = at(60);
     engine(
         &mut app,
@@ -286,6 +289,7 @@ fn failed() -> App {
 /// in the timed pause after step 1, 42 s to go, the analysis passing.
 fn canary_paused() -> App {
     let mut app = idle_with(PROGRESSIVE);
+    app.select_env(1);
     app.now = at(60);
     let names: Vec<String> = (1..=4).map(|i| format!("local:hosts/web-{i}")).collect();
     engine(
@@ -575,6 +579,15 @@ macro_rules! both_sizes {
 }
 
 both_sizes!(idle_console, idle());
+both_sizes!(
+    canary_paused_other_environment_selected,
+    canary_paused_staging_selected()
+);
+both_sizes!(cancel_asks_first, {
+    let mut app = canary_paused();
+    key(&mut app, KeyCode::Char('c'));
+    app
+});
 both_sizes!(change_in_flight, in_flight());
 both_sizes!(failed_change, failed());
 both_sizes!(help_overlay, {
@@ -612,7 +625,7 @@ fn narrow_terminal_still_shows_every_host_and_the_keys() {
     for host in ["stage-1", "web-1", "web-2", "web-3"] {
         assert!(s.contains(host), "{host} missing:\n{s}");
     }
-    assert!(s.contains("R  ROLLBACK"), "{s}");
+    assert!(s.contains("R  roll back staging → v1"), "{s}");
     assert!(s.contains("? help") || s.contains("?  help"), "{s}");
 }
 
@@ -644,7 +657,7 @@ fn readonly_refuses_every_key_that_changes_hosts() {
 fn quitting_during_a_change_asks_first() {
     let mut app = in_flight();
     assert!(key(&mut app, KeyCode::Char('q')).is_empty());
-    assert!(screen(&app, 80, 24).contains("A change is running."));
+    assert!(screen(&app, 80, 24).contains("promote v2 → production is running."));
     assert_eq!(
         key(&mut app, KeyCode::Char('q')),
         [shipdeck::tui::Effect::Cancel]
@@ -697,7 +710,9 @@ fn the_pause_counts_down_and_the_footer_shows_its_keys() {
     );
     let s = screen(&app, 80, 24);
     assert!(!s.contains("PAUSED") && !s.contains("n  next step"), "{s}");
-    assert!(s.contains("R  ROLLBACK"), "{s}");
+    // Still running: c cancels (asking), R is refused so not offered.
+    assert!(s.contains("c  cancel"), "{s}");
+    assert!(!s.contains("R  roll back"), "{s}");
 }
 
 #[test]
@@ -1055,4 +1070,255 @@ fn an_aborted_canary_says_its_hosts_are_going_back() {
     let s = screen(&app, 120, 40);
     assert!(s.contains("ABORTED, putting the canary hosts back"), "{s}");
     assert!(!s.contains("WAITING FOR YOU"), "{s}");
+}
+
+/// Every state the snapshots show, by name.
+fn every_state() -> Vec<(&'static str, App)> {
+    let with_key = |mut app: App, code: KeyCode| {
+        key(&mut app, code);
+        app
+    };
+    let mut readonly = idle();
+    readonly.readonly = true;
+    key(&mut readonly, KeyCode::Char('d'));
+    let mut reason = window_refused();
+    key(&mut reason, KeyCode::Char('O'));
+    for c in "hotfix INC-42".chars() {
+        key(&mut reason, KeyCode::Char(c));
+    }
+    vec![
+        ("idle", idle()),
+        ("in flight", in_flight()),
+        ("failed", failed()),
+        ("help", with_key(idle(), KeyCode::Char('?'))),
+        ("output", with_key(failed(), KeyCode::Char('o'))),
+        ("confirm quit", with_key(in_flight(), KeyCode::Char('q'))),
+        ("confirm cancel", with_key(in_flight(), KeyCode::Char('c'))),
+        (
+            "canary paused, staging selected",
+            canary_paused_staging_selected(),
+        ),
+        ("filter", with_key(idle(), KeyCode::Char('/'))),
+        ("canary paused", canary_paused()),
+        ("canary waiting", canary_waiting()),
+        ("canary breach", canary_breach()),
+        (
+            "canary paused help",
+            with_key(canary_paused(), KeyCode::Char('?')),
+        ),
+        ("migration armed", migration_armed()),
+        ("interrupted", interrupted()),
+        ("readonly", readonly),
+        ("blue/green unfinished", blue_green_unfinished()),
+        ("paused elsewhere", paused_elsewhere()),
+        ("window refused", window_refused()),
+        ("override reason", reason),
+    ]
+}
+
+/// The first row of a rendered screen.
+fn first_row(buf: &ratatui::buffer::Buffer) -> String {
+    (0..buf.area.width).map(|x| buf[(x, 0)].symbol()).collect()
+}
+
+#[test]
+fn every_size_from_1x1_to_200x60_draws_without_panicking() {
+    use ratatui::layout::Rect;
+    use shipdeck::tui::view::{MIN_HEIGHT, MIN_WIDTH};
+    let too_small = format!("terminal too small (need {MIN_WIDTH}x{MIN_HEIGHT})");
+    let theme = shipdeck::tui::theme::Theme { color: false };
+    // Room for every size's layouts: states that split the screen alike
+    // share the solver's work.
+    ratatui::layout::Layout::init_cache(std::num::NonZeroUsize::new(100_000).unwrap());
+    let started = std::time::Instant::now();
+    for (name, app) in every_state() {
+        // Each size drawn once into the frame's buffer: nothing is flushed
+        // to the backend, which only the snapshots need.
+        let backend = ratatui::backend::TestBackend::new(200, 60);
+        let options = ratatui::TerminalOptions {
+            viewport: ratatui::Viewport::Fixed(Rect::new(0, 0, 1, 1)),
+        };
+        let mut terminal = ratatui::Terminal::with_options(backend, options).unwrap();
+        for w in 1..=200u16 {
+            for h in 1..=60u16 {
+                terminal.resize(Rect::new(0, 0, w, h)).unwrap();
+                terminal.current_buffer_mut().reset();
+                let drawn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    shipdeck::tui::view::draw(&mut terminal.get_frame(), &app, &theme);
+                }));
+                assert!(drawn.is_ok(), "{name} panicked at {w}x{h}");
+                let row = first_row(terminal.current_buffer_mut());
+                if w < MIN_WIDTH || h < MIN_HEIGHT {
+                    // The one line, cut to the width.
+                    let shown = row.trim_end();
+                    let cut = shown.strip_suffix('…').unwrap_or(shown);
+                    assert!(
+                        row.starts_with(&too_small)
+                            || !shown.is_empty() && too_small.starts_with(cut),
+                        "{name} at {w}x{h}: {row}"
+                    );
+                } else {
+                    assert!(!row.contains("too small"), "{name} at {w}x{h}: {row}");
+                }
+            }
+        }
+    }
+    eprintln!("every size of every state drawn in {:?}", started.elapsed());
+}
+
+/// Production's canary paused; the operator moved up to staging.
+fn canary_paused_staging_selected() -> App {
+    let mut app = canary_paused();
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.selected_env().name, "staging");
+    app
+}
+
+#[test]
+fn esc_during_a_change_never_cancels_it() {
+    for mut app in [in_flight(), canary_paused(), canary_waiting()] {
+        let before = screen(&app, 120, 40);
+        assert!(key(&mut app, KeyCode::Esc).is_empty());
+        for code in [KeyCode::Char('?'), KeyCode::Esc, KeyCode::Esc] {
+            assert!(key(&mut app, code).is_empty(), "{code:?}");
+        }
+        let s = screen(&app, 120, 40);
+        assert!(app.change_running(), "{s}");
+        assert!(!s.contains("CANCELLING") && !s.contains("Cancel?"), "{s}");
+        // The screen is what it was: nothing happened.
+        assert_eq!(s, before);
+        // Neither footer nor help offer Esc as a cancel.
+        assert!(!s.contains("c/Esc"), "{s}");
+        key(&mut app, KeyCode::Char('?'));
+        let help = screen(&app, 120, 40);
+        assert!(help.contains("Esc  close, clear or go back"), "{help}");
+        assert!(help.contains("never changes a host"), "{help}");
+    }
+}
+
+#[test]
+fn c_asks_and_only_y_cancels() {
+    let mut app = in_flight();
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("c  cancel "), "{s}");
+    assert!(key(&mut app, KeyCode::Char('c')).is_empty());
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("promote v2 → production is running."), "{s}");
+    assert!(s.contains("y: cancel it"), "{s}");
+    assert!(s.contains("any other key: leave it running"), "{s}");
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("not cancelled: promote v2 → production goes on"),
+        "{s}"
+    );
+    assert!(app.change_running());
+    key(&mut app, KeyCode::Char('c'));
+    assert_eq!(key(&mut app, KeyCode::Char('y')), [Effect::Cancel]);
+    assert!(screen(&app, 80, 24).contains("CANCELLING promote v2 → production"));
+    // Nothing running: no c in the footer, and c does nothing.
+    let mut app = idle();
+    assert!(!screen(&app, 80, 24).contains("cancel"));
+    assert!(key(&mut app, KeyCode::Char('c')).is_empty());
+    assert!(!screen(&app, 80, 24).contains("Cancel?"));
+}
+
+#[test]
+fn r_acts_on_the_selected_environment_and_keys_for_another_name_it() {
+    let mut app = canary_paused_staging_selected();
+    let s = screen(&app, 120, 40);
+    // The footer: staging's keys; c names production's change.
+    assert!(s.contains("c  cancel production"), "{s}");
+    assert!(
+        !s.contains("ABORT canary") && !s.contains("n  next step"),
+        "{s}"
+    );
+    assert!(s.contains("select production to steer it"), "{s}");
+    // R, n, P: nothing reaches production's canary.
+    for c in ['R', 'n', 'P'] {
+        assert!(key(&mut app, KeyCode::Char(c)).is_empty(), "{c}");
+    }
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("staging not rolled back: deploy v2 → production is running"),
+        "{s}"
+    );
+    assert!(
+        s.contains("next step in 42s"),
+        "still paused, untouched:\n{s}"
+    );
+    // Back on production, R aborts its canary, as its footer says.
+    key(&mut app, KeyCode::Down);
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("R  ABORT canary") && s.contains("c  cancel "),
+        "{s}"
+    );
+    assert!(!s.contains("cancel production"), "{s}");
+    assert_eq!(
+        key(&mut app, KeyCode::Char('R')),
+        [Effect::Control {
+            batch: 0,
+            word: Control::Abort
+        }]
+    );
+    // Idle, each environment's R names it and where it goes.
+    let mut app = idle();
+    assert!(screen(&app, 80, 24).contains("R  roll back staging → v1"));
+    app.select_env(1);
+    assert!(screen(&app, 80, 24).contains("R  roll back production "));
+    assert_eq!(
+        key(&mut app, KeyCode::Char('R')),
+        [Effect::Rollback {
+            env: "production".into(),
+            force: false
+        }]
+    );
+}
+
+/// What the monitor reads of one host: on `current`, deployed at `hour`.
+fn host_state(app: &mut App, env: usize, host: usize, current: &str, env_name: &str) {
+    let mut r = record(current, env_name);
+    r.release = Some(id(current));
+    app.update(Msg::Monitor(MonitorEvent::State {
+        key: HostKey { env, host },
+        state: HostView {
+            current: Some(id(current)),
+            previous: None,
+            rollback_ready: false,
+            releases: vec![id(current)],
+            lock: None,
+            history: vec![r],
+            change: None,
+            live_slot: None,
+            pending_finish: None,
+        },
+    }));
+}
+
+#[test]
+fn the_console_opens_on_the_environment_changed_last() {
+    let config = Arc::new(Config::parse(Path::new("/demo/shipdeck.toml"), CONFIG).unwrap());
+    // Nothing read yet: the last environment.
+    let mut app = App::new(config.clone(), false);
+    assert_eq!(app.selected_env().name, "production");
+    // Staging changed at 02:00, production at 01:00: staging.
+    host_state(&mut app, 1, 0, "v1", "production");
+    assert_eq!(app.selected_env().name, "production");
+    host_state(&mut app, 0, 0, "v2", "staging");
+    assert_eq!(app.selected_env().name, "staging");
+    host_state(&mut app, 1, 1, "v1", "production");
+    host_state(&mut app, 1, 2, "v1", "production");
+    assert_eq!(app.selected_env().name, "staging");
+    assert!(screen(&app, 80, 24).contains("R  roll back staging"));
+    // Every host read: the selection stays, whatever comes next.
+    host_state(&mut app, 1, 2, "v2", "production");
+    assert_eq!(app.selected_env().name, "staging");
+
+    // A key makes the selection the operator's at once.
+    let mut app = App::new(config, false);
+    host_state(&mut app, 1, 0, "v1", "production");
+    key(&mut app, KeyCode::Char('?'));
+    host_state(&mut app, 0, 0, "v2", "staging");
+    assert_eq!(app.selected_env().name, "production");
 }

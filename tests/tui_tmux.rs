@@ -72,6 +72,46 @@ impl Tmux {
             .unwrap();
     }
 
+    /// Resize the window as a terminal being made smaller or larger would.
+    fn resize(&self, width: u16, height: u16) {
+        let ok = self
+            .cmd()
+            .args([
+                "resize-window",
+                "-t",
+                &self.session,
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux resize-window failed");
+    }
+
+    /// The pid of the process the pane runs, while it runs.
+    fn pane_pid(&self) -> Option<u32> {
+        let out = self
+            .cmd()
+            .args([
+                "list-panes",
+                "-t",
+                &self.session,
+                "-F",
+                "#{pane_dead} #{pane_pid}",
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (dead, pid) = text.trim().split_once(' ')?;
+        if dead != "0" {
+            return None;
+        }
+        pid.parse().ok()
+    }
+
     fn alive(&self) -> bool {
         self.cmd()
             .args(["has-session", "-t", &self.session])
@@ -115,6 +155,14 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+/// Up to the first host of the first environment (the console opens on
+/// the environment changed last).
+fn select_top(tmux: &Tmux) {
+    for _ in 0..8 {
+        tmux.keys("k");
     }
 }
 
@@ -182,7 +230,14 @@ fn the_console_sees_a_headless_deploy_and_rolls_back_with_r() {
         l.contains(" v2 ") && l.contains("↩ v1")
     });
 
-    // One key: R on the selected (first) environment, staging.
+    // The console opened on the environment changed last (production-eu,
+    // where the demo promoted v1 last); up to staging, which the footer
+    // names with where R takes it.
+    select_top(&tmux);
+    tmux.wait_for("R naming staging", Duration::from_secs(5), |s| {
+        s.contains("R  roll back staging → v1")
+    });
+    // One key: R on the selected environment, staging.
     tmux.keys("R");
     let s = tmux.wait_for("the rollback to finish", Duration::from_secs(30), |s| {
         s.contains("rolled staging back from v2 to v1")
@@ -244,6 +299,7 @@ fn the_console_steers_a_canary_and_shows_a_bad_release_rolling_itself_back() {
     headless(&["deploy", "staging", "v2"]);
 
     // v2 (one below the newest release) to production (one below staging).
+    select_top(&tmux);
     tmux.keys("Tab");
     tmux.keys("j");
     tmux.keys("Tab");
@@ -315,6 +371,160 @@ fn the_console_steers_a_canary_and_shows_a_bad_release_rolling_itself_back() {
     tmux.wait_for("web-1 back on v2 on screen", Duration::from_secs(15), |s| {
         host_line(s, "web-1").contains(" v2 ")
     });
+    let s = tmux.quit();
+    assert!(
+        !s.contains("Environments"),
+        "the console did not quit:\n{s}"
+    );
+}
+
+/// The shipdeck process under the pane's shell, if it still runs.
+fn shipdeck_alive(tmux: &Tmux) -> bool {
+    let Some(shell) = tmux.pane_pid() else {
+        return false;
+    };
+    let out = Command::new("ps")
+        .args(["-o", "comm=", "--ppid", &shell.to_string()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == "shipdeck")
+}
+
+#[test]
+fn a_terminal_too_small_says_so_and_the_console_lives_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((tmux, _sandbox, _state, _)) = open_demo(dir.path()) else {
+        return;
+    };
+    assert!(shipdeck_alive(&tmux), "{}", tmux.screen());
+    for (w, h) in [(80, 11), (120, 7)] {
+        tmux.resize(w, h);
+        let s = tmux.wait_for(
+            &format!("the too-small line at {w}x{h}"),
+            Duration::from_secs(10),
+            |s| s.contains("terminal too small (need 60x15)"),
+        );
+        assert!(!s.contains("panicked"), "{s}");
+        assert!(!s.contains("Environments"), "{s}");
+        // Still drawing: a second look, a moment later, says the same.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            shipdeck_alive(&tmux),
+            "the console died at {w}x{h}:\n{}",
+            tmux.screen()
+        );
+        assert!(
+            tmux.screen().contains("terminal too small"),
+            "{}",
+            tmux.screen()
+        );
+    }
+    tmux.resize(120, 40);
+    let s = tmux.wait_for("the whole console again", Duration::from_secs(10), |s| {
+        s.contains("Environments")
+            && s.contains("Logs")
+            && ["stage-1", "web-1", "web-2", "web-3"]
+                .iter()
+                .all(|h| host_line(s, h).contains(" v1 "))
+    });
+    assert!(!s.contains("terminal too small"), "{s}");
+    assert!(shipdeck_alive(&tmux));
+    let s = tmux.quit();
+    assert!(
+        !s.contains("Environments"),
+        "the console did not quit:\n{s}"
+    );
+}
+
+#[test]
+fn esc_never_cancels_c_asks_and_r_acts_on_the_selected_environment_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_shipdeck");
+    let Some((tmux, sandbox, state, s)) = open_demo(dir.path()) else {
+        return;
+    };
+    assert!(
+        s.contains("R  roll back production-eu"),
+        "the console opens on the environment changed last:\n{s}"
+    );
+    let config = sandbox.join("shipdeck.toml");
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", "staging", "v2"])
+        .env("XDG_STATE_HOME", &state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let current = |host: &str| {
+        std::fs::read_link(sandbox.join("hosts").join(host).join("current"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    // Promote v2 to production: its canary pauses after web-1.
+    select_top(&tmux);
+    for k in ["Tab", "j", "Tab", "Tab", "j", "p"] {
+        tmux.keys(k);
+    }
+    tmux.wait_for("the canary's first pause", Duration::from_secs(30), |s| {
+        s.contains("PAUSED after step 1 of 3")
+    });
+    assert_eq!(current("web-1"), "releases/v2");
+    let paused = |s: &str| s.contains("PAUSED after step") && !s.contains("cancelled");
+
+    // Esc, then ? Esc Esc: the help opens and closes, nothing else.
+    for k in ["Escape", "?", "Escape", "Escape"] {
+        tmux.keys(k);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let s = tmux.wait_for("the help closed", Duration::from_secs(5), |s| {
+        !s.contains(" Keys ")
+    });
+    assert!(paused(&s), "{s}");
+    assert!(!s.contains("CANCELLING") && !s.contains("c/Esc"), "{s}");
+    assert!(s.contains("c  cancel"), "{s}");
+
+    // production-eu selected: R is its rollback, refused while production's
+    // canary runs; the canary is left alone.
+    for _ in 0..3 {
+        tmux.keys("j");
+    }
+    tmux.wait_for("c naming production", Duration::from_secs(5), |s| {
+        s.contains("c  cancel production") && s.contains("select production to steer it")
+    });
+    tmux.keys("R");
+    let s = tmux.wait_for("R refused", Duration::from_secs(5), |s| {
+        s.contains("production-eu not rolled back: promote v2 → production is running")
+    });
+    assert!(paused(&s), "{s}");
+    assert_eq!(current("web-1"), "releases/v2");
+
+    // c asks; n leaves it running; c then y cancels it.
+    tmux.keys("c");
+    tmux.wait_for("the question", Duration::from_secs(5), |s| {
+        s.contains("promote v2 → production is running.") && s.contains("y: cancel it")
+    });
+    tmux.keys("n");
+    let s = tmux.wait_for("not cancelled", Duration::from_secs(5), |s| {
+        s.contains("not cancelled: promote v2 → production goes on")
+    });
+    assert!(s.contains("promote v2 → production PAUSED"), "{s}");
+    tmux.keys("c");
+    tmux.wait_for("the question again", Duration::from_secs(5), |s| {
+        s.contains("y: cancel it")
+    });
+    tmux.keys("y");
+    tmux.wait_for("the change cancelled", Duration::from_secs(30), |s| {
+        s.contains("cancelled, hosts put back")
+    });
+    assert_eq!(current("web-1"), "releases/v1");
     let s = tmux.quit();
     assert!(
         !s.contains("Environments"),

@@ -26,7 +26,8 @@ pub struct Cli {
     /// Trust and record the host keys of hosts not yet in known_hosts (never a changed key).
     #[arg(long, global = true)]
     pub accept_new_host_keys: bool,
-    /// Open the console to look, not to change anything.
+    /// Look, never change: the console's keys that change hosts are off, and
+    /// commands that change hosts (or the release store) are refused with exit 2.
     #[arg(long, global = true)]
     pub readonly: bool,
     #[command(subcommand)]
@@ -131,6 +132,35 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+}
+
+impl Command {
+    /// What the command would change, as the refusal under `--readonly` says
+    /// it; `None` for a command that only reads. Every command is named here,
+    /// so a new one must be placed on one side or the other.
+    pub fn changes(&self) -> Option<&'static str> {
+        match self {
+            Command::Deploy { .. } => Some("deploy switches hosts to a release"),
+            Command::Promote { .. } => Some("promote switches hosts to a release"),
+            Command::Rollback { .. } => Some("rollback switches hosts back"),
+            Command::Resume { .. } => Some("resume goes on with a change on the hosts"),
+            Command::Continue { .. } => Some("continue moves a paused canary on"),
+            Command::Abort { .. } => Some("abort puts a paused canary's hosts back"),
+            Command::Finish { .. } => Some("finish stops the old blue/green slots"),
+            Command::Lock { .. } => Some("lock holds an environment"),
+            Command::Unlock { .. } => Some("unlock releases an environment's lock"),
+            Command::Build { .. } => Some("build writes a release into the local store"),
+            // The demo builds its own sandbox and opens a read-only console on it.
+            Command::Demo { .. }
+            | Command::SampleApp(_)
+            | Command::Check { .. }
+            | Command::Releases
+            | Command::Status { .. }
+            | Command::Plan { .. }
+            | Command::Logs { .. }
+            | Command::History { .. } => None,
+        }
+    }
 }
 
 /// Starting a change outside its deploy window or in a freeze.

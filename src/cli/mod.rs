@@ -40,6 +40,12 @@ pub fn main() -> i32 {
     logging::init();
     tracing::info!(command = ?cli.command, "start");
     let flags = cli_flags(&cli);
+    if flags.readonly
+        && let Some(what) = cli.command.as_ref().and_then(Command::changes)
+    {
+        eprintln!("error: refused under --readonly: {what}; nothing was changed");
+        return exit::USAGE;
+    }
     let command = match cli.command {
         Some(Command::SampleApp(args)) => return crate::demo::sample_app(args),
         Some(Command::Demo { dir, no_console }) => {

@@ -22,7 +22,8 @@ use crate::store::Manifest;
 #[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
-    Resize,
+    /// The terminal's size: at start and whenever it changes.
+    Resize(u16, u16),
     Engine(Event),
     Monitor(MonitorEvent),
     /// The local release store, read again.
@@ -175,6 +176,8 @@ pub enum Overlay {
     Output,
     /// `q` while a change runs: asks before cancelling it.
     ConfirmQuit,
+    /// `c` while a change runs: `y` cancels it, any other key leaves it.
+    ConfirmCancel,
     /// Typing a log filter.
     Filter(String),
     /// Typing the reason for overriding the deploy window.
@@ -243,6 +246,14 @@ impl ChangeView {
     /// The pause of a change still running.
     pub fn paused(&self) -> Option<&PauseView> {
         self.pause.as_ref().filter(|_| self.running())
+    }
+
+    /// The change as questions and messages name it: `promote v2 → production`.
+    pub fn label(&self) -> String {
+        match &self.release {
+            Some(r) => format!("{} {r} → {}", self.kind.as_str(), self.env),
+            None => format!("{} {}", self.kind.as_str(), self.env),
+        }
     }
 
     /// Host names of `indices`, in order.
@@ -354,13 +365,18 @@ pub struct App {
     /// The word this console left for a pause elsewhere: (change, batch).
     pub told: Option<(String, usize)>,
     pub quitting: bool,
+    /// Until the operator presses a key, a change starts, or every host has
+    /// been read once: the selection follows the environment changed last.
+    pub select_latest: bool,
+    /// The terminal's size, once the runtime told it (tests draw any size).
+    pub screen: Option<(u16, u16)>,
     /// The clock views read; set by the runtime, fixed by tests.
     pub now: SystemTime,
 }
 
 impl App {
     pub fn new(config: Arc<Config>, readonly: bool) -> Self {
-        let envs = config
+        let envs: Vec<EnvRow> = config
             .environments
             .iter()
             .map(|e| EnvRow {
@@ -370,13 +386,16 @@ impl App {
                 hosts: e.hosts.iter().map(display_name).collect(),
             })
             .collect();
+        // Until the hosts say which was changed last: the last environment
+        // (usually production), what an on-call engineer looks at first.
+        let last = envs.len().saturating_sub(1);
         App {
             monitor: MonitorState::new(&config),
             config,
             readonly,
             envs,
             releases: Vec::new(),
-            env_cursor: 0,
+            env_cursor: last,
             host_cursor: 0,
             release_cursor: 0,
             focus: Pane::Environments,
@@ -395,6 +414,8 @@ impl App {
             finishing: Vec::new(),
             told: None,
             quitting: false,
+            select_latest: true,
+            screen: None,
             now: SystemTime::now(),
         }
     }
@@ -418,9 +439,81 @@ impl App {
         self.change.as_ref().is_some_and(ChangeView::running)
     }
 
+    /// The change of this console still running.
+    pub fn running_change(&self) -> Option<&ChangeView> {
+        self.change.as_ref().filter(|c| c.running())
+    }
+
     /// The pause of this console's running change, if it is paused.
     pub fn paused(&self) -> Option<&PauseView> {
         self.change.as_ref().and_then(ChangeView::paused)
+    }
+
+    /// The pause of this console's change, when its environment is the
+    /// selected one: only then do `n`, `P` and `R` steer it.
+    pub fn paused_here(&self) -> Option<&PauseView> {
+        self.change
+            .as_ref()
+            .filter(|c| c.env == self.selected_env().name)
+            .and_then(ChangeView::paused)
+    }
+
+    /// The environment the hosts say was changed last (their newest history
+    /// record or journal); on a tie the later one; none: the last one.
+    pub fn latest_env(&self) -> usize {
+        let mut latest: Option<(SystemTime, usize)> = None;
+        for (env, row) in self.envs.iter().enumerate() {
+            for host in 0..row.hosts.len() {
+                let Some(v) = self
+                    .monitor
+                    .host(HostKey { env, host })
+                    .and_then(|h| h.view.as_ref())
+                else {
+                    continue;
+                };
+                let journal = v.change.iter().map(|c| c.updated.as_str());
+                let times = v.history.iter().map(|r| r.time.as_str()).chain(journal);
+                for t in times.filter_map(parse_time) {
+                    if latest.is_none_or(|(l, _)| t >= l) {
+                        latest = Some((t, env));
+                    }
+                }
+            }
+        }
+        latest.map_or(self.envs.len().saturating_sub(1), |(_, e)| e)
+    }
+
+    /// What `R` would do now, as the footer names it: the selected
+    /// environment and what its hosts go back to; `None` while a change runs
+    /// (`R` is refused then).
+    pub fn rollback_hint(&self) -> Option<String> {
+        if self.change_running() {
+            return None;
+        }
+        let env = &self.selected_env().name;
+        let mut to: Vec<String> = self
+            .rollback_preview(self.env_cursor)
+            .into_iter()
+            .filter_map(|(_, _, prev)| prev.map(|p| p.to_string()))
+            .collect();
+        to.sort();
+        to.dedup();
+        Some(if to.is_empty() {
+            format!("roll back {env}")
+        } else {
+            format!("roll back {env} → {}", to.join(","))
+        })
+    }
+
+    /// What `c` would cancel, as the footer names it: the environment too
+    /// when it is not the selected one.
+    pub fn cancel_hint(&self) -> Option<String> {
+        let c = self.running_change()?;
+        Some(if c.env == self.selected_env().name {
+            "cancel".to_owned()
+        } else {
+            format!("cancel {}", c.env)
+        })
     }
 
     /// The change a host of environment `env` carries that is not this
@@ -477,14 +570,21 @@ impl App {
     pub fn moment(&self) -> keymap::Moment {
         let env = self.env_cursor;
         keymap::Moment {
-            paused: self.paused().is_some()
+            paused: self.paused_here().is_some()
                 || (!self.change_running() && self.foreign_pause(env).is_some()),
             interrupted: self
                 .foreign_change(env)
                 .is_some_and(|c| c.liveness == Liveness::Interrupted),
             unfinished: !self.unfinished(env).is_empty(),
             offered: self.offer.is_some(),
+            running: self.change_running(),
         }
+    }
+
+    /// The terminal is too small for the console: it shows one line, and
+    /// keys that change hosts do nothing (what they would do is not on screen).
+    pub fn too_small(&self) -> bool {
+        self.screen.is_some_and(|(w, h)| !super::view::fits(w, h))
     }
 
     /// The armed second `R`, unless its time ran out.
@@ -541,7 +641,10 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) => self.key(key),
-            Msg::Resize => Vec::new(),
+            Msg::Resize(width, height) => {
+                self.screen = Some((width, height));
+                Vec::new()
+            }
             Msg::Tick => {
                 if let Some(a) = self.armed.take_if(|a| self.now >= a.until) {
                     self.say(
@@ -566,7 +669,22 @@ impl App {
                 Vec::new()
             }
             Msg::Monitor(ev) => {
+                let state = matches!(ev, MonitorEvent::State { .. });
                 self.monitor.apply(ev);
+                if state && self.select_latest {
+                    self.select_env(self.latest_env());
+                    // Every host read once: the selection settles there.
+                    let read = |(env, row): (usize, &EnvRow)| {
+                        (0..row.hosts.len()).all(|host| {
+                            self.monitor
+                                .host(HostKey { env, host })
+                                .is_some_and(|h| h.view.is_some())
+                        })
+                    };
+                    if self.envs.iter().enumerate().all(read) {
+                        self.select_latest = false;
+                    }
+                }
                 Vec::new()
             }
             Msg::Releases(list) => {
@@ -647,6 +765,7 @@ impl App {
                 release,
                 hosts,
             } => {
+                self.select_latest = false;
                 let names = self
                     .envs
                     .iter()
@@ -791,7 +910,17 @@ impl App {
         }
     }
 
+    /// Select environment `env`, on its first host.
+    pub fn select_env(&mut self, env: usize) {
+        if env < self.envs.len() && env != self.env_cursor {
+            self.env_cursor = env;
+            self.host_cursor = 0;
+        }
+    }
+
     fn key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        // The operator is here: the selection is theirs from now on.
+        self.select_latest = false;
         // Any key but the second `R` disarms a forced rollback.
         let armed = self.armed.take().filter(|a| self.now < a.until);
         match &mut self.overlay {
@@ -829,7 +958,12 @@ impl App {
             }
             Overlay::ConfirmQuit => {
                 self.overlay = Overlay::None;
-                if matches!(key.code, KeyCode::Char('q') | KeyCode::Char('y')) {
+                let yes = matches!(key.code, KeyCode::Char('q') | KeyCode::Char('y'));
+                if yes && !self.change_running() {
+                    // It ended while the question was open.
+                    return vec![Effect::Quit];
+                }
+                if yes {
                     self.quitting = true;
                     self.say(
                         "cancelling the change before quitting: switched hosts go back…",
@@ -838,6 +972,22 @@ impl App {
                     return vec![Effect::Cancel];
                 }
                 self.say("still here; the change goes on", Tone::Info);
+                return Vec::new();
+            }
+            Overlay::ConfirmCancel => {
+                self.overlay = Overlay::None;
+                let Some(what) = self.running_change().map(ChangeView::label) else {
+                    self.say("the change already ended: nothing to cancel", Tone::Info);
+                    return Vec::new();
+                };
+                if key.code == KeyCode::Char('y') {
+                    self.say(
+                        format!("CANCELLING {what}: it stops after the current step and switched hosts go back"),
+                        Tone::Bad,
+                    );
+                    return vec![Effect::Cancel];
+                }
+                self.say(format!("not cancelled: {what} goes on"), Tone::Info);
                 return Vec::new();
             }
             Overlay::Help | Overlay::Output => {
@@ -857,6 +1007,10 @@ impl App {
                 "read-only console: nothing can be changed from here",
                 Tone::Info,
             );
+            return Vec::new();
+        }
+        // What a key would change cannot be read on a terminal this small.
+        if self.too_small() && keymap::binding(action).changes_hosts {
             return Vec::new();
         }
         if action == Action::Rollback {
@@ -895,13 +1049,17 @@ impl App {
             }
             Action::Cancel => {
                 if self.change_running() {
-                    self.say("cancelling: the change stops after the current step and switched hosts go back", Tone::Bad);
-                    vec![Effect::Cancel]
-                } else {
-                    self.log_filter = None;
-                    self.offer = None;
-                    Vec::new()
+                    self.overlay = Overlay::ConfirmCancel;
                 }
+                Vec::new()
+            }
+            Action::Back => {
+                if self.offer.take().is_some() {
+                    self.say("not overridden; nothing was changed", Tone::Info);
+                } else if self.log_filter.take().is_some() {
+                    self.say("log filter cleared", Tone::Info);
+                }
+                Vec::new()
             }
             Action::ShowOutput => {
                 self.overlay = Overlay::Output;
@@ -1125,7 +1283,7 @@ impl App {
     /// change paused by another process or machine hears it through its
     /// hosts.
     fn control(&mut self, word: Control) -> Vec<Effect> {
-        if self.paused().is_none() {
+        if self.paused_here().is_none() {
             return self.signal(word);
         }
         let Some(c) = self.change.as_mut().filter(|c| c.running()) else {
@@ -1216,14 +1374,21 @@ impl App {
     /// rollback across a schema migration, which a second `R` on the same
     /// environment forces.
     fn rollback(&mut self, armed: Option<Armed>) -> Vec<Effect> {
-        if self.change_running() {
-            self.say(
-                "a change is running: cancel it with c (switched hosts go back by themselves)",
-                Tone::Info,
-            );
+        let env = self.selected_env().name.clone();
+        if let Some(c) = self.running_change() {
+            let what = c.label();
+            let text = if c.env == env {
+                format!(
+                    "not rolled back: {what} is running; c cancels it (asks first), switched hosts go back"
+                )
+            } else {
+                format!(
+                    "{env} not rolled back: {what} is running; roll {env} back once it ends (c cancels it, asking first)"
+                )
+            };
+            self.say(text, Tone::Info);
             return Vec::new();
         }
-        let env = self.selected_env().name.clone();
         let force = armed.is_some_and(|a| a.env == env);
         let preview = self.rollback_preview(self.env_cursor);
         let mut moves: Vec<String> = preview
@@ -1397,6 +1562,134 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
         assert_eq!(
             press(&mut a, 'R'),
             [Effect::Rollback {
+                env: "production".into(),
+                force: false
+            }]
+        );
+    }
+
+    fn key(a: &mut App, code: KeyCode) -> Vec<Effect> {
+        a.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    #[test]
+    fn esc_closes_clears_and_goes_back_but_never_cancels() {
+        let mut a = app(false);
+        start(&mut a, ChangeKind::Deploy);
+        assert!(key(&mut a, KeyCode::Esc).is_empty());
+        // `?` Esc Esc: the help closes, then Esc again is only Esc.
+        assert!(press(&mut a, '?').is_empty());
+        assert_eq!(a.overlay, Overlay::Help);
+        assert!(key(&mut a, KeyCode::Esc).is_empty());
+        assert_eq!(a.overlay, Overlay::None);
+        assert!(key(&mut a, KeyCode::Esc).is_empty());
+        // In a pause too, and in the question `q` asks.
+        pause(&mut a, 0, None);
+        assert!(key(&mut a, KeyCode::Esc).is_empty());
+        assert!(press(&mut a, 'q').is_empty());
+        assert!(key(&mut a, KeyCode::Esc).is_empty());
+        assert!(!a.quitting);
+        assert!(a.change_running() && a.paused().is_some());
+        // What Esc does: clear the log filter.
+        a.log_filter = Some("ERROR".into());
+        assert!(key(&mut a, KeyCode::Esc).is_empty());
+        assert_eq!(a.log_filter, None);
+    }
+
+    #[test]
+    fn c_cancels_only_after_y() {
+        let mut a = app(false);
+        // Nothing running: c means nothing.
+        assert!(press(&mut a, 'c').is_empty());
+        assert_eq!(a.overlay, Overlay::None);
+        start(&mut a, ChangeKind::Deploy);
+        assert!(press(&mut a, 'c').is_empty());
+        assert_eq!(a.overlay, Overlay::ConfirmCancel);
+        // Any key but y leaves it running: n, Esc, c again, q.
+        for code in [
+            KeyCode::Char('n'),
+            KeyCode::Esc,
+            KeyCode::Char('c'),
+            KeyCode::Char('q'),
+        ] {
+            assert_eq!(a.overlay, Overlay::ConfirmCancel);
+            assert!(key(&mut a, code).is_empty(), "{code:?}");
+            assert_eq!(a.overlay, Overlay::None);
+            assert!(a.status.as_ref().unwrap().0.contains("not cancelled"));
+            press(&mut a, 'c');
+        }
+        assert_eq!(press(&mut a, 'y'), [Effect::Cancel]);
+        assert!(
+            a.status
+                .as_ref()
+                .unwrap()
+                .0
+                .starts_with("CANCELLING deploy v2 → production")
+        );
+        // The question outlived the change: y cancels nothing.
+        let mut a = app(false);
+        start(&mut a, ChangeKind::Deploy);
+        press(&mut a, 'c');
+        a.update(Msg::Engine(Event::ChangeFinished {
+            change: "c1".into(),
+            outcome: ChangeOutcome::Succeeded,
+            summary: "done".into(),
+        }));
+        assert!(press(&mut a, 'y').is_empty());
+        // Read-only: no question at all.
+        let mut a = app(true);
+        start(&mut a, ChangeKind::Deploy);
+        assert!(press(&mut a, 'c').is_empty());
+        assert_eq!(a.overlay, Overlay::None);
+    }
+
+    #[test]
+    fn r_n_p_act_on_the_selected_environment_only() {
+        let mut a = app(false);
+        a.env_cursor = 1;
+        start(&mut a, ChangeKind::Deploy);
+        pause(&mut a, 0, None);
+        // Staging selected: R is staging's rollback, refused while
+        // production's canary runs; n and P steer nothing.
+        a.env_cursor = 0;
+        for c in ['R', 'n', 'P'] {
+            assert!(press(&mut a, c).is_empty(), "{c}");
+        }
+        let (text, _) = a.status.clone().unwrap();
+        assert!(
+            text.starts_with("staging not rolled back: deploy v2 → production is running"),
+            "{text}"
+        );
+        assert_eq!(a.paused().unwrap().sent, None, "the canary heard nothing");
+        assert_eq!(a.cancel_hint().as_deref(), Some("cancel production"));
+        assert_eq!(a.rollback_hint(), None, "R is refused: not offered");
+        // c still cancels production's change, naming it, after y.
+        press(&mut a, 'c');
+        assert_eq!(press(&mut a, 'y'), [Effect::Cancel]);
+        // Production selected: R aborts its canary.
+        let mut a = app(false);
+        a.env_cursor = 1;
+        start(&mut a, ChangeKind::Deploy);
+        pause(&mut a, 0, None);
+        assert_eq!(a.cancel_hint().as_deref(), Some("cancel"));
+        assert_eq!(
+            press(&mut a, 'R'),
+            [Effect::Control {
+                batch: 0,
+                word: Control::Abort
+            }]
+        );
+        // Once it ended, R on staging rolls staging back.
+        a.update(Msg::Engine(Event::ChangeFinished {
+            change: "c1".into(),
+            outcome: ChangeOutcome::RolledBack,
+            summary: "aborted".into(),
+        }));
+        a.env_cursor = 0;
+        assert_eq!(a.rollback_hint().as_deref(), Some("roll back staging"));
+        assert_eq!(
+            press(&mut a, 'R'),
+            [Effect::Rollback {
                 env: "staging".into(),
                 force: false
             }]
@@ -1483,6 +1776,27 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
         // Another error never arms.
         a.update(Msg::ChangeDone(Err(ChangeError::Other("locked".into()))));
         assert!(a.armed.is_none());
+    }
+
+    #[test]
+    fn a_terminal_too_small_to_show_what_a_key_does_changes_nothing() {
+        let mut a = app(false);
+        a.env_cursor = 1;
+        a.update(Msg::Resize(80, 11));
+        assert!(a.too_small());
+        for c in ['R', 'd', 'p'] {
+            assert!(press(&mut a, c).is_empty(), "{c}");
+        }
+        // Quitting still works (and asks while a change runs).
+        assert_eq!(press(&mut a, 'q'), [Effect::Quit]);
+        a.update(Msg::Resize(80, 24));
+        assert_eq!(
+            press(&mut a, 'R'),
+            [Effect::Rollback {
+                env: "production".into(),
+                force: false
+            }]
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Keys are data, listed once: this table drives the key handler, the footer
 //! and the `?` overlay, so they can never disagree. A binding may hold only
-//! in some moments (`When`): during a canary pause `n`, `P` and `R` steer the
-//! change, and the keys that would start another one are gone; `r`, `F` and
-//! `O` appear only where there is something to resume, finish or override.
+//! in some moments (`When`): during a canary pause of the selected
+//! environment `n`, `P` and `R` steer the change, and the keys that would
+//! start another one are gone; `r`, `F` and `O` appear only where there is
+//! something to resume, finish or override, `c` only while a change runs.
+//! `Esc` only closes, clears or goes back: no key but `c` (and `q`, both
+//! asking first) cancels a change.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -27,7 +30,11 @@ pub enum Action {
     Finish,
     /// Start the change the deploy window refused, with a reason.
     Override,
+    /// Ask to cancel the change in flight (`y` confirms).
     Cancel,
+    /// Close an overlay, clear the log filter, leave an offer: never a
+    /// change to a host.
+    Back,
     ShowOutput,
     Filter,
     ToggleFollow,
@@ -40,8 +47,8 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
     Always,
-    /// A canary change is paused between steps: this console's, or one run
-    /// elsewhere on the selected environment.
+    /// A canary change of the selected environment is paused between steps:
+    /// this console's, or one run elsewhere.
     Paused,
     /// Anything but a canary pause.
     NotPaused,
@@ -51,6 +58,8 @@ pub enum When {
     Unfinished,
     /// The deploy window refused the last change this console asked for.
     Offered,
+    /// A change of this console runs.
+    Running,
 }
 
 /// What the bindings that hold depend on.
@@ -60,6 +69,7 @@ pub struct Moment {
     pub interrupted: bool,
     pub unfinished: bool,
     pub offered: bool,
+    pub running: bool,
 }
 
 impl When {
@@ -71,6 +81,7 @@ impl When {
             When::Interrupted => m.interrupted && !m.paused,
             When::Unfinished => m.unfinished && !m.paused,
             When::Offered => m.offered && !m.paused,
+            When::Running => m.running,
         }
     }
 }
@@ -80,7 +91,8 @@ pub struct Binding {
     /// Shown for the keys, e.g. `j/k`.
     pub key_label: &'static str,
     pub action: Action,
-    /// Short, for the footer; empty keeps it out of the footer.
+    /// Short, for the footer; empty keeps it out of the footer. Keys that
+    /// act on an environment say which in the footer (the view adds it).
     pub footer: &'static str,
     pub help: &'static str,
     /// Changes hosts: refused in a read-only console.
@@ -167,18 +179,27 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[KeyCode::Char('R')],
         key_label: "R",
         action: Action::Rollback,
-        footer: "ROLLBACK",
-        help: "roll the selected environment back to its previous release, at once, no questions (across a schema migration: R twice)",
+        footer: "roll back",
+        help: "roll the selected environment back to its previous release (the footer names both), at once (across a schema migration: R twice)",
         changes_hosts: true,
         when: When::NotPaused,
     },
     Binding {
-        keys: &[KeyCode::Char('c'), KeyCode::Esc],
-        key_label: "c/Esc",
+        keys: &[KeyCode::Char('c')],
+        key_label: "c",
         action: Action::Cancel,
         footer: "cancel",
-        help: "cancel the change in flight: it stops after the current step and switched hosts go back",
+        help: "cancel the change in flight (asks y first): it stops after the current step, switched hosts go back",
         changes_hosts: true,
+        when: When::Running,
+    },
+    Binding {
+        keys: &[KeyCode::Esc],
+        key_label: "Esc",
+        action: Action::Back,
+        footer: "",
+        help: "close, clear or go back (overlay, prompt, log filter, offer); never changes a host",
+        changes_hosts: false,
         when: When::Always,
     },
     Binding {
@@ -303,12 +324,13 @@ mod tests {
     use super::*;
 
     fn every_moment() -> Vec<Moment> {
-        (0..16u8)
+        (0..32u8)
             .map(|b| Moment {
                 paused: b & 1 != 0,
                 interrupted: b & 2 != 0,
                 unfinished: b & 4 != 0,
                 offered: b & 8 != 0,
+                running: b & 16 != 0,
             })
             .collect()
     }
@@ -341,7 +363,26 @@ mod tests {
         assert_eq!(action_for(&key('n'), idle), None);
         assert_eq!(action_for(&key('P'), idle), None);
         assert_eq!(action_for(&key('d'), paused), None);
-        assert_eq!(action_for(&key('c'), paused), Some(Action::Cancel));
+        // c cancels only while a change of this console runs.
+        assert_eq!(action_for(&key('c'), paused), None);
+        let running = Moment {
+            running: true,
+            ..paused
+        };
+        assert_eq!(action_for(&key('c'), running), Some(Action::Cancel));
+    }
+
+    #[test]
+    fn esc_never_changes_a_host_at_any_moment() {
+        let esc = KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE);
+        for m in every_moment() {
+            assert_eq!(action_for(&esc, m), Some(Action::Back), "{m:?}");
+            assert!(!binding(Action::Back).changes_hosts);
+        }
+        // Of the keys that change hosts, none is Esc.
+        for b in BINDINGS.iter().filter(|b| b.changes_hosts) {
+            assert!(!b.keys.contains(&KeyCode::Esc), "{}", b.key_label);
+        }
     }
 
     #[test]
@@ -356,6 +397,7 @@ mod tests {
             unfinished: true,
             offered: true,
             paused: false,
+            running: false,
         };
         assert_eq!(action_for(&key('r'), all), Some(Action::Resume));
         assert_eq!(action_for(&key('F'), all), Some(Action::Finish));
@@ -387,6 +429,7 @@ mod tests {
             Finish,
             Override,
             Cancel,
+            Back,
             ShowOutput,
             Filter,
             ToggleFollow,

@@ -54,7 +54,7 @@ fn spawn_input(tx: UnboundedSender<Msg>) {
         loop {
             let msg = match event::read() {
                 Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => Msg::Key(k),
-                Ok(TermEvent::Resize(..)) => Msg::Resize,
+                Ok(TermEvent::Resize(width, height)) => Msg::Resize(width, height),
                 Ok(_) => continue,
                 Err(_) => return,
             };
@@ -186,6 +186,9 @@ async fn main_loop(
 
     let theme = Theme::from_env();
     let mut app = App::new(config, readonly);
+    if let Ok(size) = terminal.size() {
+        app.update(Msg::Resize(size.width, size.height));
+    }
     // When the next frame is due: soon after a key or an engine event, at a
     // calmer pace when only monitor data (log lines, samples) came in.
     let mut pace: Option<Duration> = Some(FRAME);

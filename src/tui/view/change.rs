@@ -142,6 +142,8 @@ fn pause_lines(
         fit(&head, width),
         theme.warn_bold(),
     ))];
+    // The keys steer it only with its environment selected.
+    let here = app.selected_env().name == c.env;
     let (what, style, keys) = match (p.sent, p.until) {
         (Some(word), _) => (
             format!(
@@ -170,10 +172,14 @@ fn pause_lines(
         ),
     };
     let room = width.saturating_sub(what.chars().count());
-    let keys = if app.readonly { "" } else { keys };
+    let keys = match (app.readonly, here, keys.is_empty()) {
+        (true, _, _) | (_, _, true) => String::new(),
+        (false, true, false) => keys.to_owned(),
+        (false, false, false) => format!(" · select {} to steer it (c cancels it)", c.env),
+    };
     lines.push(Line::from(vec![
         Span::styled(what, style),
-        Span::styled(fit(keys, room), theme.dim()),
+        Span::styled(fit(&keys, room), theme.dim()),
     ]));
     if let Some(why) = why_line(c, p) {
         lines.push(Line::from(Span::styled(

@@ -108,8 +108,15 @@ pub fn draw_keys(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         if app.readonly && b.changes_hosts {
             continue;
         }
+        // A key that acts on an environment names it (and `R` its target).
+        let label = match b.action {
+            Action::Rollback => app.rollback_hint(),
+            Action::Cancel => app.cancel_hint(),
+            _ => Some(b.footer.to_owned()),
+        };
+        let Some(label) = label else { continue };
         // Whole hints only: the most important come first in the table.
-        let width = b.key_label.chars().count() + b.footer.chars().count() + 4;
+        let width = b.key_label.chars().count() + label.chars().count() + 4;
         if used + width > area.width as usize {
             break;
         }
@@ -120,7 +127,7 @@ pub fn draw_keys(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.key()
         };
         spans.push(Span::styled(format!(" {} ", b.key_label), key_style));
-        spans.push(Span::raw(format!(" {} ", b.footer)));
+        spans.push(Span::raw(format!(" {label} ")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -9,19 +9,33 @@ mod overlay;
 mod releases;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Direction, Layout};
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::app::{App, Pane};
 use super::theme::Theme;
 
 /// Wide enough for the health pane beside the logs.
 const WIDE: u16 = 110;
+/// The smallest console still worth drawing: the environments, a change's
+/// first rows, a log line, the status and the keys. Below it, one line says
+/// so and the change goes on.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 15;
+
+/// Whether a terminal of `width`×`height` gets the whole console.
+pub fn fits(width: u16, height: u16) -> bool {
+    width >= MIN_WIDTH && height >= MIN_HEIGHT
+}
 
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     let area = frame.area();
+    if !fits(area.width, area.height) {
+        too_small(frame, app, theme);
+        return;
+    }
     let [body, status, keys] = Layout::vertical([
         Constraint::Min(8),
         Constraint::Length(footer::status_height(app, area.width)),
@@ -29,7 +43,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     ])
     .areas(area);
     let host_rows: u16 = app.envs.iter().map(|e| e.hosts.len() as u16 + 1).sum();
-    let top_height = (envs::rows(app) + 2).clamp(5, body.height / 2);
+    let top_height = (envs::rows(app) + 2).min(body.height / 2).max(5);
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Length(top_height),
         Constraint::Length(change::height(app, body.height, top_height, body.width)),
@@ -66,6 +80,18 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     footer::draw_status(frame, status, app, theme);
     footer::draw_keys(frame, keys, app, theme);
     overlay::draw(frame, area, app, theme);
+}
+
+/// One line on a terminal too small for the console; a question the
+/// operator must answer comes first, so `q` still asks before cancelling.
+fn too_small(frame: &mut Frame, app: &App, theme: &Theme) {
+    let area = frame.area();
+    let mut text = format!("terminal too small (need {MIN_WIDTH}x{MIN_HEIGHT})");
+    if let Some(q) = overlay::question(app) {
+        text = format!("{text} · {q}");
+    }
+    let line = Line::from(Span::styled(fit(&text, area.width as usize), theme.bad()));
+    frame.render_widget(Paragraph::new(line), Rect { height: 1, ..area });
 }
 
 /// A pane's frame, highlighted when it has the focus.

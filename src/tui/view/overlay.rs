@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::super::app::{App, Effect, Overlay, StepState};
+use super::super::app::{App, ChangeView, Effect, Overlay, StepState};
 use super::super::keymap;
 use super::super::theme::Theme;
 use super::{pane, wrap};
@@ -15,6 +15,25 @@ use super::{pane, wrap};
 const WIDTH: u16 = 76;
 /// The help's key column, with its gap.
 const KEY_COLUMN: usize = 10;
+
+/// What an open question or prompt asks, in one line: all a terminal too
+/// small for the console shows of it.
+pub fn question(app: &App) -> Option<String> {
+    match &app.overlay {
+        Overlay::ConfirmQuit => {
+            Some("quit? q/y: cancel the change and quit · other keys: stay".into())
+        }
+        Overlay::ConfirmCancel => Some(format!(
+            "cancel {}? y: cancel it · other keys: leave it running",
+            app.running_change()
+                .map(ChangeView::label)
+                .unwrap_or_default()
+        )),
+        Overlay::Reason(text) => Some(format!("reason: {text}▏ Enter: override · Esc: leave")),
+        Overlay::Filter(text) => Some(format!("filter: {text}▏")),
+        Overlay::None | Overlay::Help | Overlay::Output => None,
+    }
+}
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
@@ -73,10 +92,36 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 theme,
             ),
         ),
+        Overlay::ConfirmCancel => (
+            " Cancel? ",
+            vec![
+                Line::from(Span::styled(
+                    format!(
+                        "{} is running.",
+                        app.running_change()
+                            .map(ChangeView::label)
+                            .unwrap_or_default()
+                    ),
+                    theme.bad(),
+                )),
+                Line::from(
+                    "y: cancel it (it stops after the current step, switched hosts go back)",
+                ),
+                Line::from("any other key: leave it running"),
+            ],
+        ),
         Overlay::ConfirmQuit => (
             " Quit? ",
             vec![
-                Line::from(Span::styled("A change is running.", theme.bad())),
+                Line::from(Span::styled(
+                    format!(
+                        "{} is running.",
+                        app.running_change()
+                            .map(ChangeView::label)
+                            .unwrap_or_default()
+                    ),
+                    theme.bad(),
+                )),
                 Line::from("q or y: cancel it (switched hosts go back), then quit"),
                 Line::from("any other key: stay"),
             ],
