@@ -1,0 +1,219 @@
+//! Resolving the top-level sections: `[app]`, `[ssh]`, `[health]`, `[logs]`,
+//! `[metrics]` and `[hooks]`.
+
+use super::*;
+
+impl Resolver<'_> {
+    pub(super) fn app(&self, app: raw::RawApp) -> Result<App, ConfigError> {
+        if app.name.get_ref().trim().is_empty() {
+            return Err(self.err(&app.name, "app.name must not be empty"));
+        }
+        let deploy_to = self.absolute_remote(&app.deploy_to)?;
+        let keep_releases = match &app.keep_releases {
+            None => DEFAULT_KEEP_RELEASES,
+            Some(k) => match usize::try_from(*k.get_ref()) {
+                Ok(n) if n >= 1 => n,
+                _ => return Err(self.err(k, "keep_releases must be at least 1")),
+            },
+        };
+        let mut shared = Vec::new();
+        for s in &app.shared {
+            let p = s.get_ref().trim_end_matches('/');
+            if p.is_empty()
+                || p.starts_with('/')
+                || p.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+            {
+                return Err(self.err(
+                    s,
+                    format!("shared path {p:?} must be relative to shared/, without . or .. parts"),
+                ));
+            }
+            shared.push(p.to_owned());
+        }
+        Ok(App {
+            name: app.name.into_inner(),
+            build: app.build,
+            artifact: self.local_path(app.artifact.get_ref()),
+            deploy_to,
+            keep_releases,
+            shared,
+        })
+    }
+
+    pub(super) fn absolute_remote(&self, p: &Spanned<String>) -> Result<String, ConfigError> {
+        let s = p.get_ref();
+        if !s.starts_with('/') || s.contains('\n') || s.contains('\0') {
+            return Err(self.err(p, format!("deploy_to {s:?} must be an absolute path")));
+        }
+        Ok(if s.len() > 1 {
+            s.trim_end_matches('/')
+        } else {
+            s
+        }
+        .to_owned())
+    }
+
+    pub(super) fn ssh(&self, ssh: raw::RawSsh) -> Result<Ssh, ConfigError> {
+        let user = ssh
+            .user
+            .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".to_owned()));
+        let port = match &ssh.port {
+            None => DEFAULT_SSH_PORT,
+            Some(p) => self.port(p, *p.get_ref())?,
+        };
+        let parallel = match &ssh.parallel {
+            None => DEFAULT_PARALLEL,
+            Some(p) => match usize::try_from(*p.get_ref()) {
+                Ok(n) if n >= 1 => n,
+                _ => return Err(self.err(p, "ssh.parallel must be at least 1")),
+            },
+        };
+        let known_hosts = match ssh.known_hosts {
+            Some(k) => self.local_path(&k),
+            None => dirs::home_dir()
+                .unwrap_or_else(|| PathBuf::from("/"))
+                .join(".ssh/known_hosts"),
+        };
+        Ok(Ssh {
+            user,
+            port,
+            identity: ssh.identity.map(|i| self.local_path(&i)),
+            known_hosts,
+            connect_timeout: ssh.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0),
+            command_timeout: ssh.command_timeout.map_or(DEFAULT_COMMAND_TIMEOUT, |d| d.0),
+            parallel,
+        })
+    }
+
+    pub(super) fn port<T>(&self, at: &Spanned<T>, p: i64) -> Result<u16, ConfigError> {
+        match u16::try_from(p) {
+            Ok(p) if p > 0 => Ok(p),
+            _ => Err(self.err(at, format!("{p} is not a TCP port (1 to 65535)"))),
+        }
+    }
+
+    pub(super) fn health(&self, h: raw::RawHealth) -> Result<Health, ConfigError> {
+        let probe = match (h.http, h.command) {
+            (Some(url), None) => {
+                // Checked per host, once its vars are known.
+                if !url.get_ref().starts_with("http://") {
+                    return Err(self.err(&url, format!("{:?}: health.http must be a plain http:// URL on the host (it is fetched through the SSH connection)", url.get_ref())));
+                }
+                Probe::Http(url.into_inner())
+            }
+            (None, Some(cmd)) => Probe::Command(cmd.into_inner()),
+            (Some(_), Some(cmd)) => {
+                return Err(self.err(&cmd, "[health] takes `http` or `command`, not both"));
+            }
+            (None, None) => {
+                return Err(ConfigError::whole_file(
+                    self.path,
+                    "[health] needs `http = \"http://127.0.0.1:PORT/path\"` or `command = \"...\"`"
+                        .into(),
+                ));
+            }
+        };
+        let healthy_after = match &h.healthy_after {
+            None => DEFAULT_HEALTHY_AFTER,
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(n) if n >= 1 => n,
+                _ => return Err(self.err(n, "healthy_after must be at least 1")),
+            },
+        };
+        Ok(Health {
+            probe,
+            interval: h.interval.map_or(DEFAULT_HEALTH_INTERVAL, |d| d.0),
+            timeout: h.timeout.map_or(DEFAULT_HEALTH_TIMEOUT, |d| d.0),
+            healthy_after,
+            gate: h.gate.map_or(DEFAULT_HEALTH_GATE, |d| d.0),
+        })
+    }
+
+    pub(super) fn logs(&self, l: raw::RawLogs) -> Result<Logs, ConfigError> {
+        let error_pattern = match &l.error_pattern {
+            None => None,
+            Some(p) => Some(Regex::new(p.get_ref()).map_err(|e| {
+                self.err(
+                    p,
+                    format!("error_pattern is not a valid regular expression: {e}"),
+                )
+            })?),
+        };
+        let buffer_lines = match &l.buffer_lines {
+            None => DEFAULT_LOG_BUFFER_LINES,
+            Some(n) => match usize::try_from(*n.get_ref()) {
+                Ok(n) if n >= 1 => n,
+                _ => return Err(self.err(n, "buffer_lines must be at least 1")),
+            },
+        };
+        Ok(Logs {
+            files: l.files,
+            command: l.command,
+            error_pattern,
+            buffer_lines,
+        })
+    }
+
+    pub(super) fn metrics(&self, m: &raw::RawMetrics) -> Result<Metrics, ConfigError> {
+        let latency = match &m.latency {
+            None => None,
+            Some(l) => Some(self.latency_selector(l, m.prometheus.is_some())?),
+        };
+        let selector = |key: &str, written: &Option<Spanned<String>>, default: &str| {
+            let text = written.as_ref().map_or(default, |w| w.get_ref().as_str());
+            Selector::parse(text).map_err(|e| match written {
+                Some(w) => self.err(w, format!("metrics.{key}: {e}")),
+                None => ConfigError::whole_file(self.path, format!("metrics.{key}: {e}")),
+            })
+        };
+        // Checked at load, or a typo would leave a canary without its error
+        // rate.
+        let requests = selector("requests", &m.requests, "http_requests_total")?;
+        let errors = selector("errors", &m.errors, "http_requests_total{code=~\"5..\"}")?;
+        Ok(Metrics {
+            prometheus: m.prometheus.as_ref().map(|p| p.get_ref().clone()),
+            requests,
+            errors,
+            latency,
+            interval: m.interval.map_or(DEFAULT_METRICS_INTERVAL, |d| d.0),
+        })
+    }
+
+    /// Checked here rather than when the monitor first reads it, so that a
+    /// typo stops the load instead of leaving a canary without its latency.
+    pub(super) fn latency_selector(
+        &self,
+        l: &Spanned<String>,
+        has_prometheus: bool,
+    ) -> Result<LatencyQuery, ConfigError> {
+        if !has_prometheus {
+            return Err(self.err(
+                l,
+                "metrics.latency needs metrics.prometheus (the page on each host it is read from)",
+            ));
+        }
+        LatencyQuery::parse(l.get_ref()).map_err(|e| self.err(l, format!("metrics.latency: {e}")))
+    }
+
+    pub(super) fn hooks(&self, h: raw::RawHooks) -> Result<Hooks, ConfigError> {
+        let run_once_migrates = match &h.run_once_migrates {
+            None => false,
+            Some(m) if *m.get_ref() && h.run_once.is_empty() => {
+                return Err(self.err(
+                    m,
+                    "run_once_migrates = true, but there are no run_once hooks, so no release would ever be marked (add run_once = [\"./bin/migrate\"], or remove run_once_migrates)",
+                ));
+            }
+            Some(m) => *m.get_ref(),
+        };
+        Ok(Hooks {
+            before_switch: h.before_switch,
+            run_once: h.run_once,
+            restart: h.restart,
+            after_switch: h.after_switch,
+            on_rollback: h.on_rollback,
+            notify: h.notify,
+            run_once_migrates,
+        })
+    }
+}
