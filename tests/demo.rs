@@ -608,10 +608,30 @@ fn v3_passes_staging_then_its_canary_breaches_and_goes_back_by_itself() {
         "{breach}"
     );
     assert!(out.contains("last log lines"), "{out}");
+    // The lines shown are web-1's own (which of its last lines are errors is
+    // chance: about a third of v3's requests fail), and its log holds the
+    // failures the breach counted.
+    let shown: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("last log lines"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .map(str::trim)
+        .collect();
+    assert!(!shown.is_empty(), "{out}");
+    let log_dir = demo.host("web-1").join("shared/log");
+    let logged: String = ["app.log.1", "app.log"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(log_dir.join(f)).ok())
+        .collect();
+    for line in &shown {
+        assert!(logged.contains(line), "{line:?} is not web-1's:\n{out}");
+    }
     assert!(
-        out.lines()
+        logged
+            .lines()
             .any(|l| l.contains(" ERROR ") && l.contains(" 500 ") && l.contains("panicked")),
-        "{out}"
+        "web-1 logged no failed request:\n{logged}"
     );
 
     // web-1 went back; web-2 and web-3 never moved.
