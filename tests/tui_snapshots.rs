@@ -11,7 +11,10 @@ use shipdeck::config::Config;
 use shipdeck::engine::canary::{Metric, Verdict};
 use shipdeck::engine::journal::{ChangeInfo, Liveness};
 use shipdeck::engine::plan::{DeployInput, plan_deploy};
-use shipdeck::engine::{ChangeKind, ChangeOutcome, ChangeReport, Control, Event, Step, StepStatus};
+use shipdeck::engine::{
+    ChangeKind, ChangeOptions, ChangeOutcome, ChangeReport, Command, Control, Event, Step,
+    StepStatus,
+};
 use shipdeck::host::HostState;
 use shipdeck::model::{Action, HealthVerdict, HistoryRecord, Operator, Outcome, ReleaseId};
 use shipdeck::monitor::{
@@ -474,10 +477,7 @@ fn migration_armed() -> App {
     app.env_cursor = 1;
     assert_eq!(
         key(&mut app, KeyCode::Char('R')),
-        [Effect::Rollback {
-            env: "production".into(),
-            force: false
-        }]
+        [Effect::rollback("production", false)]
     );
     engine(
         &mut app,
@@ -633,13 +633,7 @@ fn narrow_terminal_still_shows_every_host_and_the_keys() {
 fn r_rolls_the_selected_environment_back_at_once_and_says_what_it_does() {
     let mut app = idle();
     let effects = key(&mut app, KeyCode::Char('R'));
-    assert_eq!(
-        effects,
-        [Effect::Rollback {
-            env: "staging".into(),
-            force: false
-        }]
-    );
+    assert_eq!(effects, [Effect::rollback("staging", false)]);
     assert!(screen(&app, 120, 40).contains("ROLLING BACK staging: v2 → v1"));
 }
 
@@ -749,10 +743,7 @@ fn the_second_r_forces_the_rollback_and_the_warning_goes() {
     assert!(s.contains("again within 7s"), "{s}");
     assert_eq!(
         key(&mut app, KeyCode::Char('R')),
-        [Effect::Rollback {
-            env: "production".into(),
-            force: true
-        }]
+        [Effect::rollback("production", true)]
     );
     let s = screen(&app, 80, 24);
     assert!(
@@ -881,11 +872,13 @@ fn window_refused() -> App {
     let effects = key(&mut app, KeyCode::Char('d'));
     assert_eq!(
         effects,
-        [Effect::Deploy {
-            env: "production".into(),
-            release: id("v3"),
-            override_reason: None
-        }]
+        [Effect::Run(
+            Command::Deploy {
+                env: "production".into(),
+                release: id("v3"),
+            },
+            ChangeOptions::default(),
+        )]
     );
     app.update(Msg::ChangeDone(Err(ChangeError::Window(
         "production may not be changed now: outside the deploy window Mon-Fri 09:00-16:00 Europe/Berlin: it is Sat 10:12; next opens Mon 09:00\n  to change it anyway, add --override --reason \"why\" (the history keeps both)".into(),
@@ -918,10 +911,13 @@ fn a_blue_green_environment_shows_its_live_slot_and_f_finishes_it() {
     assert!(s.contains("F  finish"), "{s}");
     assert_eq!(
         key(&mut app, KeyCode::Char('F')),
-        [Effect::Finish {
-            env: "staging".into(),
-            change: None
-        }]
+        [Effect::Run(
+            Command::Finish {
+                env: "staging".into(),
+                change: None,
+            },
+            ChangeOptions::default(),
+        )]
     );
     // F means nothing on an environment with nothing to finish.
     let mut app = blue_green_unfinished();
@@ -938,10 +934,13 @@ fn a_due_finish_after_is_finished_once_and_never_by_a_readonly_console() {
     app.now = at(600);
     assert_eq!(
         app.update(Msg::Tick),
-        [Effect::Finish {
-            env: "staging".into(),
-            change: Some("c-bg".into())
-        }]
+        [Effect::Run(
+            Command::Finish {
+                env: "staging".into(),
+                change: Some("c-bg".into()),
+            },
+            ChangeOptions::default(),
+        )]
     );
     app.update(Msg::ChangeDone(Err(ChangeError::Other("locked".into()))));
     app.now = at(601);
@@ -965,20 +964,26 @@ fn a_pause_elsewhere_is_steered_through_its_hosts() {
     assert!(!s.contains("d  deploy"), "{s}");
     assert_eq!(
         key(&mut app, KeyCode::Char('n')),
-        [Effect::Signal {
-            env: "production".into(),
-            word: Control::Next
-        }]
+        [Effect::Run(
+            Command::Signal {
+                env: "production".into(),
+                control: Control::Next,
+            },
+            ChangeOptions::default(),
+        )]
     );
     assert!(screen(&app, 120, 40).contains("telling deploy v2 by bob@ci-runner"));
     // One word per pause; an abort may still follow.
     assert!(key(&mut app, KeyCode::Char('n')).is_empty());
     assert_eq!(
         key(&mut app, KeyCode::Char('R')),
-        [Effect::Signal {
-            env: "production".into(),
-            word: Control::Abort
-        }]
+        [Effect::Run(
+            Command::Signal {
+                env: "production".into(),
+                control: Control::Abort,
+            },
+            ChangeOptions::default(),
+        )]
     );
     app.update(Msg::Told(Err("no host could be reached".into())));
     assert!(screen(&app, 120, 40).contains("no host could be reached"));
@@ -987,10 +992,7 @@ fn a_pause_elsewhere_is_steered_through_its_hosts() {
     app.env_cursor = 0;
     assert_eq!(
         key(&mut app, KeyCode::Char('R')),
-        [Effect::Rollback {
-            env: "staging".into(),
-            force: false
-        }]
+        [Effect::rollback("staging", false)]
     );
 }
 
@@ -1007,10 +1009,12 @@ fn an_interrupted_change_says_where_it_stopped_and_r_resumes_it() {
     );
     assert_eq!(
         key(&mut app, KeyCode::Char('r')),
-        [Effect::Resume {
-            env: "production".into(),
-            override_reason: None
-        }]
+        [Effect::Run(
+            Command::Resume {
+                env: "production".into(),
+            },
+            ChangeOptions::default(),
+        )]
     );
     // Nothing interrupted on staging: r does nothing there.
     let mut app = interrupted();
@@ -1038,11 +1042,16 @@ fn a_window_refusal_offers_an_override_that_needs_a_reason() {
     }
     assert_eq!(
         key(&mut app, KeyCode::Enter),
-        [Effect::Deploy {
-            env: "production".into(),
-            release: id("v3"),
-            override_reason: Some("hotfix INC-42".into())
-        }]
+        [Effect::Run(
+            Command::Deploy {
+                env: "production".into(),
+                release: id("v3"),
+            },
+            ChangeOptions {
+                override_reason: Some("hotfix INC-42".into()),
+                ..ChangeOptions::default()
+            },
+        )]
     );
     assert!(screen(&app, 80, 24).contains("OVERRIDING the deploy window: hotfix INC-42"));
     // Esc leaves it; the offer goes with the next change asked for.
@@ -1269,10 +1278,7 @@ fn r_acts_on_the_selected_environment_and_keys_for_another_name_it() {
     assert!(screen(&app, 80, 24).contains("R  roll back production "));
     assert_eq!(
         key(&mut app, KeyCode::Char('R')),
-        [Effect::Rollback {
-            env: "production".into(),
-            force: false
-        }]
+        [Effect::rollback("production", false)]
     );
 }
 

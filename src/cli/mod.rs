@@ -13,7 +13,11 @@ use std::sync::Arc;
 use clap::Parser;
 
 use crate::config::Config;
-use crate::engine::{CancelToken, ChangeReport, Control, Engine, EngineError, EventSink};
+use crate::engine::Command as Request;
+use crate::engine::{
+    CancelToken, ChangeOptions, ChangeReport, Control, Done, Engine, EngineError, EventSink,
+    LockReport,
+};
 pub use args::{Cli, Command};
 
 /// Exit codes (DESIGN §4).
@@ -267,38 +271,52 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             env,
             release,
             window,
-        } => {
-            cancel_on_ctrl_c(engine.cancel_token());
-            let report = engine.deploy_with(&env, &release, &window.options())?;
-            shipped(flags, engine, report)
-        }
+        } => change(
+            flags,
+            engine,
+            Request::Deploy { env, release },
+            window.options(),
+        ),
         Command::Promote {
             release,
             to,
             window,
-        } => {
-            cancel_on_ctrl_c(engine.cancel_token());
-            let report = engine.promote_with(&release, &to, &window.options())?;
-            shipped(flags, engine, report)
-        }
-        Command::Rollback { env, to, force } => {
-            cancel_on_ctrl_c(engine.cancel_token());
-            finish(flags, &engine.rollback(&env, to.as_ref(), force)?)
-        }
+        } => change(
+            flags,
+            engine,
+            Request::Promote { release, to },
+            window.options(),
+        ),
+        Command::Rollback { env, to, force } => change(
+            flags,
+            engine,
+            Request::Rollback { env, to },
+            ChangeOptions {
+                force,
+                ..ChangeOptions::default()
+            },
+        ),
         Command::Resume { env, window } => {
-            cancel_on_ctrl_c(engine.cancel_token());
-            let report = engine.resume(&env, &window.options())?;
-            shipped(flags, engine, report)
+            change(flags, engine, Request::Resume { env }, window.options())
         }
         Command::Continue { env, all } => {
-            let c = if all { Control::Promote } else { Control::Next };
-            told(flags, engine.signal(&env, c)?)
+            let control = if all { Control::Promote } else { Control::Next };
+            said(flags, engine, Request::Signal { env, control })
         }
-        Command::Finish { env } => {
-            cancel_on_ctrl_c(engine.cancel_token());
-            finish(flags, &engine.finish(&env)?)
-        }
-        Command::Abort { env } => told(flags, engine.signal(&env, Control::Abort)?),
+        Command::Finish { env } => change(
+            flags,
+            engine,
+            Request::Finish { env, change: None },
+            ChangeOptions::default(),
+        ),
+        Command::Abort { env } => said(
+            flags,
+            engine,
+            Request::Signal {
+                env,
+                control: Control::Abort,
+            },
+        ),
         Command::Logs { env, host, lines } => {
             logs::follow(engine, &env, host.as_deref(), lines, flags.json)
         }
@@ -319,7 +337,13 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             })
         }
         Command::Lock { env, reason } => {
-            let r = engine.lock(&env, &reason)?;
+            let r = locked(
+                engine,
+                Request::Lock {
+                    env: env.clone(),
+                    reason: reason.clone(),
+                },
+            )?;
             if flags.json {
                 print_json(&r);
             } else {
@@ -333,7 +357,14 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
                     "Break the lock on {env} even if someone else holds it?"
                 ))?;
             }
-            let r = engine.unlock(&env, force, reason.as_deref())?;
+            let r = locked(
+                engine,
+                Request::Unlock {
+                    env: env.clone(),
+                    force,
+                    reason,
+                },
+            )?;
             if flags.json {
                 print_json(&r);
             } else if r.changed.is_empty() {
@@ -347,6 +378,40 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             }
             Ok(exit::OK)
         }
+    }
+}
+
+/// A change run headless: Ctrl-C stops it after the current step, and a
+/// blue/green change waits out its `finish_after` here.
+fn change(
+    flags: &Flags,
+    engine: &Engine,
+    command: Request,
+    opts: ChangeOptions,
+) -> Result<i32, EngineError> {
+    cancel_on_ctrl_c(engine.cancel_token());
+    let report = engine.run_change(&command, &opts)?;
+    match command {
+        Request::Rollback { .. } | Request::Finish { .. } => finish(flags, &report),
+        _ => shipped(flags, engine, report),
+    }
+}
+
+fn said(flags: &Flags, engine: &Engine, command: Request) -> Result<i32, EngineError> {
+    match engine.run(&command, &ChangeOptions::default())? {
+        Done::Told(message) => told(flags, message),
+        other => Err(EngineError::Usage(format!(
+            "{command:?} said nothing: {other:?}"
+        ))),
+    }
+}
+
+fn locked(engine: &Engine, command: Request) -> Result<LockReport, EngineError> {
+    match engine.run(&command, &ChangeOptions::default())? {
+        Done::Lock(report) => Ok(report),
+        other => Err(EngineError::Usage(format!(
+            "{command:?} is not a lock: {other:?}"
+        ))),
     }
 }
 

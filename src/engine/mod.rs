@@ -5,6 +5,7 @@ mod analysis;
 pub use crate::model::canary;
 pub use strategy::blue_green as bluegreen;
 mod change;
+mod command;
 mod events;
 pub use crate::host::health;
 pub use crate::model::history;
@@ -30,6 +31,7 @@ pub use crate::transport::CancelToken;
 pub use change::{
     ChangeOptions, ChangeReport, HostReport, MIGRATION_MARK, human_duration, short_sha,
 };
+pub use command::{Command, Done};
 pub use events::{ChangeKind, ChangeOutcome, Event, EventSink, Step, StepStatus};
 pub use inspect::{CheckReport, HostCheck, HostStatus, LockReport, bytes};
 pub use plan::{HostPlan, Plan, RollbackRefusal};

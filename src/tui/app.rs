@@ -13,7 +13,8 @@ use crate::engine::bluegreen::PendingFinish;
 use crate::engine::canary::{CanaryStep, Verdict};
 use crate::engine::journal::{ChangeInfo, Liveness, PauseState};
 use crate::engine::{
-    ChangeKind, ChangeOutcome, ChangeReport, Control, EngineError, Event, Step, StepStatus,
+    ChangeKind, ChangeOptions, ChangeOutcome, ChangeReport, Command, Control, EngineError, Event,
+    Step, StepStatus,
 };
 use crate::model::{ReleaseId, Strategy};
 use crate::monitor::{HostKey, MonitorEvent, MonitorState};
@@ -71,39 +72,12 @@ impl std::fmt::Display for ChangeError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// `override_reason`: start outside the deploy window (`O`).
-    Deploy {
-        env: String,
-        release: ReleaseId,
-        override_reason: Option<String>,
-    },
-    Promote {
-        env: String,
-        release: ReleaseId,
-        override_reason: Option<String>,
-    },
-    /// Continue an interrupted change (`r`).
-    Resume {
-        env: String,
-        override_reason: Option<String>,
-    },
-    /// Stop the old slots of a blue/green environment (`F`, or its
-    /// `finish_after` falling due): of one change, or all.
-    Finish {
-        env: String,
-        change: Option<String>,
-    },
-    /// A word for a change paused on `env` by another process or machine,
-    /// left on its hosts.
-    Signal {
-        env: String,
-        word: Control,
-    },
-    /// `force` rolls back across a schema migration (the second `R`).
-    Rollback {
-        env: String,
-        force: bool,
-    },
+    /// A command for the engine, the same the headless CLI sends: `d`, `p`,
+    /// `R` (with `force` across a migration, the second `R`), `r`, `F` or a
+    /// `finish_after` falling due, and `n`/`P`/`R` for a change paused by
+    /// another process or machine. `override_reason` (`O`) starts it outside
+    /// the deploy window.
+    Run(Command, ChangeOptions),
     /// A word for the change of this console paused after `batch` (`n`,
     /// `P`, `R`).
     Control {
@@ -112,6 +86,23 @@ pub enum Effect {
     },
     Cancel,
     Quit,
+}
+
+impl Effect {
+    /// `R`: the environment back to its previous release; `force` across a
+    /// schema migration.
+    pub fn rollback(env: impl Into<String>, force: bool) -> Effect {
+        Effect::Run(
+            Command::Rollback {
+                env: env.into(),
+                to: None,
+            },
+            ChangeOptions {
+                force,
+                ..ChangeOptions::default()
+            },
+        )
+    }
 }
 
 /// How long a refused rollback waits for the second `R` that forces it.
@@ -1166,19 +1157,14 @@ impl App {
         let env = self.selected_env().name.clone();
         let verb = if promote { "promoting" } else { "deploying" };
         self.say(format!("{verb} {release} to {env}…"), Tone::Info);
-        self.request(if promote {
-            Effect::Promote {
-                env,
-                release,
-                override_reason: None,
-            }
-        } else {
-            Effect::Deploy {
-                env,
-                release,
-                override_reason: None,
-            }
-        })
+        self.request(Effect::Run(
+            if promote {
+                Command::Promote { release, to: env }
+            } else {
+                Command::Deploy { env, release }
+            },
+            ChangeOptions::default(),
+        ))
     }
 
     /// Ask for a change, remembering it: the deploy window may refuse it,
@@ -1200,15 +1186,10 @@ impl App {
         }
         let mut effect = offer.effect;
         match &mut effect {
-            Effect::Deploy {
-                override_reason, ..
-            }
-            | Effect::Promote {
-                override_reason, ..
-            }
-            | Effect::Resume {
-                override_reason, ..
-            } => *override_reason = Some(reason.clone()),
+            Effect::Run(
+                Command::Deploy { .. } | Command::Promote { .. } | Command::Resume { .. },
+                opts,
+            ) => opts.override_reason = Some(reason.clone()),
             _ => return Vec::new(),
         }
         self.say(
@@ -1233,10 +1214,10 @@ impl App {
             format!("resuming {what} on {env} from where it stopped…"),
             Tone::Info,
         );
-        self.request(Effect::Resume {
-            env,
-            override_reason: None,
-        })
+        self.request(Effect::Run(
+            Command::Resume { env },
+            ChangeOptions::default(),
+        ))
     }
 
     /// `F`: stop the old slots of the selected blue/green environment.
@@ -1250,7 +1231,10 @@ impl App {
             format!("finishing {env}: stopping the old slots; a rollback will start the old release again"),
             Tone::Info,
         );
-        self.request(Effect::Finish { env, change: None })
+        self.request(Effect::Run(
+            Command::Finish { env, change: None },
+            ChangeOptions::default(),
+        ))
     }
 
     /// A blue/green change whose `finish_after` is up is finished once, as
@@ -1272,10 +1256,13 @@ impl App {
             format!("finish_after is up: stopping the old slots of {env}"),
             Tone::Info,
         );
-        self.request(Effect::Finish {
-            env,
-            change: Some(change),
-        })
+        self.request(Effect::Run(
+            Command::Finish {
+                env,
+                change: Some(change),
+            },
+            ChangeOptions::default(),
+        ))
     }
 
     /// Tell the paused change what to do: once per pause, though `R` (abort)
@@ -1364,10 +1351,13 @@ impl App {
             ),
         };
         self.say(text, tone);
-        vec![Effect::Signal {
-            env: self.envs[env].name.clone(),
-            word,
-        }]
+        vec![Effect::Run(
+            Command::Signal {
+                env: self.envs[env].name.clone(),
+                control: word,
+            },
+            ChangeOptions::default(),
+        )]
     }
 
     /// `R`: roll the selected environment back; `armed` is the refusal of a
@@ -1412,7 +1402,7 @@ impl App {
         };
         self.say(format!("ROLLING BACK {env}{across}: {what}"), Tone::Bad);
         self.rollback_env = Some(env.clone());
-        vec![Effect::Rollback { env, force }]
+        vec![Effect::rollback(env, force)]
     }
 
     /// Time since the change started (or how long it took).
@@ -1559,13 +1549,7 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
             summary: "done".into(),
         }));
         assert!(press(&mut a, 'n').is_empty());
-        assert_eq!(
-            press(&mut a, 'R'),
-            [Effect::Rollback {
-                env: "production".into(),
-                force: false
-            }]
-        );
+        assert_eq!(press(&mut a, 'R'), [Effect::rollback("production", false)]);
     }
 
     fn key(a: &mut App, code: KeyCode) -> Vec<Effect> {
@@ -1687,13 +1671,7 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
         }));
         a.env_cursor = 0;
         assert_eq!(a.rollback_hint().as_deref(), Some("roll back staging"));
-        assert_eq!(
-            press(&mut a, 'R'),
-            [Effect::Rollback {
-                env: "staging".into(),
-                force: false
-            }]
-        );
+        assert_eq!(press(&mut a, 'R'), [Effect::rollback("staging", false)]);
     }
 
     #[test]
@@ -1732,22 +1710,13 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
     fn r_twice_rolls_back_across_a_migration() {
         let mut a = app(false);
         a.env_cursor = 1;
-        let first = Effect::Rollback {
-            env: "production".into(),
-            force: false,
-        };
+        let first = Effect::rollback("production", false);
         assert_eq!(press(&mut a, 'R'), std::slice::from_ref(&first));
         refuse(&mut a);
         assert!(a.armed().is_some());
         assert!(a.needs_clock(), "the armed R counts down");
         a.now += Duration::from_secs(9);
-        assert_eq!(
-            press(&mut a, 'R'),
-            [Effect::Rollback {
-                env: "production".into(),
-                force: true
-            }]
-        );
+        assert_eq!(press(&mut a, 'R'), [Effect::rollback("production", true)]);
         assert!(a.armed.is_none());
 
         // Too late: a plain rollback again (which may be refused again).
@@ -1766,13 +1735,7 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
         assert_eq!(press(&mut a, 'R'), std::slice::from_ref(&first));
         refuse(&mut a);
         a.env_cursor = 0;
-        assert_eq!(
-            press(&mut a, 'R'),
-            [Effect::Rollback {
-                env: "staging".into(),
-                force: false
-            }]
-        );
+        assert_eq!(press(&mut a, 'R'), [Effect::rollback("staging", false)]);
         // Another error never arms.
         a.update(Msg::ChangeDone(Err(ChangeError::Other("locked".into()))));
         assert!(a.armed.is_none());
@@ -1790,13 +1753,7 @@ strategy = { kind = "canary", steps = ["1", "pause 60s", "2", "pause", "100%"] }
         // Quitting still works (and asks while a change runs).
         assert_eq!(press(&mut a, 'q'), [Effect::Quit]);
         a.update(Msg::Resize(80, 24));
-        assert_eq!(
-            press(&mut a, 'R'),
-            [Effect::Rollback {
-                env: "production".into(),
-                force: false
-            }]
-        );
+        assert_eq!(press(&mut a, 'R'), [Effect::rollback("production", false)]);
     }
 
     #[test]

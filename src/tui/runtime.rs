@@ -10,7 +10,7 @@ use super::app::{App, ChangeError, Effect, Msg};
 use super::theme::Theme;
 use super::view;
 use crate::config::Config;
-use crate::engine::{ChangeOptions, ChangeReport, Engine, EngineError, EventSink};
+use crate::engine::{ChangeReport, Done, Engine, EngineError, EventSink};
 use crate::monitor::Monitor;
 
 /// At most one frame this often: bursts of log lines become one redraw.
@@ -100,46 +100,22 @@ fn run_effect(effect: Effect, engine: &Arc<Engine>, tx: &UnboundedSender<Msg>) -
             let _ = tx.send(Msg::ChangeDone(result));
         });
     };
-    let with = |reason: Option<String>| ChangeOptions {
-        override_reason: reason,
-        force: false,
-    };
     match effect {
-        Effect::Deploy {
-            env,
-            release,
-            override_reason,
-        } => {
-            let opts = with(override_reason);
-            start(Box::new(move |e| e.deploy_with(&env, &release, &opts)))
+        Effect::Run(command, opts) if command.is_change() => {
+            start(Box::new(move |e| e.run_change(&command, &opts)))
         }
-        Effect::Promote {
-            env,
-            release,
-            override_reason,
-        } => {
-            let opts = with(override_reason);
-            start(Box::new(move |e| e.promote_with(&release, &env, &opts)))
-        }
-        Effect::Resume {
-            env,
-            override_reason,
-        } => {
-            let opts = with(override_reason);
-            start(Box::new(move |e| e.resume(&env, &opts)))
-        }
-        Effect::Finish { env, change } => {
-            start(Box::new(move |e| e.finish_change(&env, change.as_deref())))
-        }
-        Effect::Signal { env, word } => {
+        Effect::Run(command, opts) => {
             let engine = engine.clone();
             let tx = tx.clone();
             std::thread::spawn(move || {
-                let told = engine.signal(&env, word).map_err(|e| e.to_string());
+                let told = match engine.run(&command, &opts) {
+                    Ok(Done::Told(said)) => Ok(said),
+                    Ok(other) => Ok(format!("{other:?}")),
+                    Err(e) => Err(e.to_string()),
+                };
                 let _ = tx.send(Msg::Told(told));
             });
         }
-        Effect::Rollback { env, force } => start(Box::new(move |e| e.rollback(&env, None, force))),
         Effect::Control { batch, word } => {
             // A pause that ended meanwhile says so in its own events.
             if !engine.control(batch, word) {

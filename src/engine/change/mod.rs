@@ -88,7 +88,7 @@ pub(super) struct Line<'x> {
 }
 
 /// What the operator said when asking for a change.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangeOptions {
     /// `--override --reason R`: start outside the deploy window or in a
     /// freeze; the history records who did and why.

@@ -10,6 +10,7 @@ use super::super::app::{App, ChangeView, Effect, Overlay, StepState};
 use super::super::keymap;
 use super::super::theme::Theme;
 use super::{pane, wrap};
+use crate::engine::Command;
 
 /// Overlays are this wide, or the screen's width.
 const WIDTH: u16 = 76;
@@ -147,9 +148,9 @@ fn reason(app: &App, text: &str, width: usize, theme: &Theme) -> Vec<Line<'stati
         return vec![Line::from("nothing to override")];
     };
     let what = match &offer.effect {
-        Effect::Deploy { env, release, .. } => format!("Deploy {release} to {env}"),
-        Effect::Promote { env, release, .. } => format!("Promote {release} to {env}"),
-        Effect::Resume { env, .. } => format!("Resume the change on {env}"),
+        Effect::Run(Command::Deploy { env, release }, _) => format!("Deploy {release} to {env}"),
+        Effect::Run(Command::Promote { release, to }, _) => format!("Promote {release} to {to}"),
+        Effect::Run(Command::Resume { env }, _) => format!("Resume the change on {env}"),
         _ => "Start it".to_owned(),
     };
     let first = offer.message.lines().next().unwrap_or_default();
