@@ -4,7 +4,8 @@ use std::time::Duration;
 use super::layout::Layout;
 use super::sh::{exports, quote};
 use super::state::{HostState, LockState, parse_probe, probe_script};
-use crate::model::{HistoryRecord, LockOwner, ReleaseId};
+use crate::model::pending::PendingFinish;
+use crate::model::{HistoryRecord, LockOwner, ReleaseId, Slot};
 use crate::transport::{BreaksSession, Output, Transport, TransportError};
 
 /// Bookkeeping commands (probe, lock, switch, record) are quick; a host that
@@ -360,15 +361,75 @@ pub fn switch(
 
 pub fn switch_script(layout: &Layout, to: Option<&ReleaseId>, nonce: &str) -> String {
     match to {
-        Some(id) => format!(
-            "cd {root} || exit 1\n[ -d {rel} ] || {{ echo \"release \"{rel}\" is not on this host\" >&2; exit 1; }}\n\
-             ln -s {rel} {tmp} && mv -T {tmp} current || {{ rm -f {tmp}; exit 1; }}",
-            root = quote(layout.root()),
-            rel = quote(&format!("releases/{id}")),
-            tmp = quote(&format!(".current.tmp-{nonce}")),
+        Some(id) => link_script(
+            layout,
+            id,
+            &format!("releases/{id}"),
+            &format!(".current.tmp-{nonce}"),
+            "current",
         ),
         None => format!("rm -f {}", quote(&layout.current())),
     }
+}
+
+/// Point a blue/green slot (`slots/blue`) at `release`, atomically, like
+/// `current`. A finish left pending by an earlier change is over once its old
+/// slot is reused.
+pub fn link_slot_script(layout: &Layout, slot: Slot, release: &ReleaseId, nonce: &str) -> String {
+    format!(
+        "{}\nrm -f {}",
+        link_script(
+            layout,
+            release,
+            &format!("../releases/{release}"),
+            &format!("slots/.{slot}.tmp-{nonce}"),
+            &format!("slots/{slot}"),
+        ),
+        quote(&layout.pending_finish())
+    )
+}
+
+/// Record which slot takes traffic (`.shipdeck/slot`).
+pub fn live_slot_script(layout: &Layout, slot: Slot) -> String {
+    format!("printf '%s\\n' {slot} > {}", quote(&layout.live_slot()))
+}
+
+/// Write what a switched blue/green change leaves to finish
+/// (`.shipdeck/finish.json`), or clear it.
+pub fn pending_finish_script(layout: &Layout, pending: Option<&PendingFinish>) -> String {
+    match pending {
+        Some(p) => format!(
+            "printf '%s\\n' {} > {}",
+            quote(&serde_json::to_string(p).expect("a pending finish serializes")),
+            quote(&layout.pending_finish())
+        ),
+        None => format!("rm -f {}", quote(&layout.pending_finish())),
+    }
+}
+
+/// In `deploy_to`: make `link` (relative to it) point at `target` by a new
+/// link under `tmp` renamed over it, once the release is known to be there.
+fn link_script(
+    layout: &Layout,
+    release: &ReleaseId,
+    target: &str,
+    tmp: &str,
+    link: &str,
+) -> String {
+    let dir = link.rsplit_once('/').map(|(dir, _)| dir);
+    format!(
+        "cd {root} || exit 1\n{mkdir}[ -d {rel} ] || {{ echo \"release \"{rel}\" is not on this host\" >&2; exit 1; }}\n\
+         ln -s {target} {tmp} && mv -T {tmp} {link} || {{ rm -f {tmp}; exit 1; }}",
+        root = quote(layout.root()),
+        mkdir = dir.map_or(String::new(), |d| format!(
+            "mkdir -p {} || exit 1\n",
+            quote(d)
+        )),
+        rel = quote(&format!("releases/{release}")),
+        target = quote(target),
+        tmp = quote(tmp),
+        link = quote(link),
+    )
 }
 
 pub fn append_history(

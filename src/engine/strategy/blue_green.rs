@@ -15,7 +15,7 @@ use super::{Batches, Rollout, Traffic, unpaused};
 use crate::engine::change::{Line, Run};
 use crate::engine::events::{ChangeKind, ChangeOutcome, Event, Step};
 use crate::engine::{Engine, EngineError, rfc3339};
-use crate::host::{self, HookEnv, HostState, Layout, StepError, sh::quote};
+use crate::host::{self, HookEnv, HostState, StepError};
 use crate::model::{Action, BlueGreen, HealthVerdict, Host, Outcome, ReleaseId, Slot, Strategy};
 use crate::transport::HostHandle;
 
@@ -102,7 +102,12 @@ impl Run<'_> {
                     host::run_together(
                         t,
                         "linking the idle slot",
-                        &[link_slot_script(&layout, idle, release, &self.nonce(i))],
+                        &[host::link_slot_script(
+                            &layout,
+                            idle,
+                            release,
+                            &self.nonce(i),
+                        )],
                     )
                 })?;
                 if let Some(restart) = &cfg.hooks.restart {
@@ -251,21 +256,14 @@ impl Run<'_> {
                 cfg.ssh.command_timeout,
             )
         })?;
-        let pending = match pending {
-            Some(p) => format!(
-                "printf '%s\\n' {} > {}",
-                quote(&serde_json::to_string(p).map_err(|e| StepError::Refused(e.to_string()))?),
-                quote(&layout.pending_finish())
-            ),
-            None => format!("rm -f {}", quote(&layout.pending_finish())),
-        };
+        let pending = host::pending_finish_script(&layout, pending);
         h.with(|t| {
             host::run_together(
                 t,
                 "recording the live slot",
                 &[
                     host::switch_script(&layout, Some(release), &self.nonce(i)),
-                    format!("printf '%s\\n' {slot} > {}", quote(&layout.live_slot())),
+                    host::live_slot_script(&layout, slot),
                     pending,
                     self.journal_script_with(i, Step::Switch),
                 ],
@@ -349,21 +347,6 @@ impl Run<'_> {
     }
 }
 
-/// Point a slot's link at a release, atomically, like `current`. A finish
-/// left pending by an earlier change is over once its old slot is reused.
-fn link_slot_script(layout: &Layout, slot: Slot, release: &ReleaseId, nonce: &str) -> String {
-    format!(
-        "cd {root} || exit 1\nmkdir -p slots || exit 1\n[ -d {rel} ] || {{ echo \"release \"{rel}\" is not on this host\" >&2; exit 1; }}\n\
-         ln -s {target} {tmp} && mv -T {tmp} {link} || {{ rm -f {tmp}; exit 1; }}\nrm -f {pending}",
-        root = quote(layout.root()),
-        rel = quote(&format!("releases/{release}")),
-        target = quote(&format!("../releases/{release}")),
-        tmp = quote(&format!("slots/.{slot}.tmp-{nonce}")),
-        link = quote(&format!("slots/{slot}")),
-        pending = quote(&layout.pending_finish()),
-    )
-}
-
 impl Engine {
     /// Finish the blue/green change of an environment: stop every host's old
     /// slot. From then on a rollback restarts the old release on a slot.
@@ -416,7 +399,7 @@ impl Run<'_> {
                     host::run_together(
                         t,
                         "finishing",
-                        &[format!("rm -f {}", quote(&layout.pending_finish()))],
+                        &[host::pending_finish_script(&layout, None)],
                     )
                 })
             });
