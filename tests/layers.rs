@@ -1,7 +1,9 @@
 //! The rooms of `src/` and the arrows allowed between them
 //! (docs/ARCHITECTURE.md): every arrow points down. A `crate::…` path in a
 //! room that is not allowed to see that room fails this test, as does
-//! ratatui or crossterm outside the console.
+//! ratatui or crossterm outside the console, and shell quoting outside
+//! `host` (the one room that writes shell; `model` defines `quote`, and the
+//! ssh transport wraps each script in one quoted `sh -c` word).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -77,6 +79,13 @@ const ROOMS: &[(&str, &[&str])] = &[
 /// Crates only the console may use.
 const TERMINAL_CRATES: &[&str] = &["ratatui", "crossterm"];
 
+/// Where shell text may be quoted: `host` writes every script, `model`
+/// holds the rule, and the ssh transport's `sh -c` wrapper is the one
+/// exception (see `transport/ssh`).
+fn may_quote_shell(room: &str, file: &str) -> bool {
+    matches!(room, "host" | "model") || file.starts_with("transport/ssh/")
+}
+
 fn room_of(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).unwrap();
     let first = rel
@@ -93,8 +102,8 @@ fn code(line: &str) -> &str {
     line.find("//").map_or(line, |at| &line[..at])
 }
 
-/// Every rule `text` (the source of a file in `room`) breaks.
-fn violations(room: &str, text: &str) -> Vec<String> {
+/// Every rule `text` (the source of `file`, in `room`) breaks.
+fn violations(room: &str, file: &str, text: &str) -> Vec<String> {
     let Some((_, allowed)) = ROOMS.iter().find(|(r, _)| *r == room) else {
         // lib.rs and main.rs, above every room.
         return Vec::new();
@@ -118,6 +127,13 @@ fn violations(room: &str, text: &str) -> Vec<String> {
                 ));
             }
             rest = after;
+        }
+        if !may_quote_shell(room, file) && (line.contains("quote(") || line.contains("sh::quote")) {
+            found.insert(format!(
+                "line {}: {room} quotes shell, which only host writes: {}",
+                n + 1,
+                line.trim()
+            ));
         }
         if room != "tui" {
             for krate in TERMINAL_CRATES {
@@ -157,7 +173,12 @@ fn every_arrow_points_down() {
         let room = room_of(&src, file);
         rooms_seen.insert(room.clone());
         let text = fs::read_to_string(file).unwrap();
-        for v in violations(&room, &text) {
+        let rel = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        for v in violations(&room, &rel, &text) {
             broken.push(format!(
                 "{}: {v}",
                 file.strip_prefix(&src).unwrap().display()
@@ -184,27 +205,50 @@ fn every_arrow_points_down() {
 #[test]
 fn an_import_against_the_arrows_is_caught() {
     assert_eq!(
-        violations("model", "use crate::engine::canary::Verdict;\n"),
+        violations("model", "x.rs", "use crate::engine::canary::Verdict;\n"),
         ["line 1: model uses engine: use crate::engine::canary::Verdict;"]
     );
     assert_eq!(
         violations(
             "monitor",
+            "monitor/x.rs",
             "    let t = crate::engine::CancelToken::new(); // now\n"
         )
         .len(),
         1
     );
-    assert_eq!(violations("host", "use ratatui::text::Line;\n").len(), 1);
+    assert_eq!(
+        violations("host", "x.rs", "use ratatui::text::Line;\n").len(),
+        1
+    );
+    assert_eq!(
+        violations(
+            "engine",
+            "engine/x.rs",
+            "let s = format!(\"rm -f {}\", quote(&p));\n"
+        )
+        .len(),
+        1
+    );
+    assert!(violations("host", "host/ops.rs", "let s = quote(&p);\n").is_empty());
+    assert!(violations("transport", "transport/ssh/mod.rs", "quote(script)\n").is_empty());
     // Allowed arrows, comments and other crates' `crate::` are not.
     assert!(
         violations(
             "engine",
+            "engine/x.rs",
             "use crate::monitor::logs;\nuse crate::host::Layout;\n"
         )
         .is_empty()
     );
-    assert!(violations("model", "// see crate::engine::change\n").is_empty());
-    assert!(violations("tui", "use ratatui::Frame;\nuse crate::engine::Event;\n").is_empty());
-    assert!(violations("config", "use mycrate::engine::X;\n").is_empty());
+    assert!(violations("model", "x.rs", "// see crate::engine::change\n").is_empty());
+    assert!(
+        violations(
+            "tui",
+            "x.rs",
+            "use ratatui::Frame;\nuse crate::engine::Event;\n"
+        )
+        .is_empty()
+    );
+    assert!(violations("config", "x.rs", "use mycrate::engine::X;\n").is_empty());
 }

@@ -5,6 +5,7 @@
 pub mod health;
 mod layout;
 mod ops;
+pub mod readings;
 pub mod sh;
 mod state;
 

@@ -6,9 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::config::Config;
-use crate::host::Layout;
-use crate::host::sh::quote;
+pub use crate::host::readings::{LIVE_MARKER, monitor_tail_script, resolved_files, tail_script};
 use crate::model::Host;
 use crate::transport::CancelToken;
 use crate::transport::HostHandle;
@@ -41,94 +39,6 @@ pub enum TailEvent {
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 /// A console wants a host that came back to show its logs again soon.
 const BACKOFF_MAX: Duration = Duration::from_secs(15);
-
-/// The script that follows a host's logs, or `None` when `[logs]` names nothing.
-pub fn tail_script(cfg: &Config, deploy_to: &str, lines: usize) -> Option<String> {
-    let layout = Layout::new(deploy_to);
-    if let Some(cmd) = &cfg.logs.command {
-        // `exec sh -c`: the command may be a pipeline or a list, and the
-        // follow still ends with the channel.
-        return Some(format!(
-            "cd {} 2>/dev/null || cd {} || exit 1\nexec sh -c {}",
-            quote(&layout.current()),
-            quote(deploy_to),
-            quote(cmd)
-        ));
-    }
-    if cfg.logs.files.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "exec tail -q -F -n {lines} -- {} 2>/dev/null",
-        resolved_files(cfg, deploy_to).join(" ")
-    ))
-}
-
-/// `[logs] files`, each quoted, a relative one taken as under `deploy_to`
-/// (the login directory of whoever runs the follow means nothing here).
-pub(crate) fn resolved_files(cfg: &Config, deploy_to: &str) -> Vec<String> {
-    let root = deploy_to.trim_end_matches('/');
-    cfg.logs
-        .files
-        .iter()
-        .map(|f| {
-            if f.starts_with('/') {
-                quote(f)
-            } else {
-                quote(&format!("{root}/{f}"))
-            }
-        })
-        .collect()
-}
-
-/// Printed by [`monitor_tail_script`] between the backlog and the live lines.
-/// Starts with a control character no log line is expected to hold.
-pub(crate) const LIVE_MARKER: &str = "\u{1e}shipdeck-live";
-
-/// The backlog is read from at most this many bytes at the end of each file,
-/// so a huge log costs no more than a small one.
-const BACKLOG_BYTES: u64 = 256 * 1024;
-
-/// Like [`tail_script`], but for files the last `backlog` lines come first,
-/// then [`LIVE_MARKER`], then every byte written after them: each file's size
-/// is taken once, the backlog ends there and the follow starts there, so a
-/// line written at the moment of a (re)connect is neither lost nor doubled,
-/// and a follow that reconnects can tell the lines it already showed from
-/// the new ones (see [`Resync`]). Returns the script and whether it prints
-/// the marker.
-pub(crate) fn monitor_tail_script(
-    cfg: &Config,
-    deploy_to: &str,
-    backlog: usize,
-) -> Option<(String, bool)> {
-    if cfg.logs.command.is_some() {
-        return tail_script(cfg, deploy_to, backlog).map(|s| (s, false));
-    }
-    let files = resolved_files(cfg, deploy_to);
-    if files.is_empty() {
-        return None;
-    }
-    let mut script = String::new();
-    for (i, f) in files.iter().enumerate() {
-        script.push_str(&format!("s{i}=$(wc -c 2>/dev/null < {f}) || s{i}=0\n"));
-    }
-    for (i, f) in files.iter().enumerate() {
-        script.push_str(&format!(
-            "b=$((s{i} - {BACKLOG_BYTES})); [ \"$b\" -gt 0 ] || b=0\n\
-             tail -c +$((b + 1)) {f} 2>/dev/null | head -c $((s{i} - b)) | tail -n {backlog}\n"
-        ));
-    }
-    script.push_str("printf '\\036shipdeck-live\\n'\n");
-    if let [f] = files.as_slice() {
-        script.push_str(&format!("exec tail -c +$((s0 + 1)) -F {f} 2>/dev/null\n"));
-    } else {
-        for (i, f) in files.iter().enumerate() {
-            script.push_str(&format!("tail -c +$((s{i} + 1)) -F {f} 2>/dev/null &\n"));
-        }
-        script.push_str("wait\n");
-    }
-    Some((script, true))
-}
 
 /// Turns a follow's lines into what a monitor shows, once each: after a
 /// reconnect the backlog repeats lines already shown, and only the part
@@ -284,6 +194,7 @@ pub fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn config(logs: &str) -> Config {
         let toml = format!(

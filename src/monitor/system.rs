@@ -1,12 +1,6 @@
 //! Host metrics from `/proc`: one command per sample, parsed without I/O.
 
-/// Reads only the lines the parser needs, with shell builtins: one `sh` and
-/// no other process per sample, and no multi-kilobyte `intr` line over the
-/// wire. Five meminfo lines cover kernels with and without `MemAvailable`.
-pub const PROC_SCRIPT: &str = "read -r c < /proc/stat\n\
-{ read -r m1; read -r m2; read -r m3; read -r m4; read -r m5; } < /proc/meminfo\n\
-read -r l < /proc/loadavg\n\
-printf '%s\\n' '==stat' \"$c\" '==meminfo' \"$m1\" \"$m2\" \"$m3\" \"$m4\" \"$m5\" '==loadavg' \"$l\"\n";
+pub use crate::host::readings::PROC_SCRIPT;
 
 /// The aggregate `cpu` line of `/proc/stat`, in clock ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 
 use std::sync::OnceLock;
 
-use crate::host::sh::quote;
-use crate::host::{HostState, Layout};
+use crate::host::HostState;
+pub use crate::host::readings::fingerprint_script;
 use crate::model::history::previous_release;
 use crate::model::journal::ChangeInfo;
 use crate::model::pending::PendingFinish;
@@ -67,26 +67,10 @@ impl HostView {
     }
 }
 
-/// Names, sizes, times and link targets of everything a [`HostView`] is read
-/// from, in one line per path. Comparing it with the last one tells whether
-/// the full probe (up to `HISTORY_TAIL` history lines) is worth reading again:
-/// a `mv -T` switch changes `current`'s target, a new or removed release the
-/// `releases` directory's time, a lock its presence, a history line the
-/// file's size, a change's journal its presence and time, a blue/green
-/// switch or finish the slot and finish files. One `stat`
-/// process; the globs are the shell's. (A change whose process died changes
-/// no file: the periodic full read finds it interrupted.)
-pub fn fingerprint_script(layout: &Layout) -> String {
-    format!(
-        "cd {root} 2>/dev/null || {{ echo absent; exit 0; }}\n\
-         exec stat -c '%n %s %Y %N' current releases releases/* .shipdeck/lock .shipdeck/lock/owner.json .shipdeck/history.jsonl .shipdeck/change.json .shipdeck/slot .shipdeck/finish.json 2>/dev/null\n",
-        root = quote(layout.root()),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::Layout;
     use crate::host::parse_probe;
 
     fn record(action: &str, release: &str) -> String {

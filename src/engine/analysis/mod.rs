@@ -18,15 +18,13 @@ use super::CancelToken;
 use super::canary::{Gaps, GroupWindow, HostWindow, Probe, Requests};
 use super::health::probe_once;
 use crate::config::Config;
-use crate::host::{HookEnv, Layout, QUICK, StepError, sh::quote};
+use crate::host::readings::{END_MARK, FILE_MARK, MISSING_MARK, SIGNAL_MARK, canary_read_script};
+use crate::host::{HookEnv, Layout, QUICK, StepError};
 use crate::model::prometheus::{self, Absent, Buckets, Growth, LatencyQuery, LatencyRead};
 use crate::monitor::AppSample;
 use crate::monitor::logs::{resolved_files, tail_script};
 use crate::transport::{Fleet, HostHandle};
 
-/// Log bytes read per file and tick; a log growing faster than this is read
-/// behind, catching up over the next ticks.
-const MAX_LOG_READ: u64 = 1 << 20;
 /// Lines of each host kept to show when it breaches.
 const KEEP_LINES: usize = 12;
 const METRICS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -41,10 +39,6 @@ const COMMAND_RETRY: Duration = Duration::from_secs(2);
 /// backlog (`journalctl -f` and `tail -f` begin with the last ten lines),
 /// written before the pause: shown with a breach, never counted.
 const COMMAND_BACKLOG: Duration = Duration::from_secs(1);
-const FILE_MARK: &str = "@@shipdeck-file ";
-const MISSING_MARK: &str = "@@shipdeck-missing ";
-const SIGNAL_MARK: &str = "@@shipdeck-signal ";
-const END_MARK: &str = "@@shipdeck-end";
 
 /// Misses in a row of one kind of reading, and why the newest one missed.
 #[derive(Debug, Default)]
@@ -433,40 +427,6 @@ fn apply(cfg: &Config, r: &mut HostReadings, reading: Reading) -> Option<String>
     }
 }
 
-/// New bytes of each log file since its offset (or that it is missing), and
-/// the signal file.
-fn read_script(cfg: &Config, layout: &Layout, files: &[LogFile]) -> String {
-    let mut s = String::new();
-    if cfg.logs.command.is_none() {
-        for (i, f) in files.iter().enumerate() {
-            let file = &f.path;
-            // The first tick only learns where the file ends.
-            let read = match f.offset {
-                None => String::new(),
-                Some(off) => format!(
-                    "if [ \"$s\" -ge {off} ]; then tail -c +{} {file} | head -c {MAX_LOG_READ}; else head -c {MAX_LOG_READ} {file}; fi",
-                    off + 1
-                ),
-            };
-            // `wc` pads its count on some systems: keep the last word.
-            s.push_str(&format!(
-                "if [ -f {file} ] && [ -r {file} ]; then\n\
-                 s=$(wc -c < {file}) || s=0\ns=${{s##* }}\n\
-                 printf '\\n{FILE_MARK}{i} %s\\n' \"$s\"\n{read}\n\
-                 else printf '\\n{MISSING_MARK}{i}\\n'; fi\n"
-            ));
-        }
-        // Every mark starts with a newline of its own, so the text before it
-        // ends exactly where the file's bytes did.
-        s.push_str(&format!("printf '\\n{END_MARK}\\n'\n"));
-    }
-    s.push_str(&format!(
-        "if [ -f {sig} ]; then printf '\\n{SIGNAL_MARK}'; cat {sig}; fi\n",
-        sig = quote(&layout.signal())
-    ));
-    s
-}
-
 fn read_output(cfg: &Config, r: &mut HostReadings, stdout: &str) -> Option<String> {
     let mut signal = None;
     let mut file: Option<(usize, u64)> = None;
@@ -718,7 +678,16 @@ pub fn tick_all(
         for (f, path) in r.files.iter_mut().zip(resolved_files(cfg, deploy_to)) {
             f.path = path;
         }
-        scripts.push(read_script(cfg, &Layout::new(deploy_to), &r.files));
+        let files: Vec<(&str, Option<u64>)> = r
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.offset))
+            .collect();
+        scripts.push(canary_read_script(
+            cfg.logs.command.is_none(),
+            &Layout::new(deploy_to),
+            &files,
+        ));
     }
     let readings = fleet.each(&indices, |i, h| {
         let script = indices
