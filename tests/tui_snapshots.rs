@@ -610,6 +610,51 @@ both_sizes!(canary_paused_help, {
     key(&mut app, KeyCode::Char('?'));
     app
 });
+/// Production's hosts in every state a host can be in: each reads by its
+/// glyph and word alone (no colour in these snapshots, as under NO_COLOR).
+fn every_health_state() -> App {
+    let mut app = idle();
+    let prod = |host| HostKey { env: 1, host };
+    for (host, status) in [(0, HealthStatus::Unhealthy), (1, HealthStatus::Unknown)] {
+        for i in 0..3 {
+            app.update(Msg::Monitor(MonitorEvent::Health {
+                key: prod(host),
+                sample: HealthSample {
+                    at: at(40 + i),
+                    status,
+                    latency: None,
+                    detail: "HTTP 503".into(),
+                },
+            }));
+        }
+    }
+    app.update(Msg::Monitor(MonitorEvent::Disconnected {
+        key: prod(2),
+        reason: "connection refused".into(),
+        retry_in: Duration::from_secs(2),
+    }));
+    app
+}
+
+both_sizes!(health_states_without_colour, every_health_state());
+
+#[test]
+fn health_is_readable_without_colour() {
+    let text = screen(&every_health_state(), 120, 40);
+    for (glyph, word) in [("✗", "failing"), ("?", "unknown"), ("⊘", "unreachable")] {
+        assert!(
+            text.lines().any(|l| l.contains(glyph) && l.contains(word)),
+            "{glyph} {word} in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("✓"),
+        "the healthy hosts keep their mark:\n{text}"
+    );
+    // A probe that got no answer has no latency.
+    assert!(!text.contains(" 0ms"), "{text}");
+}
+
 both_sizes!(readonly_console, {
     let config = idle().config.clone();
     let mut app = idle();

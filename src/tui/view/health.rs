@@ -8,7 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use super::super::app::App;
 use super::super::theme::Theme;
-use super::{fit, pane, spark};
+use super::{fit, pane, spark, widest_host};
 use crate::monitor::{HealthStatus, HostKey};
 
 /// What the views show of one host, read from the monitor's state.
@@ -56,7 +56,8 @@ pub fn host_cells(app: &App, key: HostKey) -> HostCells {
         }),
         lock: view.and_then(|v| v.lock.clone()),
         latency_ms: h.latency_ms(),
-        last_latency: h.latency_ms().last().copied(),
+        // A probe that got no answer has no latency: `-`, never `0ms`.
+        last_latency: h.latency_ms_or_absent().last().copied().flatten(),
         error_lines_per_min: h.error_lines_per_min(app.now),
         error_ratio: h.error_ratio(),
         cpu_pct: h.cpu_pct(),
@@ -65,24 +66,38 @@ pub fn host_cells(app: &App, key: HostKey) -> HostCells {
 }
 
 /// The health dot: colour where there is colour, a distinct symbol always.
+/// A glyph per state, distinct without colour (`NO_COLOR`, a monochrome
+/// terminal, a screenshot pasted in a ticket).
 pub fn dot(cells: &HostCells, theme: &Theme) -> (&'static str, Style) {
+    let (glyph, _, style) = state(cells, theme);
+    (glyph, style)
+}
+
+/// The glyph, the word and the style of a host's state.
+pub fn state(cells: &HostCells, theme: &Theme) -> (&'static str, &'static str, Style) {
     if cells.disconnected.is_some() {
-        return ("✕", theme.bad());
+        return ("⊘", "unreachable", theme.bad());
     }
     match cells.health {
-        Some(HealthStatus::Healthy) => ("●", theme.ok()),
-        Some(HealthStatus::Unhealthy) => ("●", theme.bad()),
-        Some(HealthStatus::Unknown) | None => ("○", theme.dim()),
+        Some(HealthStatus::Healthy) => ("✓", "healthy", theme.ok()),
+        Some(HealthStatus::Unhealthy) => ("✗", "failing", theme.bad()),
+        Some(HealthStatus::Unknown) | None => ("?", "unknown", theme.dim()),
     }
 }
 
+/// Columns of a health row other than the host's name.
+const HEALTH_FIXED: usize = 35;
+const SPARK: usize = 8;
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let width = area.width.saturating_sub(2) as usize;
+    // As wide as the widest name, within what the pane leaves it.
+    let name_width = widest_host(app).clamp(12, width.saturating_sub(HEALTH_FIXED).max(12));
     let mut lines = Vec::new();
     for (e, env) in app.envs.iter().enumerate() {
         for (h, name) in env.hosts.iter().enumerate() {
             let cells = host_cells(app, HostKey { env: e, host: h });
-            let (symbol, style) = dot(&cells, theme);
+            let (symbol, word, style) = state(&cells, theme);
             let latency = cells
                 .last_latency
                 .map_or("   -".to_owned(), |l| format!("{l:>4}"));
@@ -102,18 +117,27 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 } else {
                     theme.dim()
                 };
+            // A host that is not healthy shows its state's word where its
+            // latency would be: an old figure would read as a live one.
+            let trend =
+                if cells.disconnected.is_none() && cells.health == Some(HealthStatus::Healthy) {
+                    Span::styled(
+                        format!(" {} {latency}ms ", spark(&cells.latency_ms, SPARK)),
+                        theme.ok(),
+                    )
+                } else {
+                    Span::styled(format!(" {word:<15} "), style)
+                };
             lines.push(Line::from(vec![
                 Span::styled(symbol, style),
                 Span::raw(" "),
-                Span::raw(fit(name, 12)),
-                Span::styled(format!(" {} ", spark(&cells.latency_ms, 8)), theme.ok()),
-                Span::raw(format!("{latency}ms ")),
+                Span::raw(fit(name, name_width)),
+                trend,
                 Span::styled(errors, err_style),
                 Span::raw(format!(" {cpu}% {mem}%")),
             ]));
         }
     }
-    let _ = width;
     let title = Line::from(vec![
         Span::styled(" Health ", theme.title()),
         Span::styled("latency  err  cpu mem ", theme.dim()),
