@@ -1373,3 +1373,20 @@ fn the_console_opens_on_the_environment_changed_last() {
     host_state(&mut app, 0, 0, "v2", "staging");
     assert_eq!(app.selected_env().name, "production");
 }
+
+#[test]
+fn the_first_frames_say_loading_not_that_nothing_was_built() {
+    let config = Arc::new(Config::parse(Path::new("/demo/shipdeck.toml"), CONFIG).unwrap());
+    let mut app = App::new(config, false);
+    let first = screen(&app, 120, 40);
+    assert!(first.contains("loading…"), "{first}");
+    assert!(!first.contains("no releases"), "{first}");
+    app.update(Msg::Releases(Vec::new()));
+    assert!(screen(&app, 120, 40).contains("no releases: shipdeck build"));
+    app.update(Msg::Releases(["v1"].map(manifest).to_vec()));
+    let listed = screen(&app, 120, 40);
+    assert!(
+        !listed.contains("loading…") && listed.contains("v1"),
+        "{listed}"
+    );
+}

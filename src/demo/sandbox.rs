@@ -103,6 +103,10 @@ pub fn is_sandbox(config_dir: &Path) -> bool {
 pub fn create(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
     let started = Instant::now();
     let root = prepare(dir)?;
+    eprintln!(
+        "shipdeck demo: building a sandbox in {}: 6 hosts, a sample app, releases v1, v2, v3…",
+        root.display()
+    );
     let built = build(&root);
     if built.is_err() {
         // Whatever had started must not run on in a half-built sandbox.
@@ -262,9 +266,12 @@ fn start_v1(config: &Config) -> Result<(), DemoError> {
         what: "release id v1".into(),
         why: e.to_string(),
     })?;
+    // Say what takes the time, so the terminal is not blank for seconds.
+    eprintln!("shipdeck demo: deploying v1 to staging…");
     succeeded("deploying v1 to staging", engine.deploy("staging", &v1))?;
     for env in config.environment_names() {
         if env != "staging" {
+            eprintln!("shipdeck demo: promoting v1 to {env}…");
             succeeded(&format!("promoting v1 to {env}"), engine.promote(&v1, env))?;
         }
     }

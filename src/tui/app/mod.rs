@@ -328,6 +328,8 @@ pub struct App {
     pub envs: Vec<EnvRow>,
     pub monitor: MonitorState,
     pub releases: Vec<Manifest>,
+    /// The store has been read once: before, "no releases" would be false.
+    pub releases_read: bool,
     pub env_cursor: usize,
     /// Into `envs[env_cursor].hosts`.
     pub host_cursor: usize,
@@ -390,6 +392,7 @@ impl App {
             readonly,
             envs,
             releases: Vec::new(),
+            releases_read: false,
             env_cursor: last,
             host_cursor: 0,
             release_cursor: 0,

@@ -56,6 +56,7 @@ impl App {
             Msg::Releases(list) => {
                 let first = self.releases.is_empty();
                 self.releases = list;
+                self.releases_read = true;
                 if first || self.release_cursor >= self.releases.len() {
                     self.release_cursor = self.releases.len().saturating_sub(1);
                 }

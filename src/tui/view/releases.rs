@@ -14,7 +14,9 @@ use crate::monitor::HostKey;
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let width = area.width.saturating_sub(2) as usize;
     let mut lines = Vec::new();
-    if app.releases.is_empty() {
+    if !app.releases_read {
+        lines.push(Line::from(Span::styled("loading…", theme.dim())));
+    } else if app.releases.is_empty() {
         lines.push(Line::from(Span::styled(
             "no releases: shipdeck build",
             theme.dim(),
