@@ -593,3 +593,90 @@ fn hooks_run_where_and_when_they_should() {
     );
     assert_eq!(sb.current("stage-1").as_deref(), Some("releases/v1"));
 }
+
+#[test]
+fn a_torn_history_line_is_reported_and_never_glued_onto() {
+    let sb = Sandbox::new("");
+    for v in ["v1", "v2", "v3"] {
+        sb.build(v, v, false);
+    }
+    for v in ["v1", "v2"] {
+        sb.ok(&["deploy", "staging", v]);
+        sb.ok(&["promote", v, "--to", "production"]);
+    }
+    // A full disk cut web-1's last append: no newline at the end.
+    let file = sb.host("web-1").join(".shipdeck/history.jsonl");
+    let torn = r#"{"time":"2026-01-01T00:00:00Z","who":"bob","chan"#;
+    let mut text = fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    text.push_str(torn);
+    fs::write(&file, &text).unwrap();
+    let says = "web-1: history line 3 (.shipdeck/history.jsonl) is corrupt and was not read";
+
+    let r = sb.ok(&["status", "production"]);
+    assert!(r.stdout.contains(says), "{}", r.stdout);
+    let r = sb.ok(&["status", "production", "--json"]);
+    let status: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(status[0]["previous"], "v1", "{}", r.stdout);
+    assert!(
+        status[0]["history_warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains(says)
+    );
+    assert!(status[1].get("history_warnings").is_none(), "{}", r.stdout);
+
+    // `history` shows every readable record and says which line it could not read.
+    let r = sb.run(&["history", "production"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains(says), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains("promote") && l.contains("v2")),
+        "{}",
+        r.stdout
+    );
+
+    // A change reads history for decisions: it says so, and the next record
+    // starts on its own line.
+    let r = sb.ok(&["deploy", "staging", "v3"]);
+    assert!(!r.stderr.contains("corrupt"), "{}", r.stderr);
+    let r = sb.ok(&["promote", "v3", "--to", "production"]);
+    assert!(
+        r.stderr.contains(says) && r.stderr.contains("this promote reads only the other lines"),
+        "{}",
+        r.stderr
+    );
+    all_on(&sb, "v3");
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with('\n'));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[2], torn, "the torn line is kept as it was");
+    let records: Vec<serde_json::Value> = [lines[0], lines[1], lines[3]]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r["release"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["v1", "v2", "v3"]
+    );
+    assert_eq!(records[2]["from"], "v2");
+
+    // The rollback target is still decided right, and the warning names the line.
+    let r = sb.ok(&["rollback", "production"]);
+    assert!(r.stderr.contains(says), "{}", r.stderr);
+    assert!(r.stdout.contains("from v3 to v2"), "{}", r.stdout);
+    all_on(&sb, "v2");
+    let text = fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 5);
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last["action"].as_str(), last["release"].as_str()),
+        (Some("rollback"), Some("v2"))
+    );
+}
