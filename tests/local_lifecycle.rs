@@ -680,3 +680,106 @@ fn a_torn_history_line_is_reported_and_never_glued_onto() {
         (Some("rollback"), Some("v2"))
     );
 }
+
+/// SIGTERM (a CI runner's cancel) and SIGHUP (a closed terminal) stop a change
+/// as Ctrl-C does: after the current step, switched hosts put back, exit 1.
+#[test]
+fn sigterm_and_sighup_put_switched_hosts_back_and_exit_1() {
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new("");
+    sb.build("v1", "v1", false);
+    // v2's restart is slow on hosts that carry `slow-restart`, and says when it starts.
+    fs::write(
+        sb.root().join("dist/bin/restart"),
+        "#!/bin/sh\nif [ -f \"$SHIPDECK_DEPLOY_TO/slow-restart\" ]; then touch \"$SHIPDECK_DEPLOY_TO/restarting\"; sleep 2; fi\necho \"$SHIPDECK_RELEASE\" >> \"$SHIPDECK_DEPLOY_TO/restarts\"\n",
+    )
+    .unwrap();
+    sb.build("v2", "v2", false);
+    sb.ok(&["deploy", "staging", "v1"]);
+    sb.ok(&["promote", "v1", "--to", "production"]);
+    sb.ok(&["deploy", "staging", "v2"]);
+    for h in PROD {
+        fs::write(sb.host(h).join("slow-restart"), "").unwrap();
+    }
+    let promotes_before = |h: &str| sb.history(h).len();
+    for (signal, round) in [("TERM", 1), ("HUP", 2)] {
+        let before: Vec<usize> = PROD.iter().map(|h| promotes_before(h)).collect();
+        for h in PROD {
+            let _ = fs::remove_file(sb.host(h).join("restarting"));
+        }
+        let child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+            .args(["promote", "v2", "--to", "production"])
+            .current_dir(sb.root())
+            .env("SHIPDECK_OPERATOR", "alice")
+            .env("XDG_STATE_HOME", sb.root().join("state"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until v2 is live on a host and its restart is running.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !PROD.iter().any(|h| sb.host(h).join("restarting").exists()) {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the restart never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let switched: Vec<&str> = PROD
+            .iter()
+            .copied()
+            .filter(|h| sb.current(h).as_deref() == Some("releases/v2"))
+            .collect();
+        assert!(
+            !switched.is_empty(),
+            "round {round}: no host was switched yet"
+        );
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "round {round} (SIG{signal}): {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("SIG{signal}: cancelling")),
+            "round {round}: {stderr}"
+        );
+        all_on(&sb, "v1");
+        for (i, h) in PROD.iter().enumerate() {
+            assert!(
+                !sb.host(h).join(".shipdeck/lock").exists(),
+                "round {round}: {h} is still locked"
+            );
+            assert!(
+                !sb.host(h).join(".shipdeck/change.json").exists(),
+                "round {round}: {h} still has a journal"
+            );
+            let history = sb.history(h);
+            assert!(
+                history.len() > before[i],
+                "round {round}: {h} recorded nothing"
+            );
+            // The host went back, and its history says why.
+            let last = history.last().unwrap();
+            assert_eq!(
+                (
+                    last["action"].as_str(),
+                    last["release"].as_str(),
+                    last["from"].as_str()
+                ),
+                (Some("revert"), Some("v1"), Some("v2")),
+                "round {round}: {h}: {last}"
+            );
+            assert!(
+                last["message"].as_str().unwrap_or("").contains("cancelled"),
+                "round {round}: {h}: {last}"
+            );
+        }
+    }
+}
