@@ -783,3 +783,23 @@ fn sigterm_and_sighup_put_switched_hosts_back_and_exit_1() {
         }
     }
 }
+
+#[test]
+fn a_tarball_changed_after_build_is_refused_before_any_host_is_reached() {
+    let sb = Sandbox::new("");
+    sb.build("v1", "v1", false);
+    let tarball = sb.root().join(".shipdeck/releases/v1.tar.gz");
+    let mut bytes = fs::read(&tarball).unwrap();
+    bytes.extend_from_slice(b"tampered");
+    fs::write(&tarball, bytes).unwrap();
+    let r = sb.run(&["deploy", "staging", "v1"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("v1.tar.gz changed after `shipdeck build`")
+            && r.stderr.contains("nothing was locked or changed"),
+        "{}",
+        r.stderr
+    );
+    assert!(!sb.host("stage-1").exists(), "the host was reached");
+}

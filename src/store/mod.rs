@@ -57,6 +57,15 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Corrupt(String),
+    #[error(
+        "{tarball} changed after `shipdeck build`: its sha256 is {found}, its manifest says {manifest}\n  nothing was locked or changed on any host; build a new release from the artifact folder (`shipdeck build --id ID`) instead of shipping {id}"
+    )]
+    Changed {
+        tarball: String,
+        found: String,
+        manifest: String,
+        id: ReleaseId,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -121,6 +130,22 @@ impl Store {
             )));
         }
         Ok(LocalRelease { manifest, tarball })
+    }
+
+    /// [`Store::get`], and the tarball's sha256 checked against its manifest:
+    /// what a change ships, checked before it connects to any host.
+    pub fn get_verified(&self, id: &ReleaseId) -> Result<LocalRelease, StoreError> {
+        let release = self.get(id)?;
+        let (sha256, _) = sha256_file(&release.tarball)?;
+        if sha256 != release.manifest.sha256 {
+            return Err(StoreError::Changed {
+                tarball: release.tarball.display().to_string(),
+                found: sha256,
+                manifest: release.manifest.sha256.clone(),
+                id: id.clone(),
+            });
+        }
+        Ok(release)
     }
 
     /// Every release in the store, oldest first.
