@@ -221,7 +221,7 @@ pub fn upload_and_unpack(
         r#"part={part}; tmp={tmp}; rel={rel}; cur={cur}
 got=$(sha256sum "$part" | cut -d' ' -f1)
 if [ "$got" != {sha} ]; then rm -f "$part"; echo "uploaded file has sha256 $got, expected "{sha} >&2; exit 1; fi
-rm -rf {releases}/.{id_q}.tmp-* && mkdir "$tmp" && tar -xzf "$part" -C "$tmp" || {{ rm -rf "$tmp" "$part"; echo 'unpacking failed' >&2; exit 1; }}
+rm -rf {releases}/.{id_q}.tmp-* && mkdir "$tmp" && tar --no-same-owner -xzf "$part" -C "$tmp" || {{ rm -rf "$tmp" "$part"; echo 'unpacking failed' >&2; exit 1; }}
 if [ -e "$rel" ]; then
   if [ "$(readlink "$cur" 2>/dev/null)" = "releases/"{id_q} ]; then rm -rf "$tmp" "$part"; echo "releases/"{id_q}" is the current release but holds other content; refusing to replace it" >&2; exit 1; fi
   rm -rf "$rel"
