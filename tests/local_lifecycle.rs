@@ -593,3 +593,213 @@ fn hooks_run_where_and_when_they_should() {
     );
     assert_eq!(sb.current("stage-1").as_deref(), Some("releases/v1"));
 }
+
+#[test]
+fn a_torn_history_line_is_reported_and_never_glued_onto() {
+    let sb = Sandbox::new("");
+    for v in ["v1", "v2", "v3"] {
+        sb.build(v, v, false);
+    }
+    for v in ["v1", "v2"] {
+        sb.ok(&["deploy", "staging", v]);
+        sb.ok(&["promote", v, "--to", "production"]);
+    }
+    // A full disk cut web-1's last append: no newline at the end.
+    let file = sb.host("web-1").join(".shipdeck/history.jsonl");
+    let torn = r#"{"time":"2026-01-01T00:00:00Z","who":"bob","chan"#;
+    let mut text = fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    text.push_str(torn);
+    fs::write(&file, &text).unwrap();
+    let says = "web-1: history line 3 (.shipdeck/history.jsonl) is corrupt and was not read";
+
+    let r = sb.ok(&["status", "production"]);
+    assert!(r.stdout.contains(says), "{}", r.stdout);
+    let r = sb.ok(&["status", "production", "--json"]);
+    let status: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(status[0]["previous"], "v1", "{}", r.stdout);
+    assert!(
+        status[0]["history_warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains(says)
+    );
+    assert!(status[1].get("history_warnings").is_none(), "{}", r.stdout);
+
+    // `history` shows every readable record and says which line it could not read.
+    let r = sb.run(&["history", "production"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains(says), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains("promote") && l.contains("v2")),
+        "{}",
+        r.stdout
+    );
+
+    // A change reads history for decisions: it says so, and the next record
+    // starts on its own line.
+    let r = sb.ok(&["deploy", "staging", "v3"]);
+    assert!(!r.stderr.contains("corrupt"), "{}", r.stderr);
+    let r = sb.ok(&["promote", "v3", "--to", "production"]);
+    assert!(
+        r.stderr.contains(says) && r.stderr.contains("this promote reads only the other lines"),
+        "{}",
+        r.stderr
+    );
+    all_on(&sb, "v3");
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with('\n'));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[2], torn, "the torn line is kept as it was");
+    let records: Vec<serde_json::Value> = [lines[0], lines[1], lines[3]]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r["release"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["v1", "v2", "v3"]
+    );
+    assert_eq!(records[2]["from"], "v2");
+
+    // The rollback target is still decided right, and the warning names the line.
+    let r = sb.ok(&["rollback", "production"]);
+    assert!(r.stderr.contains(says), "{}", r.stderr);
+    assert!(r.stdout.contains("from v3 to v2"), "{}", r.stdout);
+    all_on(&sb, "v2");
+    let text = fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 5);
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last["action"].as_str(), last["release"].as_str()),
+        (Some("rollback"), Some("v2"))
+    );
+}
+
+/// SIGTERM (a CI runner's cancel) and SIGHUP (a closed terminal) stop a change
+/// as Ctrl-C does: after the current step, switched hosts put back, exit 1.
+#[test]
+fn sigterm_and_sighup_put_switched_hosts_back_and_exit_1() {
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new("");
+    sb.build("v1", "v1", false);
+    // v2's restart is slow on hosts that carry `slow-restart`, and says when it starts.
+    fs::write(
+        sb.root().join("dist/bin/restart"),
+        "#!/bin/sh\nif [ -f \"$SHIPDECK_DEPLOY_TO/slow-restart\" ]; then touch \"$SHIPDECK_DEPLOY_TO/restarting\"; sleep 2; fi\necho \"$SHIPDECK_RELEASE\" >> \"$SHIPDECK_DEPLOY_TO/restarts\"\n",
+    )
+    .unwrap();
+    sb.build("v2", "v2", false);
+    sb.ok(&["deploy", "staging", "v1"]);
+    sb.ok(&["promote", "v1", "--to", "production"]);
+    sb.ok(&["deploy", "staging", "v2"]);
+    for h in PROD {
+        fs::write(sb.host(h).join("slow-restart"), "").unwrap();
+    }
+    let promotes_before = |h: &str| sb.history(h).len();
+    for (signal, round) in [("TERM", 1), ("HUP", 2)] {
+        let before: Vec<usize> = PROD.iter().map(|h| promotes_before(h)).collect();
+        for h in PROD {
+            let _ = fs::remove_file(sb.host(h).join("restarting"));
+        }
+        let child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+            .args(["promote", "v2", "--to", "production"])
+            .current_dir(sb.root())
+            .env("SHIPDECK_OPERATOR", "alice")
+            .env("XDG_STATE_HOME", sb.root().join("state"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until v2 is live on a host and its restart is running.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !PROD.iter().any(|h| sb.host(h).join("restarting").exists()) {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the restart never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let switched: Vec<&str> = PROD
+            .iter()
+            .copied()
+            .filter(|h| sb.current(h).as_deref() == Some("releases/v2"))
+            .collect();
+        assert!(
+            !switched.is_empty(),
+            "round {round}: no host was switched yet"
+        );
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "round {round} (SIG{signal}): {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("SIG{signal}: cancelling")),
+            "round {round}: {stderr}"
+        );
+        all_on(&sb, "v1");
+        for (i, h) in PROD.iter().enumerate() {
+            assert!(
+                !sb.host(h).join(".shipdeck/lock").exists(),
+                "round {round}: {h} is still locked"
+            );
+            assert!(
+                !sb.host(h).join(".shipdeck/change.json").exists(),
+                "round {round}: {h} still has a journal"
+            );
+            let history = sb.history(h);
+            assert!(
+                history.len() > before[i],
+                "round {round}: {h} recorded nothing"
+            );
+            // The host went back, and its history says why.
+            let last = history.last().unwrap();
+            assert_eq!(
+                (
+                    last["action"].as_str(),
+                    last["release"].as_str(),
+                    last["from"].as_str()
+                ),
+                (Some("revert"), Some("v1"), Some("v2")),
+                "round {round}: {h}: {last}"
+            );
+            assert!(
+                last["message"].as_str().unwrap_or("").contains("cancelled"),
+                "round {round}: {h}: {last}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tarball_changed_after_build_is_refused_before_any_host_is_reached() {
+    let sb = Sandbox::new("");
+    sb.build("v1", "v1", false);
+    let tarball = sb.root().join(".shipdeck/releases/v1.tar.gz");
+    let mut bytes = fs::read(&tarball).unwrap();
+    bytes.extend_from_slice(b"tampered");
+    fs::write(&tarball, bytes).unwrap();
+    let r = sb.run(&["deploy", "staging", "v1"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("v1.tar.gz changed after `shipdeck build`")
+            && r.stderr.contains("nothing was locked or changed"),
+        "{}",
+        r.stderr
+    );
+    assert!(!sb.host("stage-1").exists(), "the host was reached");
+}

@@ -289,6 +289,14 @@ fn an_unknown_host_key_is_refused_with_its_fingerprint() {
         err.contains("HAS CHANGED") && err.contains(&p.fleet.fingerprint(STAGING)),
         "{err}"
     );
+    // Both fingerprints: the one offered and the one known_hosts recorded.
+    let offered = format!("offered:  ssh-ed25519 {}", p.fleet.fingerprint(STAGING));
+    let recorded = format!("recorded: ssh-ed25519 {}", p.fleet.fingerprint(1));
+    assert_ne!(p.fleet.fingerprint(STAGING), p.fleet.fingerprint(1));
+    assert!(
+        err.contains(&offered) && err.contains(&recorded),
+        "expected {offered:?} and {recorded:?} in:\n{err}"
+    );
 }
 
 #[test]

@@ -78,6 +78,9 @@ pub fn status(status: &[HostStatus]) {
         ],
         &rows,
     );
+    for w in status.iter().flat_map(|s| &s.history_warnings) {
+        println!("\n{w}");
+    }
     // A change in progress or interrupted is said once per environment, under
     // the table, where a long line does not break its columns.
     let mut said: Vec<(&str, &str)> = Vec::new();

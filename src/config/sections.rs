@@ -3,6 +3,16 @@
 
 use super::*;
 
+/// The most of each count the config takes: far above any real use, and far
+/// from anything that overflows or fills memory.
+const MAX_KEEP_RELEASES: i64 = 1_000;
+const MAX_PARALLEL: i64 = 1_024;
+const MAX_HEALTHY_AFTER: i64 = 10_000;
+const MAX_BUFFER_LINES: i64 = 1_000_000;
+pub(super) const MAX_FAILURES: i64 = 100_000;
+pub(super) const MAX_LATENCY_MS: i64 = 600_000;
+pub(super) const MAX_MIN_REQUESTS: i64 = 1_000_000_000;
+
 impl Resolver<'_> {
     pub(super) fn app(&self, app: raw::RawApp) -> Result<App, ConfigError> {
         if app.name.get_ref().trim().is_empty() {
@@ -16,6 +26,9 @@ impl Resolver<'_> {
                 _ => return Err(self.err(k, "keep_releases must be at least 1")),
             },
         };
+        if let Some(k) = &app.keep_releases {
+            self.at_most(k, "keep_releases", MAX_KEEP_RELEASES)?;
+        }
         let mut shared = Vec::new();
         for s in &app.shared {
             let p = s.get_ref().trim_end_matches('/');
@@ -40,10 +53,39 @@ impl Resolver<'_> {
         })
     }
 
+    /// Refuse a count above what shipdeck takes, naming the key and the most.
+    pub(super) fn at_most(
+        &self,
+        at: &Spanned<i64>,
+        key: &str,
+        max: i64,
+    ) -> Result<(), ConfigError> {
+        let n = *at.get_ref();
+        if n > max {
+            return Err(self.err(
+                at,
+                format!("{key} = {n} is too large: shipdeck takes at most {max}"),
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn absolute_remote(&self, p: &Spanned<String>) -> Result<String, ConfigError> {
         let s = p.get_ref();
         if !s.starts_with('/') || s.contains('\n') || s.contains('\0') {
             return Err(self.err(p, format!("deploy_to {s:?} must be an absolute path")));
+        }
+        if s.split('/').any(|c| c == "..") {
+            return Err(self.err(
+                p,
+                format!("deploy_to {s:?} must not have `..` parts: name the folder itself"),
+            ));
+        }
+        if s.split('/').all(|c| c.is_empty() || c == ".") {
+            return Err(self.err(
+                p,
+                format!("deploy_to {s:?} is the root folder: give the app a folder of its own, as in \"/srv/app\""),
+            ));
         }
         Ok(if s.len() > 1 {
             s.trim_end_matches('/')
@@ -68,6 +110,9 @@ impl Resolver<'_> {
                 _ => return Err(self.err(p, "ssh.parallel must be at least 1")),
             },
         };
+        if let Some(p) = &ssh.parallel {
+            self.at_most(p, "ssh.parallel", MAX_PARALLEL)?;
+        }
         let known_hosts = match ssh.known_hosts {
             Some(k) => self.local_path(&k),
             None => dirs::home_dir()
@@ -120,6 +165,9 @@ impl Resolver<'_> {
                 _ => return Err(self.err(n, "healthy_after must be at least 1")),
             },
         };
+        if let Some(n) = &h.healthy_after {
+            self.at_most(n, "healthy_after", MAX_HEALTHY_AFTER)?;
+        }
         Ok(Health {
             probe,
             interval: h.interval.map_or(DEFAULT_HEALTH_INTERVAL, |d| d.0),
@@ -146,6 +194,9 @@ impl Resolver<'_> {
                 _ => return Err(self.err(n, "buffer_lines must be at least 1")),
             },
         };
+        if let Some(n) = &l.buffer_lines {
+            self.at_most(n, "buffer_lines", MAX_BUFFER_LINES)?;
+        }
         Ok(Logs {
             files: l.files,
             command: l.command,

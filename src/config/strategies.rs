@@ -46,6 +46,9 @@ impl Resolver<'_> {
             Some(m) => usize::try_from(*m.get_ref())
                 .map_err(|_| self.err(m, "max_failures must be 0 or more"))?,
         };
+        if let Some(m) = &raw.max_failures {
+            self.at_most(m, "max_failures", super::sections::MAX_FAILURES)?;
+        }
         Ok(Strategy::Rolling {
             batch,
             max_failures,
@@ -108,6 +111,9 @@ impl Resolver<'_> {
                 )
             })?),
         };
+        if let Some(m) = &raw.max_latency_ms {
+            self.at_most(m, "max_latency_ms", super::sections::MAX_LATENCY_MS)?;
+        }
         // Lines are counted only when there are logs to read and a pattern
         // that says which are errors; without, the limit could never be met
         // or, worse, would be met by counting nothing.
@@ -137,6 +143,9 @@ impl Resolver<'_> {
             Some(m) => u64::try_from(*m.get_ref())
                 .map_err(|_| self.err(m, "min_requests must be 0 or more"))?,
         };
+        if let Some(m) = &raw.min_requests {
+            self.at_most(m, "min_requests", super::sections::MAX_MIN_REQUESTS)?;
+        }
         let thresholds = Thresholds {
             max_error_rate: number(&raw.max_error_rate),
             max_latency_ms,

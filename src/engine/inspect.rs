@@ -38,6 +38,9 @@ pub struct HostStatus {
     /// Blue/green: the old slot still running until the change is finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_finish: Option<super::bluegreen::PendingFinish>,
+    /// Corrupt history lines, one warning each, naming the host and the line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history_warnings: Vec<String>,
     #[serde(skip_serializing)]
     pub state: Option<HostState>,
 }
@@ -134,6 +137,7 @@ impl Engine {
             change: None,
             live_slot: None,
             pending_finish: None,
+            history_warnings: Vec::new(),
             state: None,
         };
         let state = match h.with(|t| host::probe(t, &layout)) {
@@ -144,6 +148,8 @@ impl Engine {
             }
         };
         status.reachable = true;
+        status.history_warnings =
+            state.history_warnings(&h.host.name, "PREVIOUS and ROLLBACK read");
         status.current = state.current();
         status.previous = previous_release(&state.history, status.current.as_ref());
         status.rollback_ready = status
@@ -430,7 +436,15 @@ impl Engine {
                 .zip(fleet.all(|_, h| h.with(|t| host::probe(t, &Layout::new(&h.host.deploy_to)))))
             {
                 match r {
-                    Ok(s) => records.extend(s.history.into_iter().filter(|r| r.env == name)),
+                    Ok(s) => {
+                        errors.extend(s.corrupt_history.iter().map(|c| {
+                            format!(
+                                "{}; the history shown is the other lines",
+                                c.describe(&h.host.name)
+                            )
+                        }));
+                        records.extend(s.history.into_iter().filter(|r| r.env == name))
+                    }
                     Err(e) => errors.push(format!("{}: {e}", h.host.name)),
                 }
             }

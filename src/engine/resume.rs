@@ -79,7 +79,7 @@ impl Engine {
             }
             Liveness::Elsewhere | Liveness::Interrupted => {}
         }
-        let release = self.store.get(&first.release).map_err(|e| {
+        let release = self.store.get_verified(&first.release).map_err(|e| {
             EngineError::Usage(format!("cannot resume change {}: {e}", first.change))
         })?;
         if release.manifest.sha256 != first.sha256 {

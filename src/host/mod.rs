@@ -11,4 +11,4 @@ mod state;
 
 pub use layout::Layout;
 pub use ops::*;
-pub use state::{HISTORY_TAIL, HostState, LockState, parse_probe, probe_script};
+pub use state::{CorruptLine, HISTORY_TAIL, HostState, LockState, parse_probe, probe_script};

@@ -222,7 +222,7 @@ pub fn upload_and_unpack(
         r#"part={part}; tmp={tmp}; rel={rel}; cur={cur}
 got=$(sha256sum "$part" | cut -d' ' -f1)
 if [ "$got" != {sha} ]; then rm -f "$part"; echo "uploaded file has sha256 $got, expected "{sha} >&2; exit 1; fi
-rm -rf {releases}/.{id_q}.tmp-* && mkdir "$tmp" && tar -xzf "$part" -C "$tmp" || {{ rm -rf "$tmp" "$part"; echo 'unpacking failed' >&2; exit 1; }}
+rm -rf {releases}/.{id_q}.tmp-* && mkdir "$tmp" && tar --no-same-owner -xzf "$part" -C "$tmp" || {{ rm -rf "$tmp" "$part"; echo 'unpacking failed' >&2; exit 1; }}
 if [ -e "$rel" ]; then
   if [ "$(readlink "$cur" 2>/dev/null)" = "releases/"{id_q} ]; then rm -rf "$tmp" "$part"; echo "releases/"{id_q}" is the current release but holds other content; refusing to replace it" >&2; exit 1; fi
   rm -rf "$rel"
@@ -441,13 +441,24 @@ pub fn append_history(
     Ok(())
 }
 
+/// Append one record to the host's history, crash-safe:
+/// - the record and its newline go out in one `write` (one `printf '%s'` of
+///   one word; `printf '%s\n'` is two writes in dash), so a record is never
+///   half-written by a second writer, and a full disk cuts at most this line;
+/// - a torn last line (no newline at the end: a full disk or a kill cut it)
+///   is never glued onto: the record then starts on a line of its own, and
+///   the torn line stays where it is, reported as corrupt by whoever reads.
 pub fn history_script(layout: &Layout, record: &HistoryRecord) -> String {
     let json = serde_json::to_string(record).expect("a history record serializes");
     format!(
-        "{{ [ -d {meta} ] || mkdir -p {meta}; }} && printf '%s\\n' {json} >> {history}",
+        "{{ [ -d {meta} ] || mkdir -p {meta}; }} &&\n\
+         h={history} && r={line} &&\n\
+         if [ -s \"$h\" ] && [ -n \"$(tail -c 1 \"$h\")\" ]; then r={after_torn}; fi &&\n\
+         printf '%s' \"$r\" >> \"$h\"",
         meta = quote(&layout.meta()),
-        json = quote(&json),
         history = quote(&layout.history()),
+        line = quote(&format!("{json}\n")),
+        after_torn = quote(&format!("\n{json}\n")),
     )
 }
 

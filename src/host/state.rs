@@ -25,8 +25,10 @@ pub struct HostState {
     pub verified: BTreeMap<ReleaseId, String>,
     pub lock: Option<LockState>,
     pub history: Vec<HistoryRecord>,
-    /// History lines that could not be read (kept so nothing is silently lost).
-    pub unreadable_history: usize,
+    /// History lines that are not records (a torn append, a hand edit), by
+    /// line number in `.shipdeck/history.jsonl`: reported wherever history
+    /// is shown or decides something, never skipped silently.
+    pub corrupt_history: Vec<CorruptLine>,
     /// The journal of a change in progress (or interrupted) on this host.
     pub journal: Option<Journal>,
     /// A word for a paused change, as written by `shipdeck continue`/`abort`.
@@ -35,6 +37,27 @@ pub struct HostState {
     pub live_slot: Option<Slot>,
     /// A blue/green change whose old slot still runs.
     pub pending_finish: Option<PendingFinish>,
+}
+
+/// One line of a host's history that is not a history record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CorruptLine {
+    /// 1-based, in the whole file (not only the tail read back).
+    pub line: usize,
+    /// The line's start, as found.
+    pub text: String,
+}
+
+/// How much of a corrupt line a report quotes.
+const CORRUPT_EXCERPT_CHARS: usize = 60;
+
+impl CorruptLine {
+    pub fn describe(&self, host: &str) -> String {
+        format!(
+            "{host}: history line {} (.shipdeck/history.jsonl) is corrupt and was not read: {:?}",
+            self.line, self.text
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +100,20 @@ impl HostState {
         self.releases.contains(id)
     }
 
+    /// One warning per corrupt history line, naming the host and the line,
+    /// and `decides`: who reads the history for what ("this rollback reads").
+    pub fn history_warnings(&self, host: &str, decides: &str) -> Vec<String> {
+        self.corrupt_history
+            .iter()
+            .map(|c| {
+                format!(
+                    "warning: {}; {decides} only the other lines",
+                    c.describe(host)
+                )
+            })
+            .collect()
+    }
+
     /// Whether `id` is on disk and known to hold exactly `sha256`.
     pub fn has_verified(&self, id: &ReleaseId, sha256: &str) -> bool {
         self.has_release(id) && self.verified.get(id).is_some_and(|s| s == sha256)
@@ -100,7 +137,7 @@ if [ -f .shipdeck/slot ]; then read -r s < .shipdeck/slot; printf 'slot %s\n' "$
 if [ -f .shipdeck/finish.json ]; then read -r f < .shipdeck/finish.json; printf 'finish %s\n' "$f"; fi
 if [ -f .shipdeck/signal ]; then read -r s < .shipdeck/signal; printf 'signal %s\n' "$s"; fi
 if [ -d .shipdeck/lock ]; then o=; if [ -f .shipdeck/lock/owner.json ]; then read -r o < .shipdeck/lock/owner.json; fi; printf 'lock %s\n' "$o"; fi
-if [ -f .shipdeck/history.jsonl ]; then echo {HISTORY_FOLLOWS}; exec tail -n {tail} .shipdeck/history.jsonl; fi
+if [ -f .shipdeck/history.jsonl ]; then n=$(wc -l < .shipdeck/history.jsonl); printf '{HISTORY_LINES} %s\n' $n; echo {HISTORY_FOLLOWS}; exec tail -n {tail} .shipdeck/history.jsonl; fi
 "#,
         root = quote(layout.root()),
         tail = HISTORY_TAIL,
@@ -109,9 +146,12 @@ if [ -f .shipdeck/history.jsonl ]; then echo {HISTORY_FOLLOWS}; exec tail -n {ta
 
 /// Every line after this one is a history line.
 const HISTORY_FOLLOWS: &str = "history-follows";
+/// How many newlines the whole history file holds, to number the tail's lines.
+const HISTORY_LINES: &str = "history-lines";
 
 pub fn parse_probe(stdout: &str) -> HostState {
     let mut state = HostState::default();
+    let mut newlines: Option<usize> = None;
     let mut lines = stdout.lines();
     for line in lines.by_ref() {
         if line == HISTORY_FOLLOWS {
@@ -142,6 +182,7 @@ pub fn parse_probe(stdout: &str) -> HostState {
                     _ => None,
                 }
             }
+            HISTORY_LINES => newlines = rest.trim().parse().ok(),
             "finish" => state.pending_finish = serde_json::from_str(rest).ok(),
             "lock" => {
                 state.lock = Some(match serde_json::from_str::<LockOwner>(rest) {
@@ -152,10 +193,22 @@ pub fn parse_probe(stdout: &str) -> HostState {
             _ => {}
         }
     }
-    for line in lines.filter(|l| !l.trim().is_empty()) {
+    let tail: Vec<&str> = lines.collect();
+    // The file's lines: its newlines, and one more if the last line is torn
+    // (the tail then does not end with a newline). The tail is the last of them.
+    let torn = !tail.is_empty() && !stdout.ends_with('\n');
+    let total = newlines.map_or(tail.len(), |n| n + usize::from(torn));
+    let first = total.saturating_sub(tail.len()) + 1;
+    for (i, line) in tail.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
         match serde_json::from_str::<HistoryRecord>(line) {
             Ok(r) => state.history.push(r),
-            Err(_) => state.unreadable_history += 1,
+            Err(_) => state.corrupt_history.push(CorruptLine {
+                line: first + i,
+                text: line.chars().take(CORRUPT_EXCERPT_CHARS).collect(),
+            }),
         }
     }
     state.releases.sort();
@@ -193,6 +246,27 @@ mod tests {
             "abc123"
         );
         assert_eq!(s.lock, Some(LockState::Unknown("{not json".into())));
-        assert_eq!(s.unreadable_history, 1);
+        assert_eq!(
+            s.corrupt_history,
+            vec![CorruptLine {
+                line: 1,
+                text: "{\"broken".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn corrupt_lines_are_numbered_in_the_whole_file_torn_last_line_included() {
+        let rec = r#"{"time":"t","who":"a","machine":"m","change":"c","action":"deploy","env":"e","host":"h","outcome":"success","health":"passed","duration_ms":0}"#;
+        // 10 newlines in the file, a torn 11th line; the tail read back is the last 3.
+        let out =
+            format!("present\nhistory-lines 10\nhistory-follows\n{{oops\n{rec}\n{{\"time\":\"2026");
+        let s = parse_probe(&out);
+        assert_eq!(s.history.len(), 1, "{s:?}");
+        let lines: Vec<usize> = s.corrupt_history.iter().map(|c| c.line).collect();
+        assert_eq!(lines, [9, 11]);
+        assert!(s.history_warnings("web-1", "this rollback reads")[1].starts_with(
+            "warning: web-1: history line 11 (.shipdeck/history.jsonl) is corrupt and was not read"
+        ));
     }
 }

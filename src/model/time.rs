@@ -13,13 +13,27 @@ use jiff::{SignedDuration, Timestamp, Zoned};
 /// refused; so are zero and negative ones.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("{s:?} is not a duration like \"30s\", \"2m\" or \"1h 30m\"");
-    let d: SignedDuration = s.trim().parse().map_err(|_| bad())?;
+    let too_long = || format!("{s:?} is too long: a duration may be at most 30 days (720h)");
+    let d: SignedDuration = s.trim().parse().map_err(|e: jiff::Error| {
+        if e.to_string().contains("too big") {
+            too_long()
+        } else {
+            bad()
+        }
+    })?;
     let d = Duration::try_from(d).map_err(|_| bad())?;
     if d.is_zero() {
         return Err(format!("{s:?}: a duration must be above zero"));
     }
+    if d > MAX_DURATION {
+        return Err(too_long());
+    }
     Ok(d)
 }
+
+/// The longest duration shipdeck takes anywhere (gate, timeouts, pauses):
+/// longer than any change should wait, and far from what overflows a clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// A duration the way the config writes it: `1m 30s`, `250ms`.
 pub fn written_duration(d: Duration) -> String {
@@ -72,6 +86,18 @@ pub fn utc_format(t: SystemTime, format: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_bounded_to_30_days() {
+        assert_eq!(parse_duration("720h"), Ok(MAX_DURATION));
+        for s in ["720h 1s", "9223372036854775807s", "18446744073709551615s"] {
+            let e = parse_duration(s).unwrap_err();
+            assert!(
+                e.contains("is too long: a duration may be at most 30 days"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn durations_read_the_forms_operators_write() {

@@ -57,6 +57,15 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Corrupt(String),
+    #[error(
+        "{tarball} changed after `shipdeck build`: its sha256 is {found}, its manifest says {manifest}\n  nothing was locked or changed on any host; build a new release from the artifact folder (`shipdeck build --id ID`) instead of shipping {id}"
+    )]
+    Changed {
+        tarball: String,
+        found: String,
+        manifest: String,
+        id: ReleaseId,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -123,6 +132,22 @@ impl Store {
         Ok(LocalRelease { manifest, tarball })
     }
 
+    /// [`Store::get`], and the tarball's sha256 checked against its manifest:
+    /// what a change ships, checked before it connects to any host.
+    pub fn get_verified(&self, id: &ReleaseId) -> Result<LocalRelease, StoreError> {
+        let release = self.get(id)?;
+        let (sha256, _) = sha256_file(&release.tarball)?;
+        if sha256 != release.manifest.sha256 {
+            return Err(StoreError::Changed {
+                tarball: release.tarball.display().to_string(),
+                found: sha256,
+                manifest: release.manifest.sha256.clone(),
+                id: id.clone(),
+            });
+        }
+        Ok(release)
+    }
+
     /// Every release in the store, oldest first.
     pub fn list(&self) -> Result<Vec<LocalRelease>, StoreError> {
         let entries = match fs::read_dir(&self.dir) {
@@ -181,7 +206,14 @@ impl Store {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
         let tarball = self.tarball(&id);
         let part = self.dir.join(format!(".{id}.tar.gz.part"));
-        pack(&self.artifact, &part)?;
+        let now = std::time::SystemTime::now();
+        let mtime = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Err(e) = pack(&self.artifact, &part, mtime) {
+            let _ = fs::remove_file(&part);
+            return Err(e);
+        }
         let (sha256, size) = sha256_file(&part)?;
         fs::rename(&part, &tarball).map_err(io_err(&tarball))?;
         let manifest = Manifest {
@@ -189,7 +221,7 @@ impl Store {
             app: self.app.clone(),
             sha256,
             size,
-            created_at: crate::model::time::now_rfc3339(),
+            created_at: crate::model::time::rfc3339(now),
             git_commit: git_commit(&self.config_dir),
             notes,
         };
@@ -206,39 +238,83 @@ fn default_id() -> ReleaseId {
     ReleaseId::parse(&s).expect("digits are a valid id")
 }
 
-/// Pack `dir`'s contents (not the folder itself) into a gzipped tar, in a
-/// stable order so the same tree packs the same way.
-fn pack(dir: &Path, out: &Path) -> Result<(), StoreError> {
+/// Pack `dir`'s contents (not the folder itself) into a gzipped tar that
+/// depends only on the tree and `mtime`: names sorted, owner 0:0 with no user
+/// or group names, every mtime `mtime` (the manifest's time), modes kept. A
+/// symlink that is absolute or climbs out of the artifact is refused: on the
+/// host it would point at whatever that path holds there.
+fn pack(dir: &Path, out: &Path, mtime: u64) -> Result<(), StoreError> {
     let file = File::create(out).map_err(io_err(out))?;
     let gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
     tar.follow_symlinks(false);
+    // Every path first, then in sorted order: `b`, `bin`, `bin/run`, `version`.
+    let mut paths = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let abs = dir.join(&rel);
-        let mut names: Vec<_> = fs::read_dir(&abs)
-            .map_err(io_err(&abs))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()
-            .map_err(io_err(&abs))?;
-        names.sort();
-        for name in names.into_iter().rev() {
-            let child = rel.join(&name);
-            let path = dir.join(&child);
-            let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
+        for entry in fs::read_dir(&abs).map_err(io_err(&abs))? {
+            let entry = entry.map_err(io_err(&abs))?;
+            let child = rel.join(entry.file_name());
+            let meta = fs::symlink_metadata(dir.join(&child)).map_err(io_err(&abs))?;
             if meta.is_dir() {
-                tar.append_dir(&child, &path).map_err(io_err(&path))?;
-                stack.push(child);
-            } else {
-                tar.append_path_with_name(&path, &child)
-                    .map_err(io_err(&path))?;
+                stack.push(child.clone());
             }
+            paths.push((child, meta));
+        }
+    }
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+    for (child, meta) in paths {
+        let path = dir.join(&child);
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
+        header.set_mtime(mtime);
+        if meta.is_dir() {
+            tar.append_data(&mut header, &child, io::empty())
+                .map_err(io_err(&path))?;
+        } else if meta.file_type().is_symlink() {
+            let target = fs::read_link(&path).map_err(io_err(&path))?;
+            if !stays_inside(&child, &target) {
+                return Err(StoreError::Corrupt(format!(
+                    "{}: a link to {} points outside the artifact folder; shipdeck refuses it (copy what it names into the artifact, or link inside it)",
+                    path.display(),
+                    target.display()
+                )));
+            }
+            tar.append_link(&mut header, &child, &target)
+                .map_err(io_err(&path))?;
+        } else {
+            let f = File::open(&path).map_err(io_err(&path))?;
+            tar.append_data(&mut header, &child, f)
+                .map_err(io_err(&path))?;
         }
     }
     let gz = tar.into_inner().map_err(io_err(out))?;
     let mut w = gz.finish().map_err(io_err(out))?;
     w.flush().map_err(io_err(out))?;
     Ok(())
+}
+
+/// Whether a link at `link` (relative to the artifact's root) naming
+/// `target` resolves inside the artifact, by its path alone.
+fn stays_inside(link: &Path, target: &Path) -> bool {
+    use std::path::Component;
+    if target.is_absolute() {
+        return false;
+    }
+    let mut depth = link.components().count().saturating_sub(1);
+    for c in target.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
 }
 
 pub fn sha256_file(path: &Path) -> Result<(String, u64), StoreError> {
@@ -268,4 +344,77 @@ fn git_commit(dir: &Path) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
         .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(root: &Path) {
+        fs::create_dir_all(root.join("bin")).unwrap();
+        fs::write(root.join("version"), "v1\n").unwrap();
+        fs::write(root.join("bin/run"), "#!/bin/sh\n").unwrap();
+        fs::write(root.join("b"), "b").unwrap();
+        std::os::unix::fs::symlink("../version", root.join("bin/version")).unwrap();
+    }
+
+    fn entries(tarball: &Path) -> Vec<(String, u64, u64, u64)> {
+        let gz = flate2::read::GzDecoder::new(File::open(tarball).unwrap());
+        let mut a = tar::Archive::new(gz);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.uid().unwrap(),
+                    h.gid().unwrap(),
+                    h.mtime().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_same_tree_packs_to_the_same_bytes_owned_by_root_at_the_manifest_time() {
+        let d = tempfile::tempdir().unwrap();
+        let (one, two) = (d.path().join("one"), d.path().join("two"));
+        tree(&one);
+        // Other mtimes, made in another order: the tarball does not change.
+        fs::create_dir_all(two.join("bin")).unwrap();
+        fs::write(two.join("b"), "b").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        tree(&two);
+        let (a, b) = (d.path().join("a.tar.gz"), d.path().join("b.tar.gz"));
+        pack(&one, &a, 1_700_000_000).unwrap();
+        pack(&two, &b, 1_700_000_000).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+        let got = entries(&a);
+        let names: Vec<&str> = got.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, ["b", "bin", "bin/run", "bin/version", "version"]);
+        assert!(
+            got.iter().all(|e| (e.1, e.2, e.3) == (0, 0, 1_700_000_000)),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_link_out_of_the_artifact_is_refused() {
+        for target in ["/etc/passwd", "../../outside", "../bin/../../x"] {
+            let d = tempfile::tempdir().unwrap();
+            let root = d.path().join("dist");
+            fs::create_dir_all(root.join("bin")).unwrap();
+            std::os::unix::fs::symlink(target, root.join("bin/link")).unwrap();
+            let e = pack(&root, &d.path().join("x.tar.gz"), 0)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("points outside the artifact folder"),
+                "{target}: {e}"
+            );
+        }
+        assert!(stays_inside(Path::new("bin/link"), Path::new("../version")));
+        assert!(stays_inside(Path::new("a/b/l"), Path::new("../../c/./d")));
+    }
 }

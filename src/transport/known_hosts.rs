@@ -199,6 +199,21 @@ pub fn check(content: &str, host: &str, port: u16, key_type: &str, key_blob: &[u
     }
 }
 
+/// The fingerprints known_hosts records for this host and key type, in file
+/// order, without duplicates: what a changed key is shown against.
+pub fn recorded_fingerprints(content: &str, host: &str, port: u16, key_type: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for entry in entries_for(content, host, port) {
+        if entry.marker == Marker::None && entry.key_type == key_type {
+            let fp = fingerprint_sha256(&entry.blob);
+            if !out.contains(&fp) {
+                out.push(fp);
+            }
+        }
+    }
+    out
+}
+
 /// Key types known_hosts trusts for this host, in file order, without
 /// duplicates. Revoked keys are left out so they are not asked for first.
 pub fn key_types_for(content: &str, host: &str, port: u16) -> Vec<String> {
@@ -315,6 +330,12 @@ mod tests {
             check(&kh, "web1", 22, "ssh-ed25519", &other),
             KeyCheck::Mismatch
         );
+        // The refusal shows what was recorded next to what was offered.
+        assert_eq!(
+            recorded_fingerprints(&kh, "web1", 22, "ssh-ed25519"),
+            [ED25519_FP]
+        );
+        assert!(recorded_fingerprints(&kh, "web1", 22, "ssh-rsa").is_empty());
         // One good entry among stale ones is enough.
         let kh2 = format!("web1 ssh-ed25519 {}\n{kh}", STANDARD.encode(&other));
         assert_eq!(

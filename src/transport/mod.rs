@@ -62,13 +62,15 @@ pub enum TransportError {
         known_hosts: String,
     },
     #[error(
-        "HOST KEY OF {host} HAS CHANGED: it now offers a {key_type} key with fingerprint {fingerprint}, which does not match {known_hosts}\n  this may be an attack; if the host was really reinstalled, remove its old line from {known_hosts}"
+        "HOST KEY OF {host} HAS CHANGED: it now offers a {key_type} key with fingerprint {fingerprint}, which does not match {known_hosts}\n  offered:  {key_type} {fingerprint}\n  recorded: {recorded}\n  this may be an attack; if the host was really reinstalled, remove its old line from {known_hosts}"
     )]
     ChangedHostKey {
         host: String,
         key_type: String,
         fingerprint: String,
         known_hosts: String,
+        /// What known_hosts holds for this host and key type, one per line.
+        recorded: String,
     },
     #[error("authentication as {user} on {host} failed: {reason}")]
     Auth {

@@ -26,7 +26,7 @@ use crate::config::Environment;
 use crate::host::{self, HookEnv, HostState, Layout, LockAttempt, LockState, StepError};
 pub use crate::model::time::human_duration;
 use crate::model::{Action, HealthVerdict, HistoryRecord, LockOwner, Outcome, ReleaseId};
-use crate::store::LocalRelease;
+use crate::store::{LocalRelease, StoreError};
 use crate::transport::{Fleet, HostHandle};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -173,10 +173,12 @@ impl Engine {
         opts: &ChangeOptions,
     ) -> Result<ChangeReport, EngineError> {
         let (env, fleet) = self.environment(env_name)?;
-        let release = self
-            .store
-            .get(id)
-            .map_err(|e| EngineError::Usage(e.to_string()))?;
+        // The tarball is checked against its manifest before any host is
+        // reached: a changed one is refused with nothing locked.
+        let release = self.store.get_verified(id).map_err(|e| match e {
+            StoreError::Changed { .. } => EngineError::Failed(e.to_string()),
+            e => EngineError::Usage(e.to_string()),
+        })?;
         let override_note = self.check_window(env, opts)?;
         if let Some(required) = &env.requires {
             self.check_promotion_gate(&release, required)?;

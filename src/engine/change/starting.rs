@@ -42,8 +42,26 @@ impl Engine {
         let results = fleet.all(|_, h| h.with(|t| host::probe(t, &Layout::new(&h.host.deploy_to))));
         let mut missing = Vec::new();
         for (h, r) in fleet.hosts.iter().zip(results) {
+            if let Ok(state) = &r {
+                for w in state.history_warnings(
+                    &h.host.name,
+                    &format!("the check that {id} passed {required} reads"),
+                ) {
+                    self.events.note(None, w);
+                }
+            }
             match r {
                 Ok(state) if passed_gate(&state.history, id, sha) => {}
+                Ok(state) if !state.corrupt_history.is_empty() => missing.push(format!(
+                    "{} (its history has corrupt lines: {}; a record there may be the one missing)",
+                    h.host.name,
+                    state
+                        .corrupt_history
+                        .iter()
+                        .map(|c| c.line.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
                 Ok(_) => missing.push(h.host.name.clone()),
                 Err(e) => {
                     return Err(EngineError::Failed(format!(
@@ -128,6 +146,16 @@ impl Run<'_> {
             }
         }
         if held.is_empty() && broken.is_empty() {
+            // A corrupt history line could change what this change decides
+            // from history (previous release, migrations, cleanup): say so.
+            let what = format!("this {}", self.kind.as_str());
+            for (i, s) in states.iter().enumerate() {
+                for w in
+                    s.history_warnings(&self.fleet.hosts[i].host.name, &format!("{what} reads"))
+                {
+                    self.engine.events.note(None, w);
+                }
+            }
             // A host this very change had switched before it was interrupted
             // has the new slot live already; the one it left is in finish.json.
             *self.live_slots.lock().unwrap_or_else(|p| p.into_inner()) = states

@@ -240,12 +240,23 @@ impl SshTransport {
         let known_hosts_name = settings.known_hosts.display().to_string();
         match known_hosts::check(known, &target.host, target.port, &key_type, &blob) {
             KeyCheck::Match => Ok(()),
-            KeyCheck::Mismatch | KeyCheck::Revoked => Err(TransportError::ChangedHostKey {
-                host: self.name.clone(),
-                key_type,
-                fingerprint,
-                known_hosts: known_hosts_name,
-            }),
+            check @ (KeyCheck::Mismatch | KeyCheck::Revoked) => {
+                let mut recorded: Vec<String> =
+                    known_hosts::recorded_fingerprints(known, &target.host, target.port, &key_type)
+                        .into_iter()
+                        .map(|fp| format!("{key_type} {fp}"))
+                        .collect();
+                if check == KeyCheck::Revoked {
+                    recorded.push(format!("{key_type} {fingerprint} marked @revoked"));
+                }
+                Err(TransportError::ChangedHostKey {
+                    host: self.name.clone(),
+                    key_type,
+                    fingerprint,
+                    known_hosts: known_hosts_name,
+                    recorded: recorded.join("\n            "),
+                })
+            }
             KeyCheck::NotFound if settings.accept_new_host_keys => {
                 let line = known_hosts::entry_line(&target.host, target.port, &key_type, &blob);
                 append_known_host(&settings.known_hosts, known, &line).map_err(|e| {
