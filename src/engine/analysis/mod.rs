@@ -108,6 +108,7 @@ pub struct Watch {
     pub hosts: Vec<HostReadings>,
     started: Instant,
     logs: LogSetup,
+    /// The quantile of `metrics.latency`, when it reads a histogram.
     quantile: Option<f64>,
 }
 
@@ -167,14 +168,9 @@ impl Watch {
                 .hosts
                 .iter()
                 .filter(|h| indices.contains(&h.index))
-                .map(|h| h.window(&self.logs, self.quantile(), minutes))
+                .map(|h| h.window(&self.logs, self.quantile, minutes))
                 .collect(),
         }
-    }
-
-    /// The quantile of `metrics.latency`, when it reads a histogram.
-    fn quantile(&self) -> Option<f64> {
-        self.quantile
     }
 
     pub fn last_lines(&self, name: &str) -> Vec<String> {

@@ -189,7 +189,7 @@ fn failed_scrape() -> Reading {
 
 fn window(cfg: &Config, r: &HostReadings) -> HostWindow {
     let watch = Watch::new(cfg, &[]);
-    r.window(&watch.logs, watch.quantile(), 1.0)
+    r.window(&watch.logs, watch.quantile, 1.0)
 }
 
 #[test]

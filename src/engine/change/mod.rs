@@ -76,6 +76,22 @@ pub(super) enum Progress {
     Stuck(String),
 }
 
+impl Progress {
+    /// Where every host of a plan starts: pending, or skipped by the plan.
+    pub(super) fn planned(plan: &Plan) -> Vec<Progress> {
+        plan.hosts
+            .iter()
+            .map(|h| {
+                if h.skip.is_some() {
+                    Progress::Skipped
+                } else {
+                    Progress::Pending
+                }
+            })
+            .collect()
+    }
+}
+
 /// What one history line of this change says about one host.
 pub(super) struct Line<'x> {
     pub(super) action: Action,
@@ -436,17 +452,7 @@ impl<'a> Run<'a> {
                 format!("every host of {} already runs {id}", self.env.name),
             ));
         }
-        let progress: Vec<Progress> = plan
-            .hosts
-            .iter()
-            .map(|h| {
-                if h.skip.is_some() {
-                    Progress::Skipped
-                } else {
-                    Progress::Pending
-                }
-            })
-            .collect();
+        let progress = Progress::planned(&plan);
         self.start_journal(&plan, release);
         let active: Vec<usize> = plan.active().map(|h| h.host).collect();
         let written = self.fleet.each(&active, |i, h| {

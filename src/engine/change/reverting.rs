@@ -263,17 +263,7 @@ impl Run<'_> {
             );
         }
         self.engine.events.emit(Event::Planned(plan.clone()));
-        let mut progress: Vec<Progress> = plan
-            .hosts
-            .iter()
-            .map(|h| {
-                if h.skip.is_some() {
-                    Progress::Skipped
-                } else {
-                    Progress::Pending
-                }
-            })
-            .collect();
+        let mut progress = Progress::planned(&plan);
         let mut still_locked = all.clone();
         for batch in &plan.batches {
             let results = self.fleet.each(batch, |i, h| {

@@ -24,11 +24,15 @@ pub struct Growth {
 impl Buckets {
     /// Add one bucket of one series.
     pub fn insert(&mut self, series: String, le: f64, count: f64) {
-        let buckets = self.series.entry(series).or_default();
-        match buckets.binary_search_by(|(b, _)| b.total_cmp(&le)) {
-            Ok(at) => buckets[at].1 += count,
-            Err(at) => buckets.insert(at, (le, count)),
-        }
+        add_at(self.series.entry(series).or_default(), le, count);
+    }
+}
+
+/// Add `n` to the bucket bounded by `le`, kept in order of bounds.
+fn add_at(buckets: &mut Vec<(f64, f64)>, le: f64, n: f64) {
+    match buckets.binary_search_by(|(b, _)| b.total_cmp(&le)) {
+        Ok(at) => buckets[at].1 += n,
+        Err(at) => buckets.insert(at, (le, n)),
     }
 }
 
@@ -37,18 +41,17 @@ impl Growth {
     pub fn add(&mut self, prev: &Buckets, next: &Buckets) {
         for (series, now) in &next.series {
             let step: Vec<(f64, f64)> = match prev.series.get(series) {
+                // Same bounds in the same order (else it was reset).
                 Some(before) if !was_reset(before, now) => now
                     .iter()
-                    .map(|&(le, n)| (le, n - count_at(before, le)))
+                    .zip(before)
+                    .map(|(&(le, n), &(_, b))| (le, n - b))
                     .collect(),
                 // New since the last reading, or restarted: all of it is new.
                 _ => now.clone(),
             };
             for (le, n) in step {
-                match self.by_le.binary_search_by(|(b, _)| b.total_cmp(&le)) {
-                    Ok(at) => self.by_le[at].1 += n,
-                    Err(at) => self.by_le.insert(at, (le, n)),
-                }
+                add_at(&mut self.by_le, le, n);
             }
         }
     }
@@ -64,12 +67,6 @@ impl Growth {
     pub fn quantile(&self, q: f64) -> Result<f64, String> {
         bucket_quantile(q, &self.by_le)
     }
-}
-
-fn count_at(buckets: &[(f64, f64)], le: f64) -> f64 {
-    buckets
-        .binary_search_by(|(b, _)| b.total_cmp(&le))
-        .map_or(0.0, |at| buckets[at].1)
 }
 
 /// A bucket that went down, or a layout that changed, means the process
