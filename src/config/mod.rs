@@ -113,7 +113,8 @@ pub enum Probe {
     /// Fetched from the host itself: `GET` must answer 2xx. The URL may name
     /// per-host vars (`{port}`); each host's own is `Host::health_http`.
     Http(String),
-    /// Run in the release directory on the host; exit 0 passes.
+    /// Run on the host in `current` (in blue/green, in the slot being
+    /// gated); exit 0 passes.
     Command(String),
 }
 

@@ -180,7 +180,7 @@ impl Engine {
                     host_vars: h.host.vars.clone(),
                     slot: None,
                 };
-                match h.with(|t| probe_once(t, health, &h.host, &env)) {
+                match h.with(|t| probe_once(t, health, &h.host, &env, &env.release_dir)) {
                     Ok(p) => {
                         status.health = if p.passed { "healthy" } else { "unhealthy" }.into();
                         status.health_detail =

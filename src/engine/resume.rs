@@ -11,7 +11,7 @@ use super::plan::{HostPlan, Plan};
 use super::strategy::{publish_steps, rollout};
 use super::{ChangeOptions, ChangeReport, Engine, EngineError};
 use crate::host::{self, HostState, Layout};
-use crate::model::HealthVerdict;
+use crate::model::{HealthVerdict, ReleaseId};
 
 impl Engine {
     /// Read every host of an environment (the journals a change left there,
@@ -257,10 +257,30 @@ impl Run<'_> {
             max_failures: rollout(&self.env.strategy).max_failures(),
         };
         self.engine.events.emit(Event::Planned(plan.clone()));
-        let done: Vec<Vec<Step>> = journals
+        let mut done: Vec<Vec<Step>> = journals
             .iter()
             .map(|j| j.as_ref().map(|j| j.done.clone()).unwrap_or_default())
             .collect();
+        // The host's `current` is the truth: a switch its journal records but
+        // whose effect is gone (a revert put the host back, then failed) is
+        // done again, never skipped.
+        for (i, d) in done.iter_mut().enumerate() {
+            if plan.hosts[i].skip.is_some() {
+                continue;
+            }
+            let current = states[i].current();
+            if forget_lost_switch(d, current.as_ref(), &first.release) {
+                self.engine.events.note(
+                    Some(i),
+                    format!(
+                        "{}: its journal says it switched to {}, but current points at {}: switching it again",
+                        first.hosts[i],
+                        first.release,
+                        current.map_or_else(|| "nothing".to_owned(), |c| c.to_string())
+                    ),
+                );
+            }
+        }
         let progress: Vec<Progress> = (0..plan.hosts.len())
             .map(|i| {
                 if plan.hosts[i].skip.is_some() {
@@ -290,6 +310,35 @@ impl Run<'_> {
         }
         self.execute(&plan, progress, release, first_batch)
     }
+}
+
+/// The steps a host's switch consists of, from starting its slot to its
+/// history line: undone together when a revert took the switch back.
+const PUBLISH_STEPS: [Step; 6] = [
+    Step::StartSlot,
+    Step::Switch,
+    Step::Restart,
+    Step::Health,
+    Step::AfterSwitch,
+    Step::Record,
+];
+
+/// Drop the switch from a host's journalled steps when `current` does not
+/// point at the change's release; says whether it did.
+fn forget_lost_switch(
+    done: &mut Vec<Step>,
+    current: Option<&ReleaseId>,
+    release: &ReleaseId,
+) -> bool {
+    // A slot started but not yet taking traffic is not a switch.
+    let switched = done
+        .iter()
+        .any(|s| PUBLISH_STEPS.contains(s) && *s != Step::StartSlot);
+    if current == Some(release) || !switched {
+        return false;
+    }
+    done.retain(|s| !PUBLISH_STEPS.contains(s));
+    true
 }
 
 /// Whether a host had begun its switch (its slot started, or `current` or
@@ -376,6 +425,20 @@ mod tests {
             resume_point(&batches, &p(&[true, true, true, true]), &NONE),
             3
         );
+    }
+
+    #[test]
+    fn a_switch_that_current_does_not_show_is_done_again() {
+        let v2 = ReleaseId::parse("v2").unwrap();
+        let v1 = ReleaseId::parse("v1").unwrap();
+        let mut done = vec![Step::Upload, Step::Switch, Step::Restart];
+        assert!(forget_lost_switch(&mut done, Some(&v1), &v2));
+        assert_eq!(done, vec![Step::Upload]);
+        let mut done = vec![Step::Upload, Step::Switch, Step::Record];
+        assert!(!forget_lost_switch(&mut done, Some(&v2), &v2));
+        assert_eq!(done.len(), 3);
+        let mut prepared = vec![Step::Upload];
+        assert!(!forget_lost_switch(&mut prepared, None, &v2));
     }
 
     #[test]

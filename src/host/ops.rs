@@ -462,6 +462,16 @@ pub fn history_script(layout: &Layout, record: &HistoryRecord) -> String {
     )
 }
 
+/// Succeeds only while `current` points at `release`: a success is recorded
+/// for what the host runs, never for what a journal or a plan expected.
+pub fn current_is_script(layout: &Layout, release: &ReleaseId) -> String {
+    format!(
+        "l=$(readlink {current}) || l=nothing; [ \"$l\" = {want} ] || {{ echo \"current points at $l, not \"{want} >&2; exit 1; }}",
+        current = quote(&layout.current()),
+        want = quote(&format!("releases/{release}")),
+    )
+}
+
 /// Run several steps' scripts in one round trip, each only if the one before
 /// succeeded. Over many hosts a round trip is the dominant cost of a rollback.
 pub fn run_together(

@@ -315,7 +315,10 @@ impl<S: Fn(MonitorEvent) -> bool> Poller<S> {
             slot: None,
         };
         let host = &self.job.host;
-        match self.handle.with(|t| probe_once(t, health, host, &env)) {
+        match self
+            .handle
+            .with(|t| probe_once(t, health, host, &env, &env.release_dir))
+        {
             Ok(r) => self.emit(MonitorEvent::Health {
                 key: self.job.key,
                 sample: HealthSample {

@@ -12,6 +12,8 @@
 //! (root in CI). See shared/TESTING.md for why each config line is there.
 #![allow(dead_code)]
 
+pub mod local;
+
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Read;

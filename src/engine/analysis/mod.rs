@@ -341,21 +341,20 @@ fn scrape(cfg: &Config, h: &HostHandle) -> Result<Scraped, String> {
 }
 
 fn read(cfg: &Config, h: &HostHandle, env: &HookEnv, script: &str) -> Reading {
-    let probe =
-        cfg.health.as_ref().map(
-            |health| match h.with(|t| probe_once(t, health, &h.host, env)) {
-                Ok(p) => Probe {
-                    healthy: p.passed,
-                    latency: p.passed.then_some(p.latency),
-                    detail: p.detail,
-                },
-                Err(e) => Probe {
-                    healthy: false,
-                    latency: None,
-                    detail: e.to_string(),
-                },
+    let probe = cfg.health.as_ref().map(|health| {
+        match h.with(|t| probe_once(t, health, &h.host, env, &env.release_dir)) {
+            Ok(p) => Probe {
+                healthy: p.passed,
+                latency: p.passed.then_some(p.latency),
+                detail: p.detail,
             },
-        );
+            Err(e) => Probe {
+                healthy: false,
+                latency: None,
+                detail: e.to_string(),
+            },
+        }
+    });
     let metrics = cfg.metrics.prometheus.as_ref().map(|_| scrape(cfg, h));
     let name = &h.host.name;
     let stdout = match h.with(|t| t.exec(script, QUICK).map_err(StepError::from)) {

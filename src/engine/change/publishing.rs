@@ -137,7 +137,11 @@ impl Run<'_> {
                         host::run_together(
                             t,
                             "recording",
-                            &[host::history_script(&self.layout(i), &record), journal],
+                            &[
+                                host::current_is_script(&self.layout(i), id),
+                                host::history_script(&self.layout(i), &record),
+                                journal,
+                            ],
                         )
                     })
                 }) {
@@ -184,8 +188,11 @@ impl Run<'_> {
     ) -> Result<HealthVerdict, StepError> {
         match &self.engine.config.health {
             None => Ok(HealthVerdict::NotConfigured),
+            // What the host serves is what `current` runs: the gate checks
+            // that, not the release folder it was unpacked into.
             Some(health) => self.step(i, Step::Health, || {
-                h.with(|t| health::gate(t, health, &h.host, env, &self.cancel))
+                let dir = self.layout(i).current();
+                health::gate(h, health, &h.host, env, &dir, &self.cancel)
             }),
         }
     }

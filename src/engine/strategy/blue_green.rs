@@ -134,7 +134,14 @@ impl Run<'_> {
                     http.port = env.slot.map_or(http.port, |(_, port)| port);
                 }
                 let gated = self.step(i, Step::Health, || {
-                    h.with(|t| crate::engine::health::gate(t, health, &on_slot, &env, &self.cancel))
+                    crate::engine::health::gate(
+                        h,
+                        health,
+                        &on_slot,
+                        &env,
+                        &env.release_dir,
+                        &self.cancel,
+                    )
                 });
                 match gated {
                     Ok(v) => v,
