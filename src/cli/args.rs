@@ -30,6 +30,10 @@ pub struct Cli {
     /// commands that change hosts (or the release store) are refused with exit 2.
     #[arg(long, global = true)]
     pub readonly: bool,
+    /// How long a change queues behind another change's lock before giving
+    /// up with exit 3 (`0s`: not at all).
+    #[arg(long, global = true, value_parser = lock_wait, default_value = "5s")]
+    pub lock_wait: std::time::Duration,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -87,6 +91,9 @@ pub enum Command {
         /// Roll back across a release that carries a schema migration.
         #[arg(long)]
         force: bool,
+        /// Roll back every host that answers; name and record the others.
+        #[arg(long)]
+        skip_unreachable: bool,
     },
     /// Move a paused canary on to its next step (from any machine).
     Continue {
@@ -178,7 +185,15 @@ impl WindowOverride {
     pub fn options(&self) -> crate::engine::ChangeOptions {
         crate::engine::ChangeOptions {
             override_reason: self.override_window.then(|| self.reason.clone()).flatten(),
-            force: false,
+            ..Default::default()
         }
     }
+}
+
+/// `--lock-wait`: a duration as the config writes them, or `0s` for none.
+fn lock_wait(s: &str) -> Result<std::time::Duration, String> {
+    if s.trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    crate::model::time::parse_duration(s)
 }

@@ -127,6 +127,7 @@ struct Flags {
     yes: bool,
     accept_new_host_keys: bool,
     readonly: bool,
+    lock_wait: std::time::Duration,
 }
 
 fn cli_flags(cli: &Cli) -> Flags {
@@ -135,6 +136,7 @@ fn cli_flags(cli: &Cli) -> Flags {
         yes: cli.yes,
         accept_new_host_keys: cli.accept_new_host_keys,
         readonly: cli.readonly,
+        lock_wait: cli.lock_wait,
     }
 }
 
@@ -311,12 +313,18 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             Request::Promote { release, to },
             window.options(),
         ),
-        Command::Rollback { env, to, force } => change(
+        Command::Rollback {
+            env,
+            to,
+            force,
+            skip_unreachable,
+        } => change(
             flags,
             engine,
             Request::Rollback { env, to },
             ChangeOptions {
                 force,
+                skip_unreachable,
                 ..ChangeOptions::default()
             },
         ),
@@ -413,6 +421,10 @@ fn change(
     command: Request,
     opts: ChangeOptions,
 ) -> Result<i32, EngineError> {
+    let opts = ChangeOptions {
+        lock_wait: Some(flags.lock_wait),
+        ..opts
+    };
     cancel_on_ctrl_c(engine.cancel_token());
     let report = engine.run_change(&command, &opts)?;
     match command {

@@ -57,7 +57,10 @@ pub fn status(status: &[HostStatus]) {
             vec![
                 s.env.clone(),
                 s.host.clone(),
-                or_dash(s.current.as_ref()),
+                match &s.behind {
+                    Some(env_on) => format!("{} BEHIND ({env_on})", or_dash(s.current.as_ref())),
+                    None => or_dash(s.current.as_ref()),
+                },
                 or_dash(s.previous.as_ref()),
                 match (&s.previous, s.rollback_ready) {
                     (None, _) => "-".into(),
@@ -80,6 +83,16 @@ pub fn status(status: &[HostStatus]) {
     );
     for w in status.iter().flat_map(|s| &s.history_warnings) {
         println!("\n{w}");
+    }
+    for s in status {
+        if let (Some(env_on), Some(runs)) = (&s.behind, &s.current) {
+            println!(
+                "\n{}: behind: runs {runs}, {} on {env_on}; `shipdeck rollback {env} --to {env_on}` or `shipdeck deploy {env} {env_on}` brings it in line",
+                s.host,
+                s.env,
+                env = s.env
+            );
+        }
     }
     // A change in progress or interrupted is said once per environment, under
     // the table, where a long line does not break its columns.
@@ -332,7 +345,7 @@ pub fn history(records: &[HistoryRecord]) {
                 .find_map(|r| r.message.clone())
                 .unwrap_or_default();
             vec![
-                first.time.clone(),
+                crate::model::time::to_the_second(&first.time),
                 first.env.clone(),
                 first.action.as_str().to_owned(),
                 or_dash(first.release.as_ref()),

@@ -96,12 +96,12 @@ impl Engine {
             Command::Deploy { env, release } => Done::Change(self.deploy_with(env, release, opts)?),
             Command::Promote { release, to } => Done::Change(self.promote_with(release, to, opts)?),
             Command::Rollback { env, to } => {
-                Done::Change(self.rollback(env, to.as_ref(), opts.force)?)
+                Done::Change(self.rollback_with(env, to.as_ref(), opts)?)
             }
             Command::Resume { env } => Done::Change(self.resume(env, opts)?),
             Command::Signal { env, control } => Done::Told(self.signal(env, *control)?),
             Command::Finish { env, change } => {
-                Done::Change(self.finish_change(env, change.as_deref())?)
+                Done::Change(self.finish_change_with(env, change.as_deref(), opts)?)
             }
             Command::Lock { env, reason } => Done::Lock(self.lock(env, reason)?),
             Command::Unlock { env, force, reason } => {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::health::probe_once;
-use super::history::previous_release;
+use super::history::{environment_release, previous_release};
 use super::journal::ChangeInfo;
 use super::{Engine, EngineError, new_change_id, now_rfc3339};
 use crate::host::{self, HookEnv, HostState, Layout, LockAttempt, StepError};
@@ -38,6 +38,10 @@ pub struct HostStatus {
     /// Blue/green: the old slot still running until the change is finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_finish: Option<super::bluegreen::PendingFinish>,
+    /// The host missed the environment's last change: it runs another
+    /// release than the one that change put the other hosts on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behind: Option<ReleaseId>,
     /// Corrupt history lines, one warning each, naming the host and the line.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history_warnings: Vec<String>,
@@ -115,9 +119,38 @@ impl Engine {
     ) -> Result<Vec<HostStatus>, EngineError> {
         let mut out = Vec::new();
         for (name, fleet) in self.environments_named(env)? {
-            out.extend(fleet.all(|_, h| self.host_status(&name, h, probe_health)));
+            let mut hosts = fleet.all(|_, h| self.host_status(&name, h, probe_health));
+            self.mark_environment(&name, &mut hosts);
+            out.extend(hosts);
         }
         Ok(out)
+    }
+
+    /// What only the environment as a whole tells: a host that missed its
+    /// last change (behind), and a lock left by a change that died before it
+    /// wrote a journal anywhere (it switched nothing).
+    fn mark_environment(&self, env: &str, hosts: &mut [HostStatus]) {
+        let states: Vec<&HostState> = hosts.iter().filter_map(|h| h.state.as_ref()).collect();
+        if states.iter().any(|s| s.journal.is_some()) {
+            // A change is in progress or interrupted: hosts differ by design
+            // until it ends, and `status` says where it stands instead.
+            return;
+        }
+        let release = environment_release(states.iter().map(|s| s.history.as_slice()));
+        for h in hosts.iter_mut() {
+            if h.reachable && h.current.is_some() && h.current != release {
+                h.behind = release.clone();
+            }
+            if let Some(state) = &h.state
+                && let Some(crate::host::LockState::Owned(o)) = &state.lock
+                && crate::signal::lock_is_dead(o, &self.operator)
+            {
+                h.lock = Some(format!(
+                    "INTERRUPTED before it switched anything (nothing switched): {}; `shipdeck rollback {env}` releases it and rolls nothing back",
+                    o.describe()
+                ));
+            }
+        }
     }
 
     fn host_status(&self, env: &str, h: &HostHandle, probe_health: bool) -> HostStatus {
@@ -137,6 +170,7 @@ impl Engine {
             change: None,
             live_slot: None,
             pending_finish: None,
+            behind: None,
             history_warnings: Vec::new(),
             state: None,
         };
@@ -404,7 +438,7 @@ impl Engine {
         message: Option<String>,
     ) -> Result<(), StepError> {
         let record = HistoryRecord {
-            time: now_rfc3339(),
+            time: crate::model::time::now_rfc3339_ms(),
             operator: self.operator.clone(),
             change: change.to_owned(),
             action,
@@ -414,6 +448,7 @@ impl Engine {
             sha256: None,
             from: None,
             outcome: Outcome::Success,
+            switched: false,
             health: HealthVerdict::NotRun,
             duration_ms: 0,
             message,
@@ -449,7 +484,10 @@ impl Engine {
                 }
             }
         }
-        records.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.change.cmp(&b.change)));
+        records.sort_by(|a, b| {
+            let at = |r: &HistoryRecord| crate::model::time::parse_rfc3339(&r.time);
+            at(a).cmp(&at(b)).then_with(|| a.change.cmp(&b.change))
+        });
         Ok((records, errors))
     }
 }

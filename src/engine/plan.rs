@@ -147,6 +147,10 @@ pub enum RollbackRefusal {
     },
     #[error("{} run no release yet: nothing to roll back", .0.join(", "))]
     NothingDeployed(Vec<String>),
+    /// By their own histories, the hosts would go back to different
+    /// releases: rolling back would leave the environment mixed.
+    #[error("its hosts would go back to different releases, which would leave it mixed:\n  {}\n  name the one to go to with --to RELEASE", .0.join("\n  "))]
+    Disagree(Vec<String>),
 }
 
 /// Rollback switches every host at once: at 3 a.m. the way back should take
@@ -159,15 +163,48 @@ pub fn plan_rollback(
     hooks: &Hooks,
     has_health: bool,
 ) -> Result<Plan, RollbackRefusal> {
+    plan_rollback_of(env, names, states, to, hooks, has_health, &[])
+}
+
+/// As [`plan_rollback`], leaving out the hosts in `left_out` (unreachable,
+/// with why): they keep what they run, and decide nothing.
+pub fn plan_rollback_of(
+    env: &str,
+    names: &[String],
+    states: &[HostState],
+    to: Option<&ReleaseId>,
+    hooks: &Hooks,
+    has_health: bool,
+    left_out: &[(usize, String)],
+) -> Result<Plan, RollbackRefusal> {
     let mut hosts = Vec::new();
     let (mut no_previous, mut missing, mut nothing) = (Vec::new(), Vec::new(), Vec::new());
     // Undoing an interrupted change touches only the hosts it changed.
     let undoing = to.is_none() && states.iter().any(|s| s.journal.is_some());
     for (i, (name, state)) in names.iter().zip(states).enumerate() {
+        if let Some((_, why)) = left_out.iter().find(|(h, _)| *h == i) {
+            hosts.push(HostPlan {
+                host: i,
+                name: name.clone(),
+                from: None,
+                to: None,
+                skip: Some(format!("unreachable, left out: {why}")),
+                prepare: Vec::new(),
+                publish: Vec::new(),
+            });
+            continue;
+        }
         let from = state.current();
         let mut untouched = None;
+        // A rollback that was interrupted is finished, never undone: undoing
+        // it would go forward into the release it was leaving.
+        let mid_rollback = state
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.kind == ChangeKind::Rollback && !j.has_done(Step::Record));
         let target = match (to, &state.journal) {
             (Some(t), _) => Some(t.clone()),
+            (None, Some(j)) if j.kind == ChangeKind::Rollback => Some(j.release.clone()),
             // Each host goes back to what it ran before that change, and a
             // host it never switched stays.
             (None, Some(j)) => j.from.clone(),
@@ -183,8 +220,10 @@ pub fn plan_rollback(
             (_, Some(t)) if !state.has_release(t) => missing.push(name.clone()),
             _ => {}
         }
+        // A host an interrupted rollback switched but did not record yet is
+        // gated and recorded now.
         let skip = untouched.or_else(|| {
-            (from.is_some() && from == target).then(|| {
+            (from.is_some() && from == target && !mid_rollback).then(|| {
                 format!(
                     "already runs {}",
                     from.as_ref().map(ToString::to_string).unwrap_or_default()
@@ -215,8 +254,33 @@ pub fn plan_rollback(
     if !no_previous.is_empty() {
         return Err(RollbackRefusal::NoPrevious(no_previous));
     }
-    if nothing.len() == names.len() {
+    if nothing.len() + left_out.len() == names.len() {
         return Err(RollbackRefusal::NothingDeployed(nothing));
+    }
+    if to.is_none() && !undoing {
+        let targets: std::collections::BTreeSet<&ReleaseId> = hosts
+            .iter()
+            .filter(|h| h.skip.is_none())
+            .filter_map(|h| h.to.as_ref())
+            .collect();
+        if targets.len() > 1 {
+            return Err(RollbackRefusal::Disagree(
+                hosts
+                    .iter()
+                    .filter(|h| h.skip.is_none())
+                    .map(|h| {
+                        format!(
+                            "{}: runs {}, its history goes back to {}",
+                            h.name,
+                            h.from
+                                .as_ref()
+                                .map_or("nothing".into(), ToString::to_string),
+                            h.to.as_ref().map_or("nothing".into(), ToString::to_string)
+                        )
+                    })
+                    .collect(),
+            ));
+        }
     }
     // A host with no current release and no target stays as it is.
     for h in hosts.iter_mut().filter(|h| h.to.is_none()) {

@@ -5,12 +5,12 @@
 use super::Control;
 use super::change::{Progress, Run};
 use super::events::{Event, Step};
-use super::journal::{Journal, Liveness, liveness};
+use super::journal::{Journal, Liveness, liveness, lock_is_dead};
 use super::pause::Signal;
 use super::plan::{HostPlan, Plan};
 use super::strategy::{publish_steps, rollout};
 use super::{ChangeOptions, ChangeReport, Engine, EngineError};
-use crate::host::{self, HostState, Layout};
+use crate::host::{self, HostState, Layout, LockState};
 use crate::model::{HealthVerdict, ReleaseId};
 
 impl Engine {
@@ -47,9 +47,17 @@ impl Engine {
         let states = self.read_hosts(env_name)?;
         let journals: Vec<Option<Journal>> = states.iter().map(|s| s.journal.clone()).collect();
         let Some(first) = journals.iter().flatten().next().cloned() else {
-            return Err(EngineError::Failed(format!(
-                "{env_name} has no interrupted change to resume"
-            )));
+            let dead = states.iter().find_map(|s| match &s.lock {
+                Some(LockState::Owned(o)) if lock_is_dead(o, &self.operator) => Some(o),
+                _ => None,
+            });
+            return Err(EngineError::Failed(match dead {
+                Some(o) => format!(
+                    "{env_name} has no journal to resume from: the change holding its lock ({}) was interrupted before it switched anything\n  `shipdeck rollback {env_name}` releases that lock and rolls nothing back",
+                    o.describe()
+                ),
+                None => format!("{env_name} has no interrupted change to resume"),
+            }));
         };
         if let Some(other) = journals.iter().flatten().find(|j| j.change != first.change) {
             return Err(EngineError::Failed(format!(
@@ -79,6 +87,21 @@ impl Engine {
             }
             Liveness::Elsewhere | Liveness::Interrupted => {}
         }
+        if first.kind == super::events::ChangeKind::Rollback {
+            // An interrupted rollback goes on to where it was going; it
+            // needs no artifact, only the releases already on the hosts.
+            let mut run = Run::continuing(
+                self,
+                env,
+                fleet,
+                first.kind,
+                Some(first.release.clone()),
+                first.change.clone(),
+            );
+            run.allow_take_over();
+            run.set_options(opts);
+            return run.rollback(None, opts.force);
+        }
         let release = self.store.get_verified(&first.release).map_err(|e| {
             EngineError::Usage(format!("cannot resume change {}: {e}", first.change))
         })?;
@@ -101,6 +124,7 @@ impl Engine {
             first.change.clone(),
         );
         run.set_override(override_note);
+        run.set_options(opts);
         run.allow_take_over();
         run.resume(&release, first, journals)
     }

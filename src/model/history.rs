@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::model::time::parse_rfc3339;
 use crate::model::{Action, HistoryRecord, Outcome, ReleaseId};
 
 /// The releases a host has moved through, as an undo stack: a deploy pushes,
@@ -13,7 +14,7 @@ pub fn release_stack(records: &[HistoryRecord]) -> Vec<ReleaseId> {
     let mut stack: Vec<ReleaseId> = Vec::new();
     for r in records
         .iter()
-        .filter(|r| r.outcome == Outcome::Success && r.action.switches())
+        .filter(|r| (r.outcome == Outcome::Success || r.switched) && r.action.switches())
     {
         match (r.action, &r.release) {
             (Action::Deploy | Action::Promote, Some(id)) if stack.last() != Some(id) => {
@@ -30,6 +31,39 @@ pub fn release_stack(records: &[HistoryRecord]) -> Vec<ReleaseId> {
         }
     }
     stack
+}
+
+/// The release an environment was last sent to, by its hosts' histories: the
+/// one named by the newest deploy, promote or rollback that left at least one
+/// host on it. A host whose `current` is another one missed that change. A
+/// host's success that its own change later took back (a canary that failed
+/// its analysis) did not leave it there.
+pub fn environment_release<'a>(
+    histories: impl IntoIterator<Item = &'a [HistoryRecord]>,
+) -> Option<ReleaseId> {
+    histories
+        .into_iter()
+        .flat_map(|records| {
+            let taken_back: Vec<&str> = records
+                .iter()
+                .filter(|r| {
+                    matches!(r.action, Action::Deploy | Action::Promote)
+                        && r.outcome == Outcome::Failed
+                        && !r.switched
+                })
+                .map(|r| r.change.as_str())
+                .collect();
+            records.iter().filter(move |r| {
+                matches!(
+                    r.action,
+                    Action::Deploy | Action::Promote | Action::Rollback
+                ) && (r.outcome == Outcome::Success || r.switched)
+                    && !taken_back.contains(&r.change.as_str())
+            })
+        })
+        .filter_map(|r| r.release.as_ref().map(|id| (parse_rfc3339(&r.time), id)))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, id)| id.clone())
 }
 
 /// Where a rollback from `current` goes, according to history.
@@ -141,6 +175,52 @@ mod tests {
         let mut r = rec(Deploy, Some(release), Success);
         r.migration = Some(what.to_owned());
         r
+    }
+
+    #[test]
+    fn the_environment_is_on_the_release_its_newest_change_put_a_host_on() {
+        use crate::model::history::tests_support::record;
+        let at = |time: &str, mut r: HistoryRecord| {
+            r.time = time.into();
+            r
+        };
+        let web1 = vec![
+            at(
+                "2026-11-22T01:00:00Z",
+                record(Action::Deploy, Some("v2"), Outcome::Success),
+            ),
+            at(
+                "2026-11-22T03:00:00Z",
+                record(Action::Rollback, Some("v1"), Outcome::Success),
+            ),
+        ];
+        // web-3 was unreachable for the rollback, and a later deploy failed.
+        let web3 = vec![
+            at(
+                "2026-11-22T01:00:00Z",
+                record(Action::Deploy, Some("v2"), Outcome::Success),
+            ),
+            at(
+                "2026-11-22T04:00:00Z",
+                record(Action::Deploy, Some("v3"), Outcome::Failed),
+            ),
+        ];
+        assert_eq!(
+            environment_release([web1.as_slice(), web3.as_slice()]),
+            Some(id("v1"))
+        );
+        // A canary host passed its gate, then its analysis failed: taken back.
+        let mut passed = record(Action::Promote, Some("v4"), Outcome::Success);
+        passed.change = "c9".into();
+        passed.time = "2026-11-22T05:00:00Z".into();
+        let mut failed = passed.clone();
+        failed.outcome = Outcome::Failed;
+        let canary = vec![passed, failed];
+        assert_eq!(
+            environment_release([web1.as_slice(), canary.as_slice()]),
+            Some(id("v1"))
+        );
+        assert_eq!(environment_release([&[][..]]), None);
     }
 
     #[test]
@@ -282,6 +362,7 @@ pub(crate) mod tests_support {
             sha256: release.map(|r| format!("sha-{r}")),
             from: None,
             outcome,
+            switched: false,
             health: HealthVerdict::Passed,
             duration_ms: 1,
             message: None,

@@ -109,6 +109,11 @@ pub struct HistoryRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<ReleaseId>,
     pub outcome: Outcome,
+    /// The host's `current` went to `release` though the outcome is failed
+    /// (a rollback whose gate then failed): the host is there, and the undo
+    /// stack follows it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub switched: bool,
     pub health: HealthVerdict,
     pub duration_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -62,6 +62,20 @@ pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
 }
 
+/// Now, to the millisecond: a history record's time, which orders records
+/// of changes made within the same second on different hosts.
+pub fn now_rfc3339_ms() -> String {
+    utc_format(SystemTime::now(), "%Y-%m-%dT%H:%M:%S%.3fZ")
+}
+
+/// A written time as people read it: to the second.
+pub fn to_the_second(written: &str) -> String {
+    match written.split_once('.') {
+        Some((seconds, rest)) if rest.ends_with('Z') => format!("{seconds}Z"),
+        _ => written.to_owned(),
+    }
+}
+
 /// A duration for people: `250ms`, `4.2s`, `3m05s`.
 pub fn human_duration(d: Duration) -> String {
     if d < Duration::from_secs(1) {
@@ -86,6 +100,22 @@ pub fn utc_format(t: SystemTime, format: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_times_order_within_a_second_and_read_to_the_second() {
+        let t = now_rfc3339_ms();
+        assert!(parse_rfc3339(&t).is_some(), "{t}");
+        assert_eq!(t.len(), "2026-12-02T09:50:25.123Z".len(), "{t}");
+        assert_eq!(
+            to_the_second("2026-12-02T09:50:25.123Z"),
+            "2026-12-02T09:50:25Z"
+        );
+        assert_eq!(
+            to_the_second("2026-12-02T09:50:25Z"),
+            "2026-12-02T09:50:25Z"
+        );
+        assert!(parse_rfc3339("2026-12-02T09:50:25.123Z") > parse_rfc3339("2026-12-02T09:50:25Z"));
+    }
 
     #[test]
     fn durations_are_bounded_to_30_days() {

@@ -95,6 +95,19 @@ requires = "staging"
         }
     }
 
+    /// Start shipdeck without waiting, its output piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+            .args(args)
+            .current_dir(self.root())
+            .env("SHIPDECK_OPERATOR", "alice")
+            .env("XDG_STATE_HOME", self.root().join("state"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_as("alice", args)
     }

@@ -4,13 +4,15 @@ use super::*;
 
 impl Run<'_> {
     /// The journal every host of this change keeps, without its own steps.
-    pub(super) fn start_journal(&self, plan: &Plan, release: &LocalRelease) {
+    /// `release` is the change's (a rollback's: each host's copy names that
+    /// host's own target); `sha256` the artifact's, empty for a rollback.
+    pub(super) fn start_journal(&self, plan: &Plan, release: &ReleaseId, sha256: &str) {
         let journal = Journal {
             change: self.change.clone(),
             env: self.env.name.clone(),
             kind: self.kind,
-            release: release.manifest.id.clone(),
-            sha256: release.manifest.sha256.clone(),
+            release: release.clone(),
+            sha256: sha256.to_owned(),
             operator: self.engine.operator.clone(),
             pid: std::process::id(),
             started: now_rfc3339(),
@@ -27,8 +29,15 @@ impl Run<'_> {
             migration: None,
         };
         *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(journal);
-        *self.froms.lock().unwrap_or_else(|p| p.into_inner()) =
-            plan.hosts.iter().map(|h| h.from.clone()).collect();
+        self.set_routes(plan);
+    }
+
+    fn set_routes(&self, plan: &Plan) {
+        *self.routes.lock().unwrap_or_else(|p| p.into_inner()) = plan
+            .hosts
+            .iter()
+            .map(|h| (h.from.clone(), h.to.clone()))
+            .collect();
     }
 
     /// A resumed change goes on with the journal and steps it left behind.
@@ -43,8 +52,7 @@ impl Run<'_> {
         }
         *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(journal);
         *self.done.lock().unwrap_or_else(|p| p.into_inner()) = done;
-        *self.froms.lock().unwrap_or_else(|p| p.into_inner()) =
-            plan.hosts.iter().map(|h| h.from.clone()).collect();
+        self.set_routes(plan);
     }
 
     /// Host `i`'s journal as it stands, ready to write in a host's script.
@@ -55,7 +63,13 @@ impl Run<'_> {
         };
         let mut j = base.clone();
         j.host = self.fleet.hosts[i].host.name.clone();
-        j.from = self.plan_from(i);
+        let (from, to) = self.route(i);
+        j.from = from;
+        if j.kind == ChangeKind::Rollback
+            && let Some(to) = to
+        {
+            j.release = to;
+        }
         j.done = self.done.lock().unwrap_or_else(|p| p.into_inner())[i].clone();
         j.updated = now_rfc3339();
         j.pause = self
@@ -77,13 +91,14 @@ impl Run<'_> {
         self.fleet.each(hosts, |i, h| self.write_journal(h, i));
     }
 
-    pub(super) fn plan_from(&self, i: usize) -> Option<ReleaseId> {
-        self.froms
+    /// Where host `i` comes from and goes to in this change's plan.
+    fn route(&self, i: usize) -> (Option<ReleaseId>, Option<ReleaseId>) {
+        self.routes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(i)
             .cloned()
-            .flatten()
+            .unwrap_or_default()
     }
 
     pub(in crate::engine) fn live_slot(&self, i: usize) -> Option<crate::model::Slot> {

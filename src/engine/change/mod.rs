@@ -8,6 +8,8 @@ mod reverting;
 mod starting;
 mod updating;
 
+pub(in crate::engine) use starting::Locked;
+
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,7 +20,7 @@ use super::history::{migrations_crossed, passed_gate, previous_release, releases
 use super::journal::{Journal, PauseState, lock_is_dead};
 use super::notify::{self, Notice};
 use super::pause::PauseEnd;
-use super::plan::{DeployInput, HostPlan, Plan, plan_deploy, plan_rollback};
+use super::plan::{DeployInput, HostPlan, Plan, plan_deploy, plan_rollback_of};
 use super::strategy::{Traffic, rollout};
 use super::window;
 use super::{Engine, EngineError, new_change_id, now_rfc3339};
@@ -111,7 +113,18 @@ pub struct ChangeOptions {
     pub override_reason: Option<String>,
     /// `rollback --force`: roll back across a schema migration.
     pub force: bool,
+    /// `rollback --skip-unreachable`: roll back every host that answers;
+    /// the others are named, and marked behind once they are back.
+    pub skip_unreachable: bool,
+    /// `--lock-wait`: how long to queue behind a running change's lock
+    /// (default [`DEFAULT_LOCK_WAIT`]).
+    pub lock_wait: Option<Duration>,
 }
+
+/// How long a change queues behind another running change's lock by default:
+/// long enough for two operators pressing at once to go one after the other,
+/// short enough that a held environment is reported while someone looks.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5);
 
 pub(super) struct Run<'a> {
     pub(super) engine: &'a Engine,
@@ -127,6 +140,11 @@ pub(super) struct Run<'a> {
     /// Whether a lock held by an interrupted change of this machine may be
     /// taken over (resume and rollback; never a new deploy).
     take_over: bool,
+    /// How long to queue behind a running change's lock.
+    lock_wait: Duration,
+    /// Whether hosts that cannot be reached are left out (a rollback's
+    /// `--skip-unreachable`) instead of stopping the change.
+    pub(super) skip_unreachable: bool,
     /// The journal, once planned; each host's copy adds its own steps.
     journal: Mutex<Option<Journal>>,
     /// Steps each host finished in this change.
@@ -136,8 +154,9 @@ pub(super) struct Run<'a> {
     live_slots: Mutex<Vec<Option<crate::model::Slot>>>,
     /// Hosts whose blue/green `switch` this change ran (or began to run).
     traffic: Mutex<Vec<bool>>,
-    /// What each host ran before the change, once planned.
-    froms: Mutex<Vec<Option<ReleaseId>>>,
+    /// What each host ran before the change, and what the change takes it
+    /// to, once planned.
+    routes: Mutex<Vec<(Option<ReleaseId>, Option<ReleaseId>)>>,
     /// What marked the release as carrying a schema migration.
     migration: Mutex<Option<String>>,
     /// The canary pause the change is in, as its journals say.
@@ -201,6 +220,7 @@ impl Engine {
         }
         let mut run = Run::new(self, env, fleet, kind, Some(id.clone()));
         run.override_note = override_note;
+        run.set_options(opts);
         run.deploy(&release)
     }
 
@@ -210,10 +230,24 @@ impl Engine {
         to: Option<&ReleaseId>,
         force: bool,
     ) -> Result<ChangeReport, EngineError> {
+        let opts = ChangeOptions {
+            force,
+            ..ChangeOptions::default()
+        };
+        self.rollback_with(env_name, to, &opts)
+    }
+
+    pub fn rollback_with(
+        &self,
+        env_name: &str,
+        to: Option<&ReleaseId>,
+        opts: &ChangeOptions,
+    ) -> Result<ChangeReport, EngineError> {
         let (env, fleet) = self.environment(env_name)?;
         let mut run = Run::new(self, env, fleet, ChangeKind::Rollback, to.cloned());
         run.allow_take_over();
-        run.rollback(to, force)
+        run.set_options(opts);
+        run.rollback(to, opts.force)
     }
 }
 
@@ -264,9 +298,11 @@ impl<'a> Run<'a> {
             cancel: engine.cancel_token(),
             override_note: None,
             take_over: false,
+            lock_wait: DEFAULT_LOCK_WAIT,
+            skip_unreachable: false,
             journal: Mutex::new(None),
             done: Mutex::new(vec![Vec::new(); fleet.len()]),
-            froms: Mutex::new(Vec::new()),
+            routes: Mutex::new(Vec::new()),
             live_slots: Mutex::new(Vec::new()),
             traffic: Mutex::new(vec![false; fleet.len()]),
             migration: Mutex::new(None),
@@ -286,6 +322,12 @@ impl<'a> Run<'a> {
 
     pub(super) fn set_override(&mut self, note: Option<String>) {
         self.override_note = note;
+    }
+
+    /// What the operator said with the command that bears on every change.
+    pub(in crate::engine) fn set_options(&mut self, opts: &ChangeOptions) {
+        self.lock_wait = opts.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT);
+        self.skip_unreachable = opts.skip_unreachable;
     }
 
     pub(super) fn allow_take_over(&mut self) {
@@ -453,7 +495,7 @@ impl<'a> Run<'a> {
             ));
         }
         let progress = Progress::planned(&plan);
-        self.start_journal(&plan, release);
+        self.start_journal(&plan, id, sha);
         let active: Vec<usize> = plan.active().map(|h| h.host).collect();
         let written = self.fleet.each(&active, |i, h| {
             h.with(|t| host::run_together(t, "writing the journal", &[self.journal_script(i)]))

@@ -16,7 +16,7 @@ impl Run<'_> {
 
     pub(super) fn history_line(&self, h: &HostHandle, line: Line<'_>) -> HistoryRecord {
         HistoryRecord {
-            time: now_rfc3339(),
+            time: crate::model::time::now_rfc3339_ms(),
             operator: self.engine.operator.clone(),
             change: self.change.clone(),
             action: line.action,
@@ -26,6 +26,7 @@ impl Run<'_> {
             sha256: line.sha256.map(str::to_owned),
             from: line.from.cloned(),
             outcome: line.outcome,
+            switched: false,
             health: line.health,
             duration_ms: self.started.elapsed().as_millis() as u64,
             message: match (line.message, &self.override_note) {

@@ -201,26 +201,36 @@ impl Run<'_> {
         self.report(plan, &progress, outcome, summary)
     }
 
-    pub(super) fn rollback(
+    pub(in crate::engine) fn rollback(
         &self,
         to: Option<&ReleaseId>,
         force: bool,
     ) -> Result<ChangeReport, EngineError> {
         let cfg = &self.engine.config;
-        let states = self.lock_all(to)?;
-        let all: Vec<usize> = (0..self.fleet.len()).collect();
+        let locked = self.lock_hosts(to)?;
+        let states = &locked.states;
+        let reachable: Vec<usize> = (0..self.fleet.len())
+            .filter(|i| !locked.unreachable.iter().any(|(u, _)| u == i))
+            .collect();
+        if to.is_none()
+            && states.iter().all(|s| s.journal.is_none())
+            && !locked.taken_over.is_empty()
+        {
+            return Ok(self.release_dead_locks(&locked, &reachable));
+        }
         let names: Vec<String> = self.env.hosts.iter().map(|h| h.name.clone()).collect();
-        let plan = match plan_rollback(
+        let plan = match plan_rollback_of(
             &self.env.name,
             &names,
-            &states,
+            states,
             to,
             &cfg.hooks,
             cfg.health.is_some(),
+            &locked.unreachable,
         ) {
             Ok(p) => p,
             Err(refusal) => {
-                self.unlock(&all, false);
+                self.unlock(&reachable, false);
                 let msg = format!(
                     "rollback of {} refused, nothing was changed: {refusal}",
                     self.env.name
@@ -230,21 +240,31 @@ impl Run<'_> {
             }
         };
         if let Some(interrupted) = states.iter().find_map(|s| s.journal.as_ref()) {
+            let what = if interrupted.kind == ChangeKind::Rollback {
+                "finishing the interrupted rollback"
+            } else {
+                "undoing the interrupted change"
+            };
             self.engine.events.note(
                 None,
                 format!(
-                    "undoing the interrupted change {} ({} {} by {}): its switched hosts go back to what they ran",
+                    "{what} {} ({} {} by {}): {}",
                     interrupted.change,
                     interrupted.kind.as_str(),
                     interrupted.release,
-                    interrupted.operator
+                    interrupted.operator,
+                    if interrupted.kind == ChangeKind::Rollback {
+                        "its hosts go on to the release it was going to"
+                    } else {
+                        "its switched hosts go back to what they ran"
+                    }
                 ),
             );
         }
-        let crossed = self.migrations_crossed(&plan, &states);
+        let crossed = self.migrations_crossed(&plan, states);
         if !crossed.is_empty() {
             if !force {
-                self.unlock(&all, false);
+                self.unlock(&reachable, false);
                 let msg = format!(
                     "rollback of {} refused, nothing was changed: it crosses the schema migration of {}; the release it goes back to may not run on the migrated schema\n  roll back anyway with `shipdeck rollback {} --force` (in the console: R again)",
                     self.env.name,
@@ -262,14 +282,29 @@ impl Run<'_> {
                 ),
             );
         }
+        for (i, why) in &locked.unreachable {
+            self.engine.events.note(
+                Some(*i),
+                format!(
+                    "{}: unreachable, left out of the rollback: {why}",
+                    names[*i]
+                ),
+            );
+        }
         self.engine.events.emit(Event::Planned(plan.clone()));
         let mut progress = Progress::planned(&plan);
-        let mut still_locked = all.clone();
+        self.journal_rollback(&plan, &mut progress);
+        let mut still_locked = reachable.clone();
         for batch in &plan.batches {
-            let results = self.fleet.each(batch, |i, h| {
+            let todo: Vec<usize> = batch
+                .iter()
+                .copied()
+                .filter(|&i| progress[i] == Progress::Pending)
+                .collect();
+            let results = self.fleet.each(&todo, |i, h| {
                 self.roll_back_host(h, i, &plan.hosts[i], &states[i])
             });
-            for (&i, (p, unlocked)) in batch.iter().zip(results) {
+            for (&i, (p, unlocked)) in todo.iter().zip(results) {
                 progress[i] = p;
                 if unlocked {
                     still_locked.retain(|&h| h != i);
@@ -277,6 +312,54 @@ impl Run<'_> {
             }
         }
         self.unlock(&still_locked, true);
+        Ok(self.rollback_report(&plan, &progress, &locked.unreachable))
+    }
+
+    /// Before any host switches, every host the rollback changes keeps its
+    /// journal: a rollback killed half-way is finished by the next
+    /// `rollback` or `resume`. A host whose journal cannot be written is not
+    /// touched, and says why.
+    fn journal_rollback(&self, plan: &Plan, progress: &mut [Progress]) {
+        let active: Vec<usize> = plan.active().map(|h| h.host).collect();
+        let Some(first) = active.first().and_then(|&i| plan.hosts[i].to.clone()) else {
+            return;
+        };
+        self.start_journal(plan, plan.release.as_ref().unwrap_or(&first), "");
+        *self.journalled.lock().unwrap_or_else(|p| p.into_inner()) = active.clone();
+        let written = self.fleet.each(&active, |i, h| {
+            h.with(|t| host::run_together(t, "writing the journal", &[self.journal_script(i)]))
+        });
+        for (&i, r) in active.iter().zip(written) {
+            if let Err(e) = r {
+                progress[i] = Progress::FailedUnchanged(format!(
+                    "not rolled back: cannot write the rollback's journal: {e}"
+                ));
+            }
+        }
+    }
+
+    /// A dead change's locks, taken over by a rollback with nothing to undo
+    /// (it died before it wrote a journal, so it switched nothing): released,
+    /// and nothing rolled back.
+    fn release_dead_locks(&self, locked: &Locked, reachable: &[usize]) -> ChangeReport {
+        self.unlock(reachable, false);
+        let dead: std::collections::BTreeSet<String> =
+            locked.taken_over.iter().map(LockOwner::describe).collect();
+        let summary = format!(
+            "released the lock of an interrupted change on {} ({}): it stopped before it switched anything, so nothing was rolled back",
+            self.env.name,
+            dead.into_iter().collect::<Vec<_>>().join("; ")
+        );
+        self.plain_report(ChangeOutcome::NothingToDo, summary)
+    }
+
+    fn rollback_report(
+        &self,
+        plan: &Plan,
+        progress: &[Progress],
+        unreachable: &[(usize, String)],
+    ) -> ChangeReport {
+        let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
         let failed: Vec<String> = progress
             .iter()
             .enumerate()
@@ -291,10 +374,26 @@ impl Run<'_> {
             .release
             .as_ref()
             .map_or_else(|| "their previous releases".to_owned(), ToString::to_string);
+        let skipped = if unreachable.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; LEFT OUT (unreachable) {}: they still run what they ran, and show as behind until `shipdeck rollback {env} --to {target}` reaches them",
+                unreachable
+                    .iter()
+                    .map(|(i, _)| names[*i])
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                env = self.env.name
+            )
+        };
         let (outcome, summary) = if plan.is_empty() {
             (
                 ChangeOutcome::NothingToDo,
-                format!("every host of {} already runs {target}", self.env.name),
+                format!(
+                    "every host of {} already runs {target}{skipped}",
+                    self.env.name
+                ),
             )
         } else if failed.is_empty() {
             let from: Vec<String> = plan
@@ -306,7 +405,7 @@ impl Run<'_> {
             (
                 ChangeOutcome::Succeeded,
                 format!(
-                    "rolled {} back from {} to {target}",
+                    "rolled {} back from {} to {target}{skipped}",
                     self.env.name,
                     from.join(", ")
                 ),
@@ -315,18 +414,16 @@ impl Run<'_> {
             (
                 ChangeOutcome::Failed,
                 format!(
-                    "rollback of {} to {target} failed on {} host(s):\n  {}",
+                    "rollback of {} to {target} failed on {} host(s):\n  {}{skipped}",
                     self.env.name,
                     failed.len(),
                     failed.join("\n  ")
                 ),
             )
         };
-        Ok(self.report(&plan, &progress, outcome, summary))
+        self.report(plan, progress, outcome, summary)
     }
 
-    /// Rolling back a host that fails its gate leaves it on the rollback
-    /// target: the release it came from is the one being abandoned.
     /// Rolling back a host that fails its gate leaves it on the rollback
     /// target: the release it came from is the one being abandoned. The
     /// history line and the unlock travel with the last step, and with no
@@ -396,8 +493,9 @@ impl Run<'_> {
             if blue_green {
                 return self.roll_back_slot(h, i, hp.from.as_ref(), target, state);
             }
+            let scripts = [switch.clone(), self.journal_script_with(i, Step::Switch)];
             self.step(i, Step::Switch, || {
-                h.with(|t| host::switch(t, &layout, Some(target), &self.nonce(i)))
+                h.with(|t| host::run_together(t, "switching", &scripts))
             })?;
             self.restart(h, i, &env)?;
             Ok((self.health_gate(h, i, &env)?, None))
@@ -413,14 +511,25 @@ impl Run<'_> {
             Err(_) => None,
         };
         let result = result.map(|(v, _)| v);
+        // What history says is what happened to the host: switched to the
+        // target and then failed is on the target.
+        let switched = self.has_done(i, Step::Switch);
         let (record, progress) = match result {
             Ok(v) => (line(Outcome::Success, v, message), Progress::Switched(v)),
-            Err(e) => (
-                line(Outcome::Failed, HealthVerdict::Failed, Some(e.to_string())),
-                Progress::Stuck(e.to_string()),
-            ),
+            Err(e) => {
+                let said = if switched {
+                    format!("on {target}, but: {e}")
+                } else {
+                    e.to_string()
+                };
+                (
+                    line(Outcome::Failed, HealthVerdict::Failed, Some(said.clone())),
+                    Progress::Stuck(said),
+                )
+            }
         };
-        let record = self.history_line(h, record);
+        let mut record = self.history_line(h, record);
+        record.switched = switched && record.outcome == Outcome::Failed;
         let recorded = self.steps(i, &[Step::Record, Step::Unlock], || {
             h.with(|t| {
                 host::run_together(

@@ -97,6 +97,21 @@ impl Run<'_> {
         &self,
         release: Option<&ReleaseId>,
     ) -> Result<Vec<HostState>, EngineError> {
+        self.lock_hosts(release).map(|l| l.states)
+    }
+
+    /// As [`lock_all`](Self::lock_all), saying which hosts were left out
+    /// (with `--skip-unreachable`) and whose dead locks were taken over.
+    ///
+    /// Locks are taken in one fixed order: the first host that answers is
+    /// locked alone, then the others together. Two operators acting at once
+    /// meet at that first host, so one of them gets every lock and the other
+    /// queues (up to `--lock-wait`) instead of both getting some and backing
+    /// off.
+    pub(in crate::engine) fn lock_hosts(
+        &self,
+        release: Option<&ReleaseId>,
+    ) -> Result<Locked, EngineError> {
         let owner = LockOwner {
             operator: self.engine.operator.clone(),
             pid: std::process::id(),
@@ -104,78 +119,82 @@ impl Run<'_> {
             reason: self.lock_reason(release),
             change: Some(self.change.clone()),
         };
-        let results = self.fleet.all(|i, h| {
-            self.step(i, Step::Connect, || h.connect().map_err(StepError::from))?;
-            self.step(i, Step::Lock, || {
-                h.with(|t| {
-                    let layout = self.layout(i);
-                    match host::lock(t, &layout, &owner, None)? {
-                        LockAttempt::Held(LockState::Owned(dead), _)
-                            if self.take_over && lock_is_dead(&dead, &self.engine.operator) =>
-                        {
-                            self.engine.events.note(
-                                Some(i),
-                                format!(
-                                    "{}: taking over the lock of an interrupted change ({})",
-                                    h.host.name,
-                                    dead.describe()
-                                ),
-                            );
-                            host::lock(t, &layout, &owner, dead.change.as_deref())
-                        }
-                        attempt => Ok(attempt),
-                    }
+        let connected = self
+            .fleet
+            .all(|i, h| self.step(i, Step::Connect, || h.connect().map_err(StepError::from)));
+        let reachable: Vec<usize> = (0..connected.len())
+            .filter(|&i| connected[i].is_ok())
+            .collect();
+        let deadline = Instant::now() + self.lock_wait;
+        let mut results: Vec<Option<Result<Attempt, StepError>>> =
+            connected.into_iter().map(|r| r.err().map(Err)).collect();
+        if let Some((&first, rest)) = reachable.split_first() {
+            let gate = self.lock_one(first, &owner, deadline);
+            let won = matches!(
+                gate,
+                Ok(Attempt {
+                    lock: LockAttempt::Acquired(_),
+                    ..
                 })
-            })
-        });
-        let mut states = Vec::new();
-        let mut held = Vec::new();
-        let mut broken = Vec::new();
-        let mut acquired = Vec::new();
-        for (i, r) in results.into_iter().enumerate() {
-            let name = &self.fleet.hosts[i].host.name;
-            match r {
-                Ok(LockAttempt::Acquired(state)) => {
-                    acquired.push(i);
-                    states.push(state);
-                }
-                Ok(LockAttempt::Held(lock, _)) => {
-                    held.push(format!("{name}: locked by {}", lock.describe()))
-                }
-                Err(e) => broken.push(format!("{name}: {e}")),
+            );
+            results[first] = Some(gate);
+            // Whoever does not hold the first lock takes no other: it would
+            // only make the holder back off.
+            let rest = if won { rest } else { &[] };
+            let others = self
+                .fleet
+                .each(rest, |i, _| self.lock_one(i, &owner, deadline));
+            for (&i, r) in rest.iter().zip(others) {
+                results[i] = Some(r);
             }
         }
-        if held.is_empty() && broken.is_empty() {
-            // A corrupt history line could change what this change decides
-            // from history (previous release, migrations, cleanup): say so.
-            let what = format!("this {}", self.kind.as_str());
-            for (i, s) in states.iter().enumerate() {
-                for w in
-                    s.history_warnings(&self.fleet.hosts[i].host.name, &format!("{what} reads"))
-                {
-                    self.engine.events.note(None, w);
+        let mut locked = Locked {
+            states: Vec::new(),
+            unreachable: Vec::new(),
+            taken_over: Vec::new(),
+        };
+        let (mut held, mut broken, mut acquired) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, r) in results.into_iter().enumerate() {
+            let name = &self.fleet.hosts[i].host.name;
+            let Some(r) = r else {
+                // Not tried: the first host's lock is someone else's.
+                locked.states.push(HostState::default());
+                continue;
+            };
+            match r {
+                Ok(Attempt {
+                    lock: LockAttempt::Acquired(state),
+                    taken_over,
+                }) => {
+                    acquired.push(i);
+                    locked.states.push(state);
+                    locked.taken_over.extend(taken_over);
+                }
+                Ok(Attempt {
+                    lock: LockAttempt::Held(lock, state),
+                    ..
+                }) => {
+                    held.push(self.held_by(name, &lock, &state));
+                    locked.states.push(state);
+                }
+                Err(e) => {
+                    broken.push((i, format!("{name}: {e}")));
+                    locked.states.push(HostState::default());
                 }
             }
-            // A host this very change had switched before it was interrupted
-            // has the new slot live already; the one it left is in finish.json.
-            *self.live_slots.lock().unwrap_or_else(|p| p.into_inner()) = states
-                .iter()
-                .map(|s| match (&s.journal, &s.pending_finish) {
-                    (Some(j), Some(p)) if j.change == self.change && j.switched() => p.old,
-                    _ => s.live_slot,
-                })
-                .collect();
-            self.notify("started", "", "");
-            if let Some(note) = &self.override_note {
-                self.notify("override", "", note);
-            }
-            return Ok(states);
+        }
+        if self.skip_unreachable && held.is_empty() && !acquired.is_empty() {
+            locked.unreachable = std::mem::take(&mut broken);
+        }
+        if held.is_empty() && broken.is_empty() {
+            self.started_on(&locked);
+            return Ok(locked);
         }
         self.unlock(&acquired, false);
         let outcome = ChangeOutcome::Failed;
         if !held.is_empty() {
             let msg = format!(
-                "{} is locked; nothing was changed\n  {}\n  wait for it, or break it with `shipdeck unlock {} --force --reason \"why\"` if its holder is gone",
+                "{} is locked; nothing was changed\n  {}\n  wait for it (--lock-wait), or break it with `shipdeck unlock {} --force --reason \"why\"` if its holder is gone",
                 self.env.name,
                 held.join("\n  "),
                 self.env.name
@@ -183,12 +202,163 @@ impl Run<'_> {
             self.finish_event(outcome, &msg);
             return Err(EngineError::Locked(msg));
         }
+        let unreachable: Vec<String> = broken.into_iter().map(|(_, e)| e).collect();
         let msg = format!(
-            "cannot reach every host of {}; nothing was changed\n  {}",
+            "cannot reach every host of {}; nothing was changed\n  {}{}",
             self.env.name,
-            broken.join("\n  ")
+            unreachable.join("\n  "),
+            if self.kind == ChangeKind::Rollback {
+                format!(
+                    "\n  roll back the hosts that answer with `shipdeck rollback {} --skip-unreachable`",
+                    self.env.name
+                )
+            } else {
+                String::new()
+            }
         );
         self.finish_event(outcome, &msg);
         Err(EngineError::Failed(msg))
+    }
+
+    /// Lock one host, queueing until `deadline` while a running change holds
+    /// it; a lock left by an interrupted change of this machine is taken over
+    /// where this change may (resume, rollback).
+    fn lock_one(
+        &self,
+        i: usize,
+        owner: &LockOwner,
+        deadline: Instant,
+    ) -> Result<Attempt, StepError> {
+        let h = &self.fleet.hosts[i];
+        let layout = self.layout(i);
+        let mut said = false;
+        self.step(i, Step::Lock, || {
+            loop {
+                let attempt = h.with(|t| host::lock(t, &layout, owner, None))?;
+                let holder = match &attempt {
+                    LockAttempt::Held(LockState::Owned(holder), _) => holder.clone(),
+                    // Taken an instant ago: its owner file is being written.
+                    LockAttempt::Held(LockState::Unknown(raw), _)
+                        if raw.is_empty() && Instant::now() < deadline =>
+                    {
+                        let pause =
+                            LOCK_RETRY.min(deadline.saturating_duration_since(Instant::now()));
+                        if self.cancel.wait(pause) {
+                            return Ok(Attempt::of(attempt));
+                        }
+                        continue;
+                    }
+                    _ => return Ok(Attempt::of(attempt)),
+                };
+                if lock_is_dead(&holder, &self.engine.operator) {
+                    if !self.take_over {
+                        return Ok(Attempt::of(attempt));
+                    }
+                    self.engine.events.note(
+                        Some(i),
+                        format!(
+                            "{}: taking over the lock of an interrupted change ({})",
+                            h.host.name,
+                            holder.describe()
+                        ),
+                    );
+                    let lock =
+                        h.with(|t| host::lock(t, &layout, owner, holder.change.as_deref()))?;
+                    let taken_over = matches!(lock, LockAttempt::Acquired(_)).then_some(holder);
+                    return Ok(Attempt { lock, taken_over });
+                }
+                // A hold taken with `shipdeck lock` is not a queue to wait in.
+                if holder.change.is_none() || Instant::now() >= deadline {
+                    return Ok(Attempt::of(attempt));
+                }
+                if !said {
+                    said = true;
+                    self.engine.events.note(
+                        Some(i),
+                        format!(
+                            "{}: waiting for the lock of {} (up to {}, --lock-wait)",
+                            h.host.name,
+                            holder.describe(),
+                            human_duration(self.lock_wait)
+                        ),
+                    );
+                }
+                let pause = LOCK_RETRY.min(deadline.saturating_duration_since(Instant::now()));
+                if self.cancel.wait(pause) {
+                    return Ok(Attempt::of(attempt));
+                }
+            }
+        })
+    }
+
+    /// How a refusal names one host's lock; a change that died before it
+    /// wrote its journal switched nothing, and says so.
+    fn held_by(&self, name: &str, lock: &LockState, state: &HostState) -> String {
+        match lock {
+            LockState::Owned(o)
+                if state.journal.is_none() && lock_is_dead(o, &self.engine.operator) =>
+            {
+                format!(
+                    "{name}: locked by {}; that change was interrupted before it switched anything: `shipdeck rollback {env}` releases its lock and rolls nothing back",
+                    o.describe(),
+                    env = self.env.name
+                )
+            }
+            lock => format!("{name}: locked by {}", lock.describe()),
+        }
+    }
+
+    /// Every host is locked: say what a decision will read, and tell the team.
+    fn started_on(&self, locked: &Locked) {
+        let states = &locked.states;
+        // A corrupt history line could change what this change decides
+        // from history (previous release, migrations, cleanup): say so.
+        let what = format!("this {}", self.kind.as_str());
+        for (i, s) in states.iter().enumerate() {
+            for w in s.history_warnings(&self.fleet.hosts[i].host.name, &format!("{what} reads")) {
+                self.engine.events.note(None, w);
+            }
+        }
+        // A host this very change had switched before it was interrupted
+        // has the new slot live already; the one it left is in finish.json.
+        *self.live_slots.lock().unwrap_or_else(|p| p.into_inner()) = states
+            .iter()
+            .map(|s| match (&s.journal, &s.pending_finish) {
+                (Some(j), Some(p)) if j.change == self.change && j.switched() => p.old,
+                _ => s.live_slot,
+            })
+            .collect();
+        self.notify("started", "", "");
+        if let Some(note) = &self.override_note {
+            self.notify("override", "", note);
+        }
+    }
+}
+
+/// How often a queued change asks again for a lock.
+const LOCK_RETRY: Duration = Duration::from_millis(200);
+
+/// Every host's lock, taken: each host's state read under it.
+pub(in crate::engine) struct Locked {
+    /// One per host, in config order (an unreachable host's is empty).
+    pub(in crate::engine) states: Vec<HostState>,
+    /// Hosts left out by `--skip-unreachable`, with why.
+    pub(in crate::engine) unreachable: Vec<(usize, String)>,
+    /// The holders of dead locks this change took over.
+    pub(in crate::engine) taken_over: Vec<LockOwner>,
+}
+
+/// One host's lock attempt.
+struct Attempt {
+    lock: LockAttempt,
+    taken_over: Option<LockOwner>,
+}
+
+impl Attempt {
+    fn of(lock: LockAttempt) -> Self {
+        Attempt {
+            lock,
+            taken_over: None,
+        }
     }
 }

@@ -368,13 +368,23 @@ impl Engine {
         env_name: &str,
         change: Option<&str>,
     ) -> Result<crate::engine::ChangeReport, EngineError> {
+        self.finish_change_with(env_name, change, &crate::engine::ChangeOptions::default())
+    }
+
+    pub fn finish_change_with(
+        &self,
+        env_name: &str,
+        change: Option<&str>,
+        opts: &crate::engine::ChangeOptions,
+    ) -> Result<crate::engine::ChangeReport, EngineError> {
         let (env, fleet) = self.environment(env_name)?;
         let Strategy::BlueGreen(_) = &env.strategy else {
             return Err(EngineError::Usage(format!(
                 "{env_name} is not a blue/green environment: there is nothing to finish"
             )));
         };
-        let run = Run::new(self, env, fleet, ChangeKind::Finish, None);
+        let mut run = Run::new(self, env, fleet, ChangeKind::Finish, None);
+        run.set_options(opts);
         run.finish(change)
     }
 }
