@@ -22,6 +22,9 @@ const CLIENT: &str = "prometheus_client==0.26.0";
 /// dir. Without Python or the registry it is a skip, and with `CI=true` a
 /// failure.
 fn python() -> Option<PathBuf> {
+    // Tests run in parallel: one makes the venv, the others wait for it.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(|p| p.into_inner());
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("py-prometheus-client");
     let py = venv.join("bin/python");
     let ready = |py: &Path| {

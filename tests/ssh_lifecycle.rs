@@ -591,3 +591,66 @@ fn logs_follow_every_host_prefixed() {
         );
     }
 }
+
+/// Issue 10, case 6: a dead host is often why you roll back. Without the
+/// flag the refusal names the unreachable host and the flag; with
+/// `--skip-unreachable` every host that answers goes back, the rest are
+/// named and recorded, `status` marks the one behind once it is back, and
+/// `rollback --to` brings it in line.
+#[test]
+fn rollback_skips_an_unreachable_host_when_told_and_status_marks_it_behind() {
+    let Some(mut p) = Project::new("", "", "") else {
+        return;
+    };
+    p.build("v1", false);
+    p.build("v2", false);
+    p.ok(&["deploy", "staging", "v1"]);
+    p.ok(&["promote", "v1", "--to", "production"]);
+    p.ok(&["deploy", "staging", "v2"]);
+    p.ok(&["promote", "v2", "--to", "production"]);
+    p.fleet.kill(2);
+
+    let (code, out, err) = p.run(&["rollback", "production", "--yes"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("cannot reach every host of production; nothing was changed")
+            && err.contains(&p.fleet.address(2))
+            && err.contains("--skip-unreachable"),
+        "{err}"
+    );
+    p.assert_prod_on("v2");
+
+    let (code, out, err) = p.run(&["rollback", "production", "--skip-unreachable", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("LEFT OUT (unreachable)") && out.contains(&p.fleet.address(2)),
+        "{out}"
+    );
+    for i in [1, 3] {
+        assert_eq!(p.current(i).as_deref(), Some("releases/v1"), "host {i}");
+        let last = p.history(i).pop().unwrap();
+        assert_eq!(last["action"], "rollback", "{last}");
+        assert!(
+            last["message"].as_str().is_some_and(
+                |m| m.contains("left out, unreachable") && m.contains(&p.fleet.address(2))
+            ),
+            "{last}"
+        );
+        assert!(!p.deploy_to(i).join(".shipdeck/lock").exists(), "host {i}");
+    }
+    assert_eq!(p.current(2).as_deref(), Some("releases/v2"));
+
+    p.fleet.restart(2);
+    let status = p.ok(&["status", "production"]);
+    assert!(
+        status.contains(&format!(
+            "{}: behind: runs v2, production on v1",
+            p.fleet.address(2)
+        )),
+        "{status}"
+    );
+    p.ok(&["rollback", "production", "--to", "v1", "--yes"]);
+    p.assert_prod_on("v1");
+    let status = p.ok(&["status", "production"]);
+    assert!(!status.contains("behind"), "{status}");
+}

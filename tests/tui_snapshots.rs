@@ -103,6 +103,7 @@ fn record(release: &str, env: &str) -> HistoryRecord {
         sha256: Some(format!("sha-{release}")),
         from: None,
         outcome: Outcome::Success,
+        switched: false,
         health: HealthVerdict::Passed,
         duration_ms: 10,
         message: None,
@@ -154,6 +155,7 @@ fn idle_with(source: &str) -> App {
                     change: None,
                     live_slot: None,
                     pending_finish: None,
+                    corrupt_history: Vec::new(),
                 },
             }));
             for (i, ms) in [3u64, 4, 3, 5, 9, 4, 3, 4].iter().enumerate() {
@@ -1343,8 +1345,59 @@ fn host_state(app: &mut App, env: usize, host: usize, current: &str, env_name: &
             change: None,
             live_slot: None,
             pending_finish: None,
+            corrupt_history: Vec::new(),
         },
     }));
+}
+
+/// production: web-1 and web-2 went to v2, web-3 missed it and still runs
+/// v1; web-2's history has a corrupt line 3.
+fn one_host_behind() -> App {
+    let mut app = idle();
+    for host in [0, 1] {
+        host_state(&mut app, 1, host, "v2", "production");
+    }
+    let key = HostKey { env: 1, host: 1 };
+    let mut view = app.monitor.host(key).unwrap().view.clone().unwrap();
+    view.corrupt_history = vec![3];
+    app.update(Msg::Monitor(MonitorEvent::State { key, state: view }));
+    app
+}
+
+both_sizes!(a_host_behind_and_a_corrupt_history_line, one_host_behind());
+
+#[test]
+fn a_host_that_missed_the_last_change_is_marked_behind_and_corrupt_history_is_shown() {
+    let text = screen(&one_host_behind(), 120, 40);
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} in:\n{text}"))
+            .to_owned()
+    };
+    assert!(row("web-3").contains("behind: production on v2"), "{text}");
+    let narrow = screen(&one_host_behind(), 80, 24);
+    assert!(
+        narrow
+            .lines()
+            .any(|l| l.contains("web-3") && l.contains("BEHIND v2")),
+        "{narrow}"
+    );
+    assert!(!row("web-1").contains("behind"), "{text}");
+    assert!(row("web-2").contains("history line 3 corrupt"), "{text}");
+    // While a change runs there, hosts differ by design: nobody is behind.
+    let mut app = one_host_behind();
+    engine(
+        &mut app,
+        Event::ChangeStarted {
+            change: "c-9".into(),
+            env: "production".into(),
+            kind: ChangeKind::Deploy,
+            release: Some(id("v2")),
+            hosts: vec!["web-1".into(), "web-2".into(), "web-3".into()],
+        },
+    );
+    assert!(!screen(&app, 120, 40).contains("behind"));
 }
 
 #[test]

@@ -166,6 +166,9 @@ pub fn plan_rollback(
     plan_rollback_of(env, names, states, to, hooks, has_health, &[])
 }
 
+/// How a plan names a host a rollback left out because it did not answer.
+pub const LEFT_OUT: &str = "LEFT OUT, unreachable";
+
 /// As [`plan_rollback`], leaving out the hosts in `left_out` (unreachable,
 /// with why): they keep what they run, and decide nothing.
 pub fn plan_rollback_of(
@@ -188,7 +191,7 @@ pub fn plan_rollback_of(
                 name: name.clone(),
                 from: None,
                 to: None,
-                skip: Some(format!("unreachable, left out: {why}")),
+                skip: Some(format!("{LEFT_OUT}: {why}")),
                 prepare: Vec::new(),
                 publish: Vec::new(),
             });

@@ -35,6 +35,9 @@ pub struct HostView {
     pub live_slot: Option<Slot>,
     /// Blue/green: the old slot still running until the change is finished.
     pub pending_finish: Option<Box<PendingFinish>>,
+    /// History lines that are not records, by line number: shown, never
+    /// skipped silently.
+    pub corrupt_history: Vec<usize>,
 }
 
 /// This machine and user, to tell a live change's process from a dead one.
@@ -63,6 +66,7 @@ impl HostView {
             }),
             live_slot: state.live_slot,
             pending_finish: state.pending_finish.clone().map(Box::new),
+            corrupt_history: state.corrupt_history.iter().map(|c| c.line).collect(),
         }
     }
 }

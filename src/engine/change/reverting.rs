@@ -294,6 +294,17 @@ impl Run<'_> {
         self.engine.events.emit(Event::Planned(plan.clone()));
         let mut progress = Progress::planned(&plan);
         self.journal_rollback(&plan, &mut progress);
+        let left_out = (!locked.unreachable.is_empty()).then(|| {
+            format!(
+                "left out, unreachable: {}",
+                locked
+                    .unreachable
+                    .iter()
+                    .map(|(i, _)| names[*i].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        });
         let mut still_locked = reachable.clone();
         for batch in &plan.batches {
             let todo: Vec<usize> = batch
@@ -302,7 +313,7 @@ impl Run<'_> {
                 .filter(|&i| progress[i] == Progress::Pending)
                 .collect();
             let results = self.fleet.each(&todo, |i, h| {
-                self.roll_back_host(h, i, &plan.hosts[i], &states[i])
+                self.roll_back_host(h, i, &plan.hosts[i], &states[i], left_out.as_deref())
             });
             for (&i, (p, unlocked)) in todo.iter().zip(results) {
                 progress[i] = p;
@@ -435,6 +446,7 @@ impl Run<'_> {
         i: usize,
         hp: &HostPlan,
         state: &HostState,
+        left_out: Option<&str>,
     ) -> (Progress, bool) {
         let Some(target) = hp.to.as_ref() else {
             return (Progress::Skipped, false);
@@ -443,14 +455,19 @@ impl Run<'_> {
         let layout = self.layout(i);
         let env = self.hook_env(i, target, hp.from.as_ref());
         let sha = state.verified.get(target).cloned();
-        let line = |outcome, health, message| Line {
+        // The hosts a rollback could not reach are named on every line of
+        // it, so each host's history says the environment was left split.
+        let line = |outcome, health, message: Option<String>| Line {
             action: Action::Rollback,
             release: Some(target),
             sha256: sha.as_deref(),
             from: hp.from.as_ref(),
             outcome,
             health,
-            message,
+            message: match (message, left_out) {
+                (Some(m), Some(l)) => Some(format!("{m}; {l}")),
+                (m, l) => m.or_else(|| l.map(str::to_owned)),
+            },
         };
         let unlock = format!(
             "{}\n{}",

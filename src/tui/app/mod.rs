@@ -101,8 +101,11 @@ impl Effect {
                 env: env.into(),
                 to: None,
             },
+            // At 3 a.m. a dead host is often why: `R` rolls back every host
+            // that answers, and the change pane names the ones left out.
             ChangeOptions {
                 force,
+                skip_unreachable: true,
                 ..ChangeOptions::default()
             },
         )

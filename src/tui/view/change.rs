@@ -15,6 +15,7 @@ use super::super::app::{App, ChangeView, PauseView, StepState};
 use super::super::theme::Theme;
 use super::{fit, pane, wrap};
 use crate::engine::canary::Verdict;
+use crate::engine::plan::LEFT_OUT;
 use crate::engine::{ChangeOutcome, Control, human_duration};
 
 /// Log lines of a breaching host shown at most.
@@ -305,7 +306,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             StepState::Skipped => ("-", theme.dim()),
             StepState::Failed => ("✗", theme.bad()),
         };
-        let (mark, st) = if h.reverted && !h.failed {
+        let left_out = h.state == StepState::Skipped
+            && h.error.as_deref().is_some_and(|e| e.starts_with(LEFT_OUT));
+        let (mark, st) = if left_out {
+            ("⊘", theme.bad())
+        } else if h.reverted && !h.failed {
             ("↩", theme.warn())
         } else {
             (mark, st)
@@ -330,7 +335,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let room = width.saturating_sub(name_w + 28);
             spans.push(Span::styled(
                 fit(err.lines().next().unwrap_or_default(), room),
-                if h.state == StepState::Failed {
+                if h.state == StepState::Failed || left_out {
                     theme.bad()
                 } else {
                     theme.dim()

@@ -157,6 +157,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
         lines.push(Line::from(header));
         lines.extend(notices(app, e, width, theme));
+        let env_on = environment_release(app, e);
         for (h, name) in env.hosts.iter().enumerate() {
             let key = HostKey { env: e, host: h };
             let cells = host_cells(app, key);
@@ -194,6 +195,35 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             } else if let Some(reason) = &cells.disconnected {
                 spans.push(Span::styled(format!(" {reason}"), theme.bad()));
             }
+            // Said in full where the row has room, shortest where it has not.
+            let mut say = |long: String, short: String| {
+                let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+                let text = if used + long.chars().count() <= width {
+                    long
+                } else {
+                    short
+                };
+                spans.push(Span::styled(text, theme.warn()));
+            };
+            if let (Some(on), Some(runs)) = (&env_on, &cells.current)
+                && on.as_str() != runs
+            {
+                say(
+                    format!(" behind: {} on {on}", env.name),
+                    format!(" BEHIND {on}"),
+                );
+            }
+            if !cells.corrupt_history.is_empty() {
+                let n: Vec<String> = cells
+                    .corrupt_history
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                say(
+                    format!(" ⚠ history line {} corrupt", n.join(", ")),
+                    format!(" ⚠ hist {}", n.join(",")),
+                );
+            }
             let mut line = Line::from(spans);
             if e == app.env_cursor && h == app.host_cursor {
                 selected_line = lines.len();
@@ -215,4 +245,26 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         )),
         area,
     );
+}
+
+/// The release an environment's last change put its hosts on, by their
+/// histories; `None` while a change is under way there (hosts differ by
+/// design until it ends) or before anything was read.
+fn environment_release(app: &App, e: usize) -> Option<crate::model::ReleaseId> {
+    let env = &app.envs[e];
+    if app
+        .change
+        .as_ref()
+        .is_some_and(|c| c.env == env.name && c.finished.is_none())
+    {
+        return None;
+    }
+    let views: Vec<_> = (0..env.hosts.len())
+        .filter_map(|host| app.monitor.host(HostKey { env: e, host }))
+        .filter_map(|h| h.view.as_ref())
+        .collect();
+    if views.iter().any(|v| v.change.is_some()) {
+        return None;
+    }
+    crate::model::history::environment_release(views.iter().map(|v| v.history.as_slice()))
 }

@@ -25,6 +25,8 @@ pub struct HostCells {
     /// rollback is the switch back.
     pub switch_back: bool,
     pub lock: Option<String>,
+    /// History lines of the host that are not records, by line number.
+    pub corrupt_history: Vec<usize>,
     pub latency_ms: Vec<u64>,
     pub last_latency: Option<u64>,
     pub error_lines_per_min: f64,
@@ -55,6 +57,7 @@ pub fn host_cells(app: &App, key: HostKey) -> HostCells {
                 .is_some_and(|p| p.old.is_some() && p.old_release == v.previous)
         }),
         lock: view.and_then(|v| v.lock.clone()),
+        corrupt_history: view.map(|v| v.corrupt_history.clone()).unwrap_or_default(),
         latency_ms: h.latency_ms(),
         // A probe that got no answer has no latency: `-`, never `0ms`.
         last_latency: h.latency_ms_or_absent().last().copied().flatten(),
