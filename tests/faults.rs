@@ -219,6 +219,12 @@ fn run_seed(seed: u64, rounds: u64) -> Tally {
             }
             s.push_str(&format!("  after the operation: {currents_after_op}\n"));
             s.push_str(&format!("  after recovery:      {}\n", suite.currents()));
+            for i in HOSTS {
+                s.push_str(&format!(
+                    "  host {i} history ends: {}\n",
+                    suite.history_tail(i, 3)
+                ));
+            }
             s.push_str(&format!(
                 "  reproduce: scripts/faults {round} {seed}   (SHIPDECK_FAULT_ROUNDS={round} SHIPDECK_FAULT_SEED={seed}; timing-dependent)\n"
             ));

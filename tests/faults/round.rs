@@ -191,7 +191,7 @@ impl Ran {
             "    `{}` -> exit {}{signals}\n{}",
             self.label,
             self.code,
-            tail(&self.stderr, 6)
+            tail(&self.stderr, 12)
         )
     }
 }

@@ -257,6 +257,29 @@ command_timeout = "30s"
         fs::read_to_string(self.meta(i).join("history.jsonl")).unwrap_or_default()
     }
 
+    /// Host `i`'s last `n` history records, `action release outcome`.
+    pub fn history_tail(&self, i: usize, n: usize) -> String {
+        let text = self.history_text(i);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..]
+            .iter()
+            .map(|l| match serde_json::from_str::<serde_json::Value>(l) {
+                Ok(r) => format!(
+                    "{} {} {}{}",
+                    r["action"].as_str().unwrap_or("?"),
+                    r["release"].as_str().unwrap_or("-"),
+                    r["outcome"].as_str().unwrap_or("?"),
+                    r["from"]
+                        .as_str()
+                        .map(|f| format!(" (from {f})"))
+                        .unwrap_or_default()
+                ),
+                Err(_) => format!("unparsable {:?}", l.chars().take(60).collect::<String>()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn has_lock(&self, i: usize) -> bool {
         self.meta(i).join("lock").exists()
     }
