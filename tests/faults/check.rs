@@ -167,6 +167,18 @@ pub fn after_op(out: &Outcome, before: &Snapshot, after: &Snapshot) -> Vec<Viola
                 )));
             }
         }
+        if op.release().is_none() && ran.code == 0 {
+            let mut on: Vec<&Option<String>> = hosts.iter().map(|&h| &after.currents[h]).collect();
+            on.dedup();
+            if on.len() > 1 {
+                v.push(Violation::other(format!(
+                    "`{}` exited 0 but left {} on different releases: {:?}",
+                    ran.label,
+                    op.env(),
+                    pick(&after.currents, hosts)
+                )));
+            }
+        }
         // Exit 1: "the change failed (switched hosts were put back)", for a
         // rollback too (README, Commands and "Stopping a change").
         if ran.code == 1
