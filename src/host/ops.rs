@@ -447,13 +447,18 @@ pub fn append_history(
 ///   half-written by a second writer, and a full disk cuts at most this line;
 /// - a torn last line (no newline at the end: a full disk or a kill cut it)
 ///   is never glued onto: the record then starts on a line of its own, and
-///   the torn line stays where it is, reported as corrupt by whoever reads.
+///   the torn line stays where it is, reported as corrupt by whoever reads;
+/// - a record goes in whole or not at all: it is first written to a file of
+///   its own, and appended only once that file took every byte (a full disk
+///   refuses the record, and the step fails, instead of cutting it).
 pub fn history_script(layout: &Layout, record: &HistoryRecord) -> String {
     let json = serde_json::to_string(record).expect("a history record serializes");
     format!(
         "{{ [ -d {meta} ] || mkdir -p {meta}; }} &&\n\
          h={history} && r={line} &&\n\
          if [ -s \"$h\" ] && [ -n \"$(tail -c 1 \"$h\")\" ]; then r={after_torn}; fi &&\n\
+         t=\"$h.room-$$\" && {{ printf '%s' \"$r\" > \"$t\" && [ \"$(wc -c < \"$t\")\" -eq \"$(printf '%s' \"$r\" | wc -c)\" ]; }}; room=$?; rm -f \"$t\"; \
+         [ \"$room\" -eq 0 ] || {{ echo 'no room on the disk for a history record: nothing was written' >&2; exit 1; }}\n\
          printf '%s' \"$r\" >> \"$h\"",
         meta = quote(&layout.meta()),
         history = quote(&layout.history()),

@@ -20,13 +20,13 @@ pub fn release_stack(records: &[HistoryRecord]) -> Vec<ReleaseId> {
             (Action::Deploy | Action::Promote, Some(id)) if stack.last() != Some(id) => {
                 stack.push(id.clone());
             }
-            (Action::Rollback | Action::Revert, Some(id)) => {
+            (Action::Rollback | Action::Revert | Action::Reconcile, Some(id)) => {
                 match stack.iter().rposition(|s| s == id) {
                     Some(pos) => stack.truncate(pos + 1),
                     None => stack.push(id.clone()),
                 }
             }
-            (Action::Revert, None) => stack.clear(),
+            (Action::Revert | Action::Reconcile, None) => stack.clear(),
             _ => {}
         }
     }

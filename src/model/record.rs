@@ -40,6 +40,9 @@ pub enum Action {
     Unlock,
     /// A blue/green change finished: the old slot stopped.
     Finish,
+    /// History did not say what the host runs (a record was lost to a full
+    /// disk or a kill): this record says it, from `current`.
+    Reconcile,
 }
 
 impl Action {
@@ -47,7 +50,11 @@ impl Action {
     pub fn switches(self) -> bool {
         matches!(
             self,
-            Action::Deploy | Action::Promote | Action::Rollback | Action::Revert
+            Action::Deploy
+                | Action::Promote
+                | Action::Rollback
+                | Action::Revert
+                | Action::Reconcile
         )
     }
 
@@ -60,6 +67,7 @@ impl Action {
             Action::Lock => "lock",
             Action::Unlock => "unlock",
             Action::Finish => "finish",
+            Action::Reconcile => "reconcile",
         }
     }
 }

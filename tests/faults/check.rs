@@ -7,7 +7,7 @@ use crate::round::*;
 use crate::suite::*;
 
 /// Actions whose successful record moved `current` (model::Action::switches).
-const SWITCHES: [&str; 4] = ["deploy", "promote", "rollback", "revert"];
+const SWITCHES: [&str; 5] = ["deploy", "promote", "rollback", "revert", "reconcile"];
 
 /// Exit codes the README gives a change: done, failed and put back, usage,
 /// locked, gate.
@@ -179,9 +179,12 @@ pub fn after_op(out: &Outcome, before: &Snapshot, after: &Snapshot) -> Vec<Viola
                 )));
             }
         }
-        // Exit 1: "the change failed (switched hosts were put back)", for a
-        // rollback too (README, Commands and "Stopping a change").
+        // Exit 1: "the change failed (switched hosts were put back)". A
+        // rollback is never put back into the release it leaves: a host it
+        // switched stays on the target, and history says so (checked after
+        // recovery).
         if ran.code == 1
+            && op.release().is_some()
             && !ran.stdout.contains("COULD NOT PUT BACK")
             && !ran.stderr.contains("COULD NOT PUT BACK")
         {
@@ -329,7 +332,10 @@ pub fn after_recovery(
             match serde_json::from_str::<serde_json::Value>(line) {
                 Ok(r) if r.is_object() => {
                     let action = r["action"].as_str().unwrap_or_default();
-                    if r["outcome"] == "success" && SWITCHES.contains(&action) {
+                    // A failed record that says the host switched anyway
+                    // (a rollback whose gate failed) moved it too.
+                    let moved = r["outcome"] == "success" || r["switched"] == true;
+                    if moved && SWITCHES.contains(&action) {
                         let release = r["release"].as_str().map(str::to_owned);
                         last = Some((n + 1, action.to_owned(), release));
                     }

@@ -455,9 +455,11 @@ pub struct Recovery {
 }
 
 /// The README's recovery, for each environment: `status`; an interrupted
-/// change is resumed, and rolled back if the resume fails; a lock left
-/// without a change (its holder is dead: every process of the round has
-/// ended) is broken with `unlock --force --reason`.
+/// change is resumed, and rolled back if the resume fails; a lock that
+/// status calls interrupted before it switched anything is released by
+/// `rollback`; any other lock left without a change (its holder is dead:
+/// every process of the round has ended) is broken with `unlock --force
+/// --reason`, and counted: the README's recovery should never need it.
 pub fn recover(suite: &Suite) -> Recovery {
     let mut r = Recovery::default();
     for env in ENVS {
@@ -496,6 +498,18 @@ pub fn recover(suite: &Suite) -> Recovery {
             hosts = status(suite, env, &mut r.log).unwrap_or_default();
         }
         let changes = hosts.iter().any(|h| h.change.is_some());
+        let switched_nothing = |hs: &[HostStatus]| {
+            hs.iter().any(|h| {
+                h.lock
+                    .as_deref()
+                    .is_some_and(|l| l.contains("INTERRUPTED before it switched anything"))
+            })
+        };
+        if !changes && switched_nothing(&hosts) {
+            let rollback = run_cmd(suite, &["rollback", env]);
+            r.log.push(rollback);
+            hosts = status(suite, env, &mut r.log).unwrap_or_default();
+        }
         if !changes && hosts.iter().any(|h| h.lock.is_some()) {
             let unlock = run_cmd(
                 suite,

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use super::events::{ChangeKind, ChangeOutcome, Event, Step, StepStatus};
 use super::health;
-use super::history::{migrations_crossed, passed_gate, previous_release, releases_to_remove};
+use super::history::{
+    migrations_crossed, passed_gate, previous_release, release_stack, releases_to_remove,
+};
 use super::journal::{Journal, PauseState, lock_is_dead};
 use super::notify::{self, Notice};
 use super::pause::PauseEnd;

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How a host put back whose history line failed is described.
+const UNRECORDED: &str = "its history line could not be written";
+
 impl Run<'_> {
     /// `on_rollback` hooks on a host that went back, in the release it now
     /// runs. A failing hook is reported, and does not undo the rollback.
@@ -82,35 +85,52 @@ impl Run<'_> {
                 (stuck.clone(), Progress::Stuck(stuck))
             }
         };
-        let _ = self.record(
-            h,
-            i,
-            Line {
-                action: self.history_action(),
-                release: Some(id),
-                sha256: Some(release.manifest.sha256.as_str()),
-                from: back,
-                outcome: Outcome::Failed,
-                health: HealthVerdict::Failed,
-                message: Some(message),
-            },
-        );
-        if matches!(progress, Progress::Reverted(_)) {
-            let _ = self.record(
+        let layout = self.layout(i);
+        let mut lines = vec![host::history_script(
+            &layout,
+            &self.history_line(
                 h,
-                i,
                 Line {
-                    action: Action::Revert,
-                    release: back,
-                    sha256: None,
-                    from: Some(id),
-                    outcome: Outcome::Success,
-                    health: HealthVerdict::NotRun,
-                    message: Some(format!("{id} failed: {why}")),
+                    action: self.history_action(),
+                    release: Some(id),
+                    sha256: Some(release.manifest.sha256.as_str()),
+                    from: back,
+                    outcome: Outcome::Failed,
+                    health: HealthVerdict::Failed,
+                    message: Some(message),
                 },
-            );
+            ),
+        )];
+        if matches!(progress, Progress::Reverted(_)) {
+            lines.push(host::history_script(
+                &layout,
+                &self.history_line(
+                    h,
+                    Line {
+                        action: Action::Revert,
+                        release: back,
+                        sha256: None,
+                        from: Some(id),
+                        outcome: Outcome::Success,
+                        health: HealthVerdict::NotRun,
+                        message: Some(format!("{id} failed: {why}")),
+                    },
+                ),
+            ));
         }
-        progress
+        match (
+            progress,
+            h.with(|t| host::run_together(t, "recording", &lines)),
+        ) {
+            // History must say what the host runs: a host put back whose
+            // line could not be written keeps its lock and journal, and the
+            // next change (or `rollback`) writes what it runs.
+            (Progress::Reverted(why), Err(e)) => Progress::Stuck(format!(
+                "{why}; put back on {}, but {UNRECORDED}: {e}",
+                back.map_or("nothing".into(), |b| b.to_string())
+            )),
+            (p, _) => p,
+        }
     }
 
     /// Stop the change: every switched host goes back, every host gets a
@@ -178,11 +198,29 @@ impl Run<'_> {
         let (stuck_at, done): (Vec<usize>, Vec<usize>) =
             (0..self.fleet.len()).partition(|&i| matches!(progress[i], Progress::Stuck(_)));
         self.unlock(&done, true);
-        let stuck: Vec<&str> = stuck_at
+        let (unrecorded, stuck): (Vec<usize>, Vec<usize>) = stuck_at
             .iter()
-            .map(|&i| self.fleet.hosts[i].host.name.as_str())
-            .collect();
-        let summary = if stuck.is_empty() {
+            .partition(|&&i| matches!(&progress[i], Progress::Stuck(e) if e.contains(UNRECORDED)));
+        let names = |hosts: &[usize]| {
+            hosts
+                .iter()
+                .map(|&i| self.fleet.hosts[i].host.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let attention = match (stuck.is_empty(), unrecorded.is_empty()) {
+            (false, true) => format!("COULD NOT PUT BACK {}", names(&stuck)),
+            (true, false) => format!(
+                "NOT RECORDED {} (put back, but {UNRECORDED})",
+                names(&unrecorded)
+            ),
+            _ => format!(
+                "COULD NOT PUT BACK {}; NOT RECORDED {} (put back, but {UNRECORDED})",
+                names(&stuck),
+                names(&unrecorded)
+            ),
+        };
+        let summary = if stuck_at.is_empty() {
             format!(
                 "{} {id} to {} stopped: {why}; every host runs what it ran before",
                 self.kind.as_str(),
@@ -191,10 +229,9 @@ impl Run<'_> {
         } else {
             outcome = ChangeOutcome::Failed;
             format!(
-                "{} {id} to {} stopped: {why}; COULD NOT PUT BACK {}: check them now; they stay locked with the change's journal, for `shipdeck rollback {env}` (or `resume`) to finish the job",
+                "{} {id} to {} stopped: {why}; {attention}: check them now; they stay locked with the change's journal, for `shipdeck rollback {env}` (or `resume`) to finish the job",
                 self.kind.as_str(),
                 self.env.name,
-                stuck.join(", "),
                 env = self.env.name
             )
         };
@@ -322,8 +359,14 @@ impl Run<'_> {
                 }
             }
         }
-        self.unlock(&still_locked, true);
-        Ok(self.rollback_report(&plan, &progress, &locked.unreachable))
+        // A host whose rollback could not be recorded keeps its lock and its
+        // journal: the next `resume` or `rollback` finishes it and writes
+        // what it runs.
+        let (kept, unlock): (Vec<usize>, Vec<usize>) = still_locked
+            .into_iter()
+            .partition(|&i| matches!(progress[i], Progress::Stuck(_)));
+        self.unlock(&unlock, true);
+        Ok(self.rollback_report(&plan, &progress, &locked.unreachable, &kept))
     }
 
     /// Before any host switches, every host the rollback changes keeps its
@@ -369,6 +412,7 @@ impl Run<'_> {
         plan: &Plan,
         progress: &[Progress],
         unreachable: &[(usize, String)],
+        kept: &[usize],
     ) -> ChangeReport {
         let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
         let failed: Vec<String> = progress
@@ -425,10 +469,23 @@ impl Run<'_> {
             (
                 ChangeOutcome::Failed,
                 format!(
-                    "rollback of {} to {target} failed on {} host(s):\n  {}{skipped}",
+                    "rollback of {} to {target} failed on {} host(s):\n  {}{}{skipped}",
                     self.env.name,
                     failed.len(),
-                    failed.join("\n  ")
+                    failed.join("\n  "),
+                    if !kept.is_empty() {
+                        format!(
+                            "\n  {} stay{} locked with the rollback's journal: `shipdeck resume {}` finishes it",
+                            kept.iter()
+                                .map(|&i| names[i])
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            if kept.len() == 1 { "s" } else { "" },
+                            self.env.name
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             )
         };

@@ -187,6 +187,17 @@ impl Run<'_> {
             locked.unreachable = std::mem::take(&mut broken);
         }
         if held.is_empty() && broken.is_empty() {
+            let reached: Vec<usize> = (0..self.fleet.len())
+                .filter(|i| !locked.unreachable.iter().any(|(u, _)| u == i))
+                .collect();
+            let states: Vec<HostState> = self.fleet.each(&reached, |i, h| {
+                let mut state = locked.states[i].clone();
+                self.reconcile(h, i, &mut state);
+                state
+            });
+            for (&i, s) in reached.iter().zip(states) {
+                locked.states[i] = s;
+            }
             self.started_on(&locked);
             return Ok(locked);
         }
@@ -289,6 +300,57 @@ impl Run<'_> {
                 }
             }
         })
+    }
+
+    /// History must say what the host runs. When the last release history
+    /// moved the host to is not what `current` points at (a record lost to a
+    /// full disk or a kill), a `reconcile` line says what it runs, before
+    /// this change decides anything from history.
+    fn reconcile(&self, h: &HostHandle, i: usize, state: &mut HostState) {
+        let current = state.current();
+        if current.is_none() && state.current_link.is_some() {
+            return; // `current` points outside `releases/`: not ours to name.
+        }
+        let said = release_stack(&state.history).last().cloned();
+        if said == current {
+            return;
+        }
+        let name = |r: &Option<ReleaseId>| r.as_ref().map_or("nothing".into(), ToString::to_string);
+        let why = format!(
+            "history said {}, but current points at {}: recorded what the host runs (a history line was lost: a full disk, a kill)",
+            name(&said),
+            name(&current)
+        );
+        let sha = current
+            .as_ref()
+            .and_then(|c| state.verified.get(c).cloned());
+        let record = self.history_line(
+            h,
+            Line {
+                action: Action::Reconcile,
+                release: current.as_ref(),
+                sha256: sha.as_deref(),
+                from: said.as_ref(),
+                outcome: Outcome::Success,
+                health: HealthVerdict::NotRun,
+                message: Some(why.clone()),
+            },
+        );
+        match h.with(|t| host::append_history(t, &self.layout(i), &record)) {
+            Ok(()) => {
+                self.engine
+                    .events
+                    .note(Some(i), format!("{}: {why}", h.host.name));
+                state.history.push(record);
+            }
+            Err(e) => self.engine.events.note(
+                Some(i),
+                format!(
+                    "{}: {why}; but that line could not be written: {e}",
+                    h.host.name
+                ),
+            ),
+        }
     }
 
     /// How a refusal names one host's lock; a change that died before it
