@@ -390,7 +390,15 @@ fn concurrent_deploys_have_exactly_one_winner() {
             assert!(codes.iter().all(|&c| c == 0 || c == 3), "{codes:?}");
         } else {
             // Queued long enough: the others found every host on it.
-            assert!(codes.iter().all(|&c| c == 0), "{codes:?}");
+            assert!(
+                codes.iter().all(|&c| c == 0),
+                "{codes:?}\n{}",
+                outs.iter()
+                    .filter(|o| !o.status.success())
+                    .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n---\n")
+            );
         }
         all_on(&sb, release);
         for h in PROD {

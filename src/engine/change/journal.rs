@@ -33,11 +33,30 @@ impl Run<'_> {
     }
 
     fn set_routes(&self, plan: &Plan) {
-        *self.routes.lock().unwrap_or_else(|p| p.into_inner()) = plan
-            .hosts
-            .iter()
-            .map(|h| (h.from.clone(), h.to.clone()))
-            .collect();
+        self.hosts_mut(|hosts| {
+            for (h, hp) in hosts.iter_mut().zip(&plan.hosts) {
+                h.from = hp.from.clone();
+                h.to = hp.to.clone();
+            }
+        });
+    }
+
+    /// One host's record in this change, read or changed under its lock.
+    pub(super) fn host<R>(&self, i: usize, f: impl FnOnce(&mut HostRun) -> R) -> R {
+        self.hosts_mut(|hosts| f(&mut hosts[i]))
+    }
+
+    pub(super) fn hosts_mut<R>(&self, f: impl FnOnce(&mut [HostRun]) -> R) -> R {
+        f(&mut self.hosts.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The hosts that keep a journal of this change: those it changes.
+    pub(in crate::engine) fn set_journalled(&self, which: &[usize]) {
+        self.hosts_mut(|hosts| {
+            for (i, h) in hosts.iter_mut().enumerate() {
+                h.journalled = which.contains(&i);
+            }
+        });
     }
 
     /// A resumed change goes on with the journal and steps it left behind.
@@ -51,7 +70,11 @@ impl Run<'_> {
             *self.migration.lock().unwrap_or_else(|p| p.into_inner()) = Some(what.clone());
         }
         *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(journal);
-        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = done;
+        self.hosts_mut(|hosts| {
+            for (h, d) in hosts.iter_mut().zip(done) {
+                h.done = d;
+            }
+        });
         self.set_routes(plan);
     }
 
@@ -63,14 +86,14 @@ impl Run<'_> {
         };
         let mut j = base.clone();
         j.host = self.fleet.hosts[i].host.name.clone();
-        let (from, to) = self.route(i);
+        let (from, to, done) = self.host(i, |h| (h.from.clone(), h.to.clone(), h.done.clone()));
         j.from = from;
         if j.kind == ChangeKind::Rollback
             && let Some(to) = to
         {
             j.release = to;
         }
-        j.done = self.done.lock().unwrap_or_else(|p| p.into_inner())[i].clone();
+        j.done = done;
         j.updated = now_rfc3339();
         j.pause = self
             .pause_state
@@ -91,31 +114,16 @@ impl Run<'_> {
         self.fleet.each(hosts, |i, h| self.write_journal(h, i));
     }
 
-    /// Where host `i` comes from and goes to in this change's plan.
-    fn route(&self, i: usize) -> (Option<ReleaseId>, Option<ReleaseId>) {
-        self.routes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(i)
-            .cloned()
-            .unwrap_or_default()
-    }
-
     pub(in crate::engine) fn live_slot(&self, i: usize) -> Option<crate::model::Slot> {
-        self.live_slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(i)
-            .copied()
-            .flatten()
+        self.host(i, |h| h.live_slot)
     }
 
     /// This host's journal as it will be once `step` is done: written in the
     /// same round trip as the step itself.
     pub(in crate::engine) fn journal_script_with(&self, i: usize, step: Step) -> String {
-        self.done.lock().unwrap_or_else(|p| p.into_inner())[i].push(step);
+        self.host(i, |h| h.done.push(step));
         let script = self.journal_script(i);
-        self.done.lock().unwrap_or_else(|p| p.into_inner())[i].pop();
+        self.host(i, |h| h.done.pop());
         script
     }
 
@@ -132,21 +140,18 @@ impl Run<'_> {
     }
 
     pub(in crate::engine) fn touch_traffic(&self, i: usize) {
-        self.traffic.lock().unwrap_or_else(|p| p.into_inner())[i] = true;
+        self.host(i, |h| h.traffic = true);
     }
 
     pub(in crate::engine) fn traffic_touched(&self, i: usize) -> bool {
-        self.traffic.lock().unwrap_or_else(|p| p.into_inner())[i]
+        self.host(i, |h| h.traffic)
     }
 
     pub(in crate::engine) fn journalled(&self) -> Vec<usize> {
-        self.journalled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.hosts_mut(|hosts| (0..hosts.len()).filter(|&i| hosts[i].journalled).collect())
     }
 
     pub(in crate::engine) fn has_done(&self, i: usize, step: Step) -> bool {
-        self.done.lock().unwrap_or_else(|p| p.into_inner())[i].contains(&step)
+        self.host(i, |h| h.done.contains(&step))
     }
 }

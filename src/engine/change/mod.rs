@@ -149,23 +149,33 @@ pub(super) struct Run<'a> {
     pub(super) skip_unreachable: bool,
     /// The journal, once planned; each host's copy adds its own steps.
     journal: Mutex<Option<Journal>>,
-    /// Steps each host finished in this change.
-    done: Mutex<Vec<Vec<Step>>>,
-    /// The blue/green slot that took traffic on each host when this change
-    /// began there: what its idle slot is, and where going back goes.
-    live_slots: Mutex<Vec<Option<crate::model::Slot>>>,
-    /// Hosts whose blue/green `switch` this change ran (or began to run).
-    traffic: Mutex<Vec<bool>>,
-    /// What each host ran before the change, and what the change takes it
-    /// to, once planned.
-    routes: Mutex<Vec<(Option<ReleaseId>, Option<ReleaseId>)>>,
+    /// Where each host of the change stands, one record per host.
+    hosts: Mutex<Vec<HostRun>>,
     /// What marked the release as carrying a schema migration.
     migration: Mutex<Option<String>>,
     /// The canary pause the change is in, as its journals say.
     pub(super) pause_state: Mutex<Option<PauseState>>,
-    /// The hosts that keep a journal of this change: those it changes.
-    journalled: Mutex<Vec<usize>>,
     notices: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Where one host of a running change stands. Every host's is kept behind
+/// the one lock of [`Run::hosts`], so what the change knows of a host is
+/// read and written in one place.
+#[derive(Debug, Clone, Default)]
+pub(super) struct HostRun {
+    /// Steps the host finished in this change.
+    done: Vec<Step>,
+    /// The blue/green slot that took traffic when this change began here:
+    /// what its idle slot is, and where going back goes.
+    live_slot: Option<crate::model::Slot>,
+    /// This change ran (or began to run) the host's blue/green `switch`.
+    traffic: bool,
+    /// What the host ran before the change, and what the change takes it
+    /// to, once planned.
+    from: Option<ReleaseId>,
+    to: Option<ReleaseId>,
+    /// The host keeps a journal of this change (the change changes it).
+    journalled: bool,
 }
 
 impl Engine {
@@ -303,13 +313,9 @@ impl<'a> Run<'a> {
             lock_wait: DEFAULT_LOCK_WAIT,
             skip_unreachable: false,
             journal: Mutex::new(None),
-            done: Mutex::new(vec![Vec::new(); fleet.len()]),
-            routes: Mutex::new(Vec::new()),
-            live_slots: Mutex::new(Vec::new()),
-            traffic: Mutex::new(vec![false; fleet.len()]),
+            hosts: Mutex::new(vec![HostRun::default(); fleet.len()]),
             migration: Mutex::new(None),
             pause_state: Mutex::new(None),
-            journalled: Mutex::new(Vec::new()),
             notices: Mutex::new(Vec::new()),
         };
         engine.events.emit(Event::ChangeStarted {
@@ -381,7 +387,7 @@ impl<'a> Run<'a> {
         let t = Instant::now();
         let r = f();
         if r.is_ok() {
-            self.done.lock().unwrap_or_else(|p| p.into_inner())[i].push(step);
+            self.host(i, |h| h.done.push(step));
         }
         events.step(
             i,
@@ -525,8 +531,7 @@ impl<'a> Run<'a> {
     ) -> Result<ChangeReport, EngineError> {
         let cfg = &self.engine.config;
         let id = &release.manifest.id;
-        *self.journalled.lock().unwrap_or_else(|p| p.into_inner()) =
-            plan.active().map(|h| h.host).collect();
+        self.set_journalled(&plan.active().map(|h| h.host).collect::<Vec<_>>());
         // Prepare every host before any host switches: a failed upload or hook
         // leaves the whole environment on its old release.
         let pending: Vec<usize> = (0..progress.len())

@@ -379,7 +379,7 @@ impl Run<'_> {
             return;
         };
         self.start_journal(plan, plan.release.as_ref().unwrap_or(&first), "");
-        *self.journalled.lock().unwrap_or_else(|p| p.into_inner()) = active.clone();
+        self.set_journalled(&active);
         let written = self.fleet.each(&active, |i, h| {
             h.with(|t| host::run_together(t, "writing the journal", &[self.journal_script(i)]))
         });

@@ -243,6 +243,7 @@ impl Run<'_> {
         let h = &self.fleet.hosts[i];
         let layout = self.layout(i);
         let mut said = false;
+        let mut looked_again = false;
         self.step(i, Step::Lock, || {
             loop {
                 let attempt = h.with(|t| host::lock(t, &layout, owner, None))?;
@@ -262,6 +263,12 @@ impl Run<'_> {
                     _ => return Ok(Attempt::of(attempt)),
                 };
                 if lock_is_dead(&holder, &self.engine.operator) {
+                    // Its process may have ended just after it released the
+                    // lock we read: ask again once before calling it dead.
+                    if !looked_again {
+                        looked_again = true;
+                        continue;
+                    }
                     if !self.take_over {
                         return Ok(Attempt::of(attempt));
                     }
@@ -383,13 +390,14 @@ impl Run<'_> {
         }
         // A host this very change had switched before it was interrupted
         // has the new slot live already; the one it left is in finish.json.
-        *self.live_slots.lock().unwrap_or_else(|p| p.into_inner()) = states
-            .iter()
-            .map(|s| match (&s.journal, &s.pending_finish) {
-                (Some(j), Some(p)) if j.change == self.change && j.switched() => p.old,
-                _ => s.live_slot,
-            })
-            .collect();
+        self.hosts_mut(|hosts| {
+            for (h, s) in hosts.iter_mut().zip(states) {
+                h.live_slot = match (&s.journal, &s.pending_finish) {
+                    (Some(j), Some(p)) if j.change == self.change && j.switched() => p.old,
+                    _ => s.live_slot,
+                };
+            }
+        });
         self.notify("started", "", "");
         if let Some(note) = &self.override_note {
             self.notify("override", "", note);
