@@ -247,6 +247,28 @@ fn a_lock_held_by_another_operator_is_refused_with_exit_3() {
         r.stderr
     );
     assert_eq!(sb.current("stage-1"), None);
+    // A hold names no process (the `lock` that took it has exited), and the
+    // refused change never says its lock step went well.
+    assert!(
+        !r.stderr.contains("(pid") && r.stderr.contains("(shipdeck lock)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("lock          ok") && r.stderr.contains("lock          FAILED"),
+        "{}",
+        r.stderr
+    );
+    // Locking again keeps the first hold, and says so.
+    let again = sb.run_as("bob", &["lock", "staging", "--reason", "another reason"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("was already locked by bob@")
+            && again.stdout.contains("investigating 502s")
+            && again.stdout.contains("that hold and its reason stay"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(sb.run(&["rollback", "staging"]).code, 3);
     let r = sb.run(&["unlock", "staging"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
@@ -375,6 +397,43 @@ fn plan_changes_nothing_and_check_reports_hosts() {
             .iter()
             .all(|h| h["problems"].as_array().unwrap().is_empty())
     );
+}
+
+/// `check` finds, before any change, a hook whose program is not on the
+/// hosts (the README's own `sudo systemctl …` on a host without sudo) or not
+/// in the artifact, naming the hook; the programs that are there pass.
+#[test]
+fn check_names_hook_programs_missing_on_the_hosts_or_in_the_artifact() {
+    let sb = Sandbox::new("");
+    let cfg = fs::read_to_string(sb.root().join("shipdeck.toml")).unwrap();
+    fs::write(
+        sb.root().join("shipdeck.toml"),
+        cfg.replace(
+            "restart = \"./bin/restart\"",
+            "restart = \"./bin/restart\"\nbefore_switch = [\"./bin/missing --now\", \"sh -c true\"]\nafter_switch = [\"no-such-sudo systemctl restart hello\", \"if true; then :; fi\"]",
+        ),
+    )
+    .unwrap();
+    let r = sb.run(&["check", "staging"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(
+            "`no-such-sudo` is not on this host (command -v): after_switch: `no-such-sudo systemctl restart hello`"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "`bin/missing` is not in the artifact folder dist: before_switch: `./bin/missing --now`"
+        ),
+        "{}",
+        r.stdout
+    );
+    // What is there is not named: `sh`, ./bin/restart, ./bin/healthy.
+    for fine in ["`sh`", "bin/restart", "bin/healthy"] {
+        assert!(!r.stdout.contains(fine), "{fine}: {}", r.stdout);
+    }
 }
 
 #[test]

@@ -327,9 +327,11 @@ hosts = {hosts}
     w.mark = w.seen.len();
     fleet.restart(1);
     let back = Instant::now();
+    // About two seconds once it answers (the reconnect backoff is capped
+    // at 2 s), with room for a loaded machine.
     w.until(
         "host 1 connected again",
-        Duration::from_secs(30),
+        Duration::from_secs(8),
         |e| matches!(e, MonitorEvent::Connected { key } if *key == H1),
     );
     eprintln!(
@@ -360,6 +362,60 @@ hosts = {hosts}
     let merged = w.state.logs(None, Some("boom"), 10);
     assert_eq!(merged.len(), 2);
     assert!(merged.iter().all(|(_, l)| l.error));
+
+    // A change whose process dies writes nothing more to the host; the
+    // console must still show it interrupted within seconds (pid check on
+    // this machine at each state tick), not at the next heartbeat.
+    // A process that passes for a shipdeck (its argv[0] says so: a pid
+    // whose program is something else counts as reused).
+    let mut operator = std::process::Command::new("bash")
+        .args(["-c", "exec -a shipdeck-operator sleep 60"])
+        .spawn()
+        .unwrap();
+    let journal = shipdeck::model::journal::Journal {
+        change: "c-live".into(),
+        env: "production".into(),
+        kind: shipdeck::engine::ChangeKind::Deploy,
+        release: shipdeck::model::ReleaseId::parse("v1").unwrap(),
+        sha256: String::new(),
+        operator: shipdeck::model::Operator::current(),
+        pid: operator.id(),
+        started: "2026-12-02T00:00:00Z".into(),
+        strategy: "all-at-once".into(),
+        hosts: vec!["h0".into(), "h1".into()],
+        batches: vec![vec![0, 1]],
+        pauses: vec![Vec::new()],
+        run_once_on: None,
+        host: "h0".into(),
+        from: None,
+        done: Vec::new(),
+        updated: "2026-12-02T00:00:00Z".into(),
+        pause: None,
+        migration: None,
+    };
+    fs::write(
+        fleet.deploy_to(0).join(".shipdeck/change.json"),
+        format!("{}\n", serde_json::to_string(&journal).unwrap()),
+    )
+    .unwrap();
+    let liveness_is = |want: &'static str| {
+        move |e: &MonitorEvent| {
+            matches!(e, MonitorEvent::State { key, state } if *key == H0
+                && state.change.as_ref().is_some_and(|c| format!("{:?}", c.liveness) == want))
+        }
+    };
+    w.mark = w.seen.len();
+    w.until("the change shown running", soon, liveness_is("Running"));
+    w.mark = w.seen.len();
+    operator.kill().unwrap();
+    operator.wait().unwrap();
+    let died = Instant::now();
+    w.until(
+        "the change shown interrupted",
+        Duration::from_secs(6),
+        liveness_is("Interrupted"),
+    );
+    eprintln!("dead change shown interrupted after {:?}", died.elapsed());
 
     let stopping = Instant::now();
     monitor.shutdown();

@@ -521,6 +521,7 @@ fn journal_info(liveness: Liveness, who: &str, machine: &str) -> ChangeInfo {
             machine: machine.into(),
         },
         env: "production".into(),
+        pid: 4242,
         started: "2026-11-22T02:48:00Z".into(),
         updated: "2026-11-22T02:49:10Z".into(),
         liveness,

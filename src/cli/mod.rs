@@ -378,6 +378,8 @@ fn dispatch(flags: &Flags, engine: &Engine, command: Command) -> Result<i32, Eng
             )?;
             if flags.json {
                 print_json(&r);
+            } else if let (true, Some(kept)) = (r.changed.is_empty(), &r.kept) {
+                println!("{env} was already locked by {kept}; that hold and its reason stay");
             } else {
                 println!("{env} is locked ({}): {reason}", engine.operator);
             }

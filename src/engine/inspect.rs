@@ -7,6 +7,7 @@ use super::history::{environment_release, previous_release};
 use super::journal::ChangeInfo;
 use super::{Engine, EngineError, new_change_id, now_rfc3339};
 use crate::host::{self, HookEnv, HostState, Layout, LockAttempt, StepError};
+use crate::model::shell::Program;
 use crate::model::{Action, HealthVerdict, HistoryRecord, LockOwner, Outcome, ReleaseId};
 use crate::transport::{Fleet, HostHandle};
 
@@ -83,6 +84,10 @@ pub struct LockReport {
     pub env: String,
     pub changed: Vec<String>,
     pub already: Vec<String>,
+    /// The hold already in place on the hosts in `already`: a second
+    /// `lock` keeps it, and its reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
 }
 
 /// Disk needed for a release: the upload and its unpacked copy, with room to spare.
@@ -237,17 +242,23 @@ impl Engine {
             .and_then(|l| l.last().map(|r| r.manifest.size));
         let mut hosts = Vec::new();
         for (name, fleet) in self.environments_named(env)? {
+            let commands = self.commands_run_on_hosts(&name);
+            let (on_host, local_problems) = self.locate_programs(&commands);
             hosts.extend(fleet.all(|_, h| {
                 let mut check = HostCheck {
                     env: name.clone(),
                     host: h.host.name.clone(),
-                    problems: Vec::new(),
+                    problems: local_problems.clone(),
                     lock: None,
                     free_bytes: None,
                 };
                 let layout = Layout::new(&h.host.deploy_to);
+                let programs: Vec<String> = on_host.iter().map(|(p, _)| p.clone()).collect();
                 let r = h.with(|t| {
-                    Ok::<_, StepError>((host::preflight(t, &layout)?, host::probe(t, &layout)?))
+                    Ok::<_, StepError>((
+                        host::preflight(t, &layout, &programs)?,
+                        host::probe(t, &layout)?,
+                    ))
                 });
                 match r {
                     Err(e) => check.problems.push(e.to_string()),
@@ -261,6 +272,15 @@ impl Engine {
                             check.problems.push(format!(
                                 "missing commands: {}",
                                 pre.missing_commands.join(", ")
+                            ));
+                        }
+                        for missing in &pre.missing_programs {
+                            let used_by = on_host
+                                .iter()
+                                .find(|(p, _)| p == missing)
+                                .map_or("", |(_, by)| by.as_str());
+                            check.problems.push(format!(
+                                "`{missing}` is not on this host (command -v): {used_by}"
                             ));
                         }
                         check.free_bytes = pre.free_bytes;
@@ -285,6 +305,68 @@ impl Engine {
         })
     }
 
+    /// Every command the config runs on an environment's hosts, with what
+    /// runs it: the hooks, the health command, blue/green's switch and stop.
+    fn commands_run_on_hosts(&self, env: &str) -> Vec<(String, String)> {
+        let cfg = &self.config;
+        let hooks = &cfg.hooks;
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut add = |what: &str, commands: &[String]| {
+            out.extend(commands.iter().map(|c| (what.to_owned(), c.clone())));
+        };
+        add("before_switch", &hooks.before_switch);
+        add("run_once", &hooks.run_once);
+        add("restart", hooks.restart.as_slice());
+        add("after_switch", &hooks.after_switch);
+        add("on_rollback", &hooks.on_rollback);
+        if let Some(crate::config::Health {
+            probe: crate::config::Probe::Command(c),
+            ..
+        }) = &cfg.health
+        {
+            add("health", std::slice::from_ref(c));
+        }
+        if let Some(e) = cfg.environments.iter().find(|e| e.name == env)
+            && let crate::model::Strategy::BlueGreen(bg) = &e.strategy
+        {
+            add("blue-green switch", std::slice::from_ref(&bg.switch));
+            add("blue-green stop", bg.stop.as_slice());
+        }
+        out
+    }
+
+    /// Which programs of `commands` to look for on each host (name or
+    /// absolute path, with what runs it), and the problems found here: a
+    /// program run from the release must be in the artifact folder.
+    fn locate_programs(
+        &self,
+        commands: &[(String, String)],
+    ) -> (Vec<(String, String)>, Vec<String>) {
+        let mut on_host: Vec<(String, String)> = Vec::new();
+        let mut problems = Vec::new();
+        let artifact = self.config.dir.join(&self.config.app.artifact);
+        for (what, command) in commands {
+            let by = format!("{what}: `{command}`");
+            match crate::model::shell::first_program(command) {
+                Some(Program::OnPath(p) | Program::Absolute(p)) => {
+                    match on_host.iter_mut().find(|(q, _)| *q == p) {
+                        Some((_, seen)) => seen.push_str(&format!("; {by}")),
+                        None => on_host.push((p, by)),
+                    }
+                }
+                Some(Program::InRelease(p)) if !artifact.join(&p).is_file() => {
+                    let folder = artifact.strip_prefix(&self.config.dir).unwrap_or(&artifact);
+                    problems.push(format!(
+                        "`{p}` is not in the artifact folder {}: {by}",
+                        folder.display()
+                    ));
+                }
+                _ => {}
+            }
+        }
+        (on_host, problems)
+    }
+
     /// Hold an environment: no change can start until it is unlocked.
     pub fn lock(&self, env: &str, reason: &str) -> Result<LockReport, EngineError> {
         let (_, fleet) = self.environment(env)?;
@@ -302,6 +384,7 @@ impl Engine {
             env: env.to_owned(),
             changed: Vec::new(),
             already: Vec::new(),
+            kept: None,
         };
         let mut others = Vec::new();
         let mut errors = Vec::new();
@@ -313,7 +396,8 @@ impl Engine {
                         .owner()
                         .is_some_and(|o| o.operator == self.operator && o.change.is_none()) =>
                 {
-                    report.already.push(h.host.name.clone())
+                    report.already.push(h.host.name.clone());
+                    report.kept = Some(lock.describe());
                 }
                 Ok(LockAttempt::Held(lock, _)) => {
                     others.push(format!("{}: locked by {}", h.host.name, lock.describe()))
@@ -361,6 +445,7 @@ impl Engine {
             env: env.to_owned(),
             changed: Vec::new(),
             already: Vec::new(),
+            kept: None,
         };
         let mut refused = Vec::new();
         let mut errors = Vec::new();

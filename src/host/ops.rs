@@ -521,16 +521,36 @@ pub struct Preflight {
     /// Free space on the file system that holds (or will hold) `deploy_to`.
     pub free_bytes: Option<u64>,
     pub missing_commands: Vec<String>,
+    /// Of the programs asked about, those not on the host (`command -v`).
+    pub missing_programs: Vec<String>,
 }
 
-pub fn preflight(t: &mut dyn Transport, layout: &Layout) -> Result<Preflight, StepError> {
+/// `programs`: what the configured hooks and health command start with,
+/// by name or absolute path, looked up as the deploy user's `sh` would.
+pub fn preflight(
+    t: &mut dyn Transport,
+    layout: &Layout,
+    programs: &[String],
+) -> Result<Preflight, StepError> {
+    let asked = if programs.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "for c in {}; do command -v \"$c\" >/dev/null 2>&1 || printf 'missing-program %s\\n' \"$c\"; done\n",
+            programs
+                .iter()
+                .map(|p| quote(p))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
     let script = format!(
         r#"d={root}
 while [ ! -e "$d" ]; do d=$(dirname "$d"); done
 if [ -w "$d" ]; then echo writable; fi
 printf 'free %s\n' "$(df -Pk "$d" | awk 'NR==2 {{print $4}}')"
 for c in {commands}; do command -v "$c" >/dev/null 2>&1 || printf 'missing %s\n' "$c"; done
-"#,
+{asked}"#,
         root = quote(layout.root()),
         commands = REQUIRED_COMMANDS.join(" "),
     );
@@ -539,6 +559,7 @@ for c in {commands}; do command -v "$c" >/dev/null 2>&1 || printf 'missing %s\n'
         writable: false,
         free_bytes: None,
         missing_commands: Vec::new(),
+        missing_programs: Vec::new(),
     };
     for line in out.stdout.lines() {
         let (k, v) = line.split_once(' ').unwrap_or((line, ""));
@@ -546,6 +567,7 @@ for c in {commands}; do command -v "$c" >/dev/null 2>&1 || printf 'missing %s\n'
             "writable" => p.writable = true,
             "free" => p.free_bytes = v.trim().parse::<u64>().ok().map(|kb| kb * 1024),
             "missing" => p.missing_commands.push(v.to_owned()),
+            "missing-program" => p.missing_programs.push(v.to_owned()),
             _ => {}
         }
     }

@@ -141,6 +141,9 @@ pub struct ChangeInfo {
     pub kind: ChangeKind,
     pub release: ReleaseId,
     pub operator: Operator,
+    /// Its process, on `operator.machine`: how a console on that machine
+    /// tells within seconds that it died.
+    pub pid: u32,
     pub started: String,
     /// When its process last wrote the journal.
     pub updated: String,
@@ -159,6 +162,7 @@ impl ChangeInfo {
             kind: j.kind,
             release: j.release.clone(),
             operator: j.operator.clone(),
+            pid: j.pid,
             started: j.started.clone(),
             updated: j.updated.clone(),
             liveness,

@@ -20,11 +20,19 @@ pub struct LockOwner {
 }
 
 impl LockOwner {
+    /// A change's lock names its process; a hold taken with `shipdeck
+    /// lock` outlives the process that took it, so it names none.
     pub fn describe(&self) -> String {
-        format!(
-            "{} (pid {}) since {}: {}",
-            self.operator, self.pid, self.since, self.reason
-        )
+        match self.change {
+            Some(_) => format!(
+                "{} (pid {}) since {}: {}",
+                self.operator, self.pid, self.since, self.reason
+            ),
+            None => format!(
+                "{} since {} (shipdeck lock): {}",
+                self.operator, self.since, self.reason
+            ),
+        }
     }
 }
 

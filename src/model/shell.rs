@@ -44,3 +44,62 @@ mod tests {
         }
     }
 }
+
+/// Where the program a configured command runs lives, as `check` looks for
+/// it before any change: on the host's `PATH`, at an absolute path on the
+/// host, or in the release (a relative path, run in the release folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Program {
+    OnPath(String),
+    Absolute(String),
+    InRelease(String),
+}
+
+/// Words a command may start with that are the shell's own, not a program.
+const SHELL_WORDS: &[&str] = &[
+    "if", "then", "else", "fi", "for", "while", "until", "do", "done", "case", "esac", "{", "(",
+    "!", "[", "[[", "test", "true", "false", ":", ".", "cd", "echo", "printf", "exec", "export",
+    "set", "unset", "exit", "return", "read", "eval", "command", "trap", "wait", "sleep",
+];
+
+/// The program a command line starts with (after `VAR=value` assignments),
+/// or `None` when it starts with the shell's own syntax or a builtin.
+pub fn first_program(command: &str) -> Option<Program> {
+    let word = command
+        .split_whitespace()
+        .find(|w| !(w.contains('=') && !w.starts_with('=') && !w.contains('/')))?;
+    if SHELL_WORDS.contains(&word) || word.contains(['$', '`', '\'', '"', ';', '|', '&']) {
+        return None;
+    }
+    Some(if word.starts_with('/') {
+        Program::Absolute(word.to_owned())
+    } else if word.contains('/') {
+        Program::InRelease(word.trim_start_matches("./").to_owned())
+    } else {
+        Program::OnPath(word.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod program_tests {
+    use super::*;
+
+    #[test]
+    fn the_first_program_of_a_command() {
+        assert_eq!(
+            first_program("sudo systemctl restart hello"),
+            Some(Program::OnPath("sudo".into()))
+        );
+        assert_eq!(
+            first_program("RAILS_ENV=production ./bin/migrate --all"),
+            Some(Program::InRelease("bin/migrate".into()))
+        );
+        assert_eq!(
+            first_program("/usr/bin/env true"),
+            Some(Program::Absolute("/usr/bin/env".into()))
+        );
+        assert_eq!(first_program("if [ -f x ]; then y; fi"), None);
+        assert_eq!(first_program("$HOME/bin/x"), None);
+        assert_eq!(first_program("   "), None);
+    }
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::logs::{self, Resync, TailEvent, monitor_tail_script};
 use super::system::{self, CpuTimes, PROC_SCRIPT};
-use super::view::{HostView, fingerprint_script};
+use super::view::{HostView, fingerprint_script, this_machine};
 use super::{AppSample, HealthSample, HealthStatus, HostKey, MonitorEvent, SystemSample};
 use crate::config::Config;
 use crate::host::health::probe_once;
@@ -36,8 +36,9 @@ const MIN_INTERVAL: Duration = Duration::from_millis(250);
 const SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 const METRICS_TIMEOUT: Duration = Duration::from_secs(3);
 const RECONNECT_FIRST: Duration = Duration::from_secs(1);
-/// A console wants a host that came back to show up soon.
-const RECONNECT_MAX: Duration = Duration::from_secs(15);
+/// A console wants a host that came back to show up within about two
+/// seconds; a refused connection costs the host next to nothing.
+const RECONNECT_MAX: Duration = Duration::from_secs(2);
 /// Log lines shown from before the monitor started (per file).
 pub(super) const BACKLOG_LINES: usize = 200;
 
@@ -254,7 +255,7 @@ impl<S: Fn(MonitorEvent) -> bool> Poller<S> {
             .full_read_at
             .is_some_and(|t| t.elapsed() < FULL_STATE_REFRESH);
         if fresh && self.fingerprint.as_ref() == Some(&fingerprint) {
-            return Flow::Go;
+            return self.recheck_liveness();
         }
         // `host::probe` with a monitor's timeout: a probe must not hold the
         // poller for the 30 s a change's bookkeeping may take.
@@ -274,6 +275,31 @@ impl<S: Fn(MonitorEvent) -> bool> Poller<S> {
         let view = HostView::from_state(&parse_probe(&out.stdout));
         if self.view.as_ref() == Some(&view) {
             return Flow::Go;
+        }
+        self.view = Some(view.clone());
+        self.emit(MonitorEvent::State {
+            key: self.job.key,
+            state: view,
+        })
+    }
+
+    /// A change's process that dies writes nothing more to the host: its
+    /// journal (and so the fingerprint) stays as it was. On this machine a
+    /// pid check tells at each state tick that it is gone.
+    fn recheck_liveness(&mut self) -> Flow {
+        let Some(view) = &self.view else {
+            return Flow::Go;
+        };
+        let Some(change) = &view.change else {
+            return Flow::Go;
+        };
+        let now = crate::signal::liveness(&change.operator, change.pid, this_machine());
+        if now == change.liveness {
+            return Flow::Go;
+        }
+        let mut view = view.clone();
+        if let Some(c) = view.change.as_mut() {
+            c.liveness = now;
         }
         self.view = Some(view.clone());
         self.emit(MonitorEvent::State {

@@ -41,7 +41,7 @@ pub struct HostView {
 }
 
 /// This machine and user, to tell a live change's process from a dead one.
-fn this_machine() -> &'static Operator {
+pub(super) fn this_machine() -> &'static Operator {
     static THIS: OnceLock<Operator> = OnceLock::new();
     THIS.get_or_init(Operator::current)
 }

@@ -382,24 +382,40 @@ impl<'a> Run<'a> {
         step: Step,
         f: impl FnOnce() -> Result<R, StepError>,
     ) -> Result<R, StepError> {
+        self.step_judged(i, step, f, |_| None)
+    }
+
+    /// As [`step`](Self::step), where an answer may still be a failure to
+    /// report (a lock held by someone else is an answer, not an error).
+    pub(super) fn step_judged<R>(
+        &self,
+        i: usize,
+        step: Step,
+        f: impl FnOnce() -> Result<R, StepError>,
+        failed: impl FnOnce(&R) -> Option<String>,
+    ) -> Result<R, StepError> {
         let events = &self.engine.events;
         events.step(i, step, StepStatus::Started);
         let t = Instant::now();
         let r = f();
-        if r.is_ok() {
+        let error = match &r {
+            Ok(answer) => failed(answer),
+            Err(e) => Some(e.to_string()),
+        };
+        if error.is_none() {
             self.host(i, |h| h.done.push(step));
         }
         events.step(
             i,
             step,
-            match &r {
-                Ok(_) => StepStatus::Done {
+            match error {
+                None => StepStatus::Done {
                     elapsed: t.elapsed(),
                     detail: None,
                 },
-                Err(e) => StepStatus::Failed {
+                Some(error) => StepStatus::Failed {
                     elapsed: t.elapsed(),
-                    error: e.to_string(),
+                    error,
                 },
             },
         );

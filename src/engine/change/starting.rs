@@ -244,8 +244,10 @@ impl Run<'_> {
         let layout = self.layout(i);
         let mut said = false;
         let mut looked_again = false;
-        self.step(i, Step::Lock, || {
-            loop {
+        self.step_judged(
+            i,
+            Step::Lock,
+            || loop {
                 let attempt = h.with(|t| host::lock(t, &layout, owner, None))?;
                 let holder = match &attempt {
                     LockAttempt::Held(LockState::Owned(holder), _) => holder.clone(),
@@ -305,8 +307,12 @@ impl Run<'_> {
                 if self.cancel.wait(pause) {
                     return Ok(Attempt::of(attempt));
                 }
-            }
-        })
+            },
+            |a| match &a.lock {
+                LockAttempt::Acquired(_) => None,
+                LockAttempt::Held(lock, _) => Some(format!("held by {}", lock.describe())),
+            },
+        )
     }
 
     /// History must say what the host runs. When the last release history
