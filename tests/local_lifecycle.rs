@@ -405,15 +405,10 @@ fn plan_changes_nothing_and_check_reports_hosts() {
 #[test]
 fn check_names_hook_programs_missing_on_the_hosts_or_in_the_artifact() {
     let sb = Sandbox::new("");
-    let cfg = fs::read_to_string(sb.root().join("shipdeck.toml")).unwrap();
-    fs::write(
-        sb.root().join("shipdeck.toml"),
-        cfg.replace(
-            "restart = \"./bin/restart\"",
-            "restart = \"./bin/restart\"\nbefore_switch = [\"./bin/missing --now\", \"sh -c true\"]\nafter_switch = [\"no-such-sudo systemctl restart hello\", \"if true; then :; fi\"]",
-        ),
-    )
-    .unwrap();
+    sb.edit_config(
+        "restart = \"./bin/restart\"",
+        "restart = \"./bin/restart\"\nbefore_switch = [\"./bin/missing --now\", \"sh -c true\"]\nafter_switch = [\"no-such-sudo systemctl restart hello\", \"if true; then :; fi\"]",
+    );
     let r = sb.run(&["check", "staging"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(

@@ -81,15 +81,10 @@ fn the_health_command_runs_in_current() {
     let sb = Sandbox::new("");
     sb.build("v1", "v1", false);
     sb.ok(&["deploy", "staging", "v1"]);
-    let cfg = fs::read_to_string(sb.root().join("shipdeck.toml")).unwrap();
-    fs::write(
-        sb.root().join("shipdeck.toml"),
-        cfg.replace(
-            r#"command = "./bin/healthy""#,
-            r#"command = "pwd > \"$SHIPDECK_DEPLOY_TO/health-ran-in\"; ./bin/healthy""#,
-        ),
-    )
-    .unwrap();
+    sb.edit_config(
+        r#"command = "./bin/healthy""#,
+        r#"command = "pwd > \"$SHIPDECK_DEPLOY_TO/health-ran-in\"; ./bin/healthy""#,
+    );
     sb.build("v2", "v2", false);
     sb.ok(&["deploy", "staging", "v2"]);
     let ran_in = fs::read_to_string(sb.host("stage-1").join("health-ran-in")).unwrap();
@@ -238,15 +233,10 @@ fn a_rollback_killed_half_way_is_finished_by_resume() {
     fs::remove_file(sb.root().join("dist/bad")).ok();
     sb.ok(&["promote", "v2", "--to", "production"]);
     fs::write(sb.host("web-3").join("hang-restart"), "").unwrap();
-    let cfg = fs::read_to_string(sb.root().join("shipdeck.toml")).unwrap();
-    fs::write(
-        sb.root().join("shipdeck.toml"),
-        cfg.replace(
-            r#"restart = "./bin/restart""#,
-            r#"restart = "if [ -f \"$SHIPDECK_DEPLOY_TO/hang-restart\" ]; then sleep 5; fi; ./bin/restart""#,
-        ),
-    )
-    .unwrap();
+    sb.edit_config(
+        r#"restart = "./bin/restart""#,
+        r#"restart = "if [ -f \"$SHIPDECK_DEPLOY_TO/hang-restart\" ]; then sleep 5; fi; ./bin/restart""#,
+    );
     let mut child = sb.spawn(&["rollback", "production", "--yes"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let done = |h: &str| {

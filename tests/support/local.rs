@@ -95,6 +95,17 @@ requires = "staging"
         }
     }
 
+    /// Replace `from` (which must be there) by `to` in `shipdeck.toml`.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let path = self.root().join("shipdeck.toml");
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(from),
+            "{from:?} is not in the config:\n{text}"
+        );
+        fs::write(path, text.replace(from, to)).unwrap();
+    }
+
     /// Start shipdeck without waiting, its output piped.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         Command::new(env!("CARGO_BIN_EXE_shipdeck"))

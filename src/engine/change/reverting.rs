@@ -246,9 +246,7 @@ impl Run<'_> {
         let cfg = &self.engine.config;
         let locked = self.lock_hosts(to)?;
         let states = &locked.states;
-        let reachable: Vec<usize> = (0..self.fleet.len())
-            .filter(|i| !locked.unreachable.iter().any(|(u, _)| u == i))
-            .collect();
+        let reachable = locked.reachable();
         if to.is_none()
             && states.iter().all(|s| s.journal.is_none())
             && !locked.taken_over.is_empty()

@@ -187,9 +187,7 @@ impl Run<'_> {
             locked.unreachable = std::mem::take(&mut broken);
         }
         if held.is_empty() && broken.is_empty() {
-            let reached: Vec<usize> = (0..self.fleet.len())
-                .filter(|i| !locked.unreachable.iter().any(|(u, _)| u == i))
-                .collect();
+            let reached = locked.reachable();
             let states: Vec<HostState> = self.fleet.each(&reached, |i, h| {
                 let mut state = locked.states[i].clone();
                 self.reconcile(h, i, &mut state);
@@ -422,6 +420,15 @@ pub(in crate::engine) struct Locked {
     pub(in crate::engine) unreachable: Vec<(usize, String)>,
     /// The holders of dead locks this change took over.
     pub(in crate::engine) taken_over: Vec<LockOwner>,
+}
+
+impl Locked {
+    /// The hosts this change holds: all but those left out.
+    pub(in crate::engine) fn reachable(&self) -> Vec<usize> {
+        (0..self.states.len())
+            .filter(|i| !self.unreachable.iter().any(|(u, _)| u == i))
+            .collect()
+    }
 }
 
 /// One host's lock attempt.
