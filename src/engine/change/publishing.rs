@@ -198,3 +198,67 @@ impl Run<'_> {
         }
     }
 }
+
+impl Run<'_> {
+    /// Switch batch by batch from `first_batch`, pausing where the plan
+    /// says. `Ok` is how many hosts failed within `max_failures`; `Err` is
+    /// why the change stops and goes back.
+    pub(super) fn publish_batches(
+        &self,
+        plan: &Plan,
+        progress: &mut [Progress],
+        release: &LocalRelease,
+        first_batch: usize,
+    ) -> Result<usize, (ChangeOutcome, String)> {
+        let mut failures = 0;
+        let mut promote_all = false;
+        for (b, batch) in plan.batches.iter().enumerate().skip(first_batch) {
+            if self.cancel.is_cancelled() {
+                return Err((ChangeOutcome::Cancelled, "cancelled by the operator".into()));
+            }
+            let todo: Vec<usize> = batch
+                .iter()
+                .copied()
+                .filter(|&i| progress[i] == Progress::Pending)
+                .collect();
+            if !todo.is_empty() {
+                self.engine.events.emit(Event::BatchStarted {
+                    index: b,
+                    of: plan.batches.len(),
+                    hosts: todo.clone(),
+                });
+            }
+            let results = self
+                .fleet
+                .each(&todo, |i, h| self.publish(h, i, &plan.hosts[i], release));
+            for (&i, p) in todo.iter().zip(results) {
+                if !matches!(p, Progress::Switched(_)) {
+                    failures += 1;
+                }
+                progress[i] = p;
+            }
+            if failures > plan.max_failures {
+                let why = format!(
+                    "{failures} host{} failed (max_failures = {})",
+                    if failures == 1 { "" } else { "s" },
+                    plan.max_failures
+                );
+                return Err((ChangeOutcome::RolledBack, why));
+            }
+            if promote_all {
+                continue;
+            }
+            for pause in plan.pauses.get(b).into_iter().flatten() {
+                match self.pause(plan, progress, b, *pause) {
+                    PauseEnd::Next => {}
+                    PauseEnd::Promote => {
+                        promote_all = true;
+                        break;
+                    }
+                    PauseEnd::Stop(outcome, why) => return Err((outcome, why)),
+                }
+            }
+        }
+        Ok(failures)
+    }
+}

@@ -75,15 +75,30 @@ impl Run<'_> {
                 ),
             );
         }
-        let (message, progress) = match r {
-            Ok(()) => (why.clone(), Progress::Reverted(why.clone())),
-            Err(e) => {
-                let stuck = format!(
-                    "{why}; putting it back on {} also failed: {e}",
-                    back.map_or("nothing".into(), |b| b.to_string())
-                );
-                (stuck.clone(), Progress::Stuck(stuck))
-            }
+        let progress = match r {
+            Ok(()) => Progress::Reverted(why),
+            Err(e) => Progress::Stuck(format!(
+                "{why}; putting it back on {} also failed: {e}",
+                back.map_or("nothing".into(), |b| b.to_string())
+            )),
+        };
+        self.record_revert(h, i, back, release, progress)
+    }
+
+    /// The history of a host this change leaves: the change failed, and
+    /// (when it went back) the revert, in one round trip.
+    fn record_revert(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        back: Option<&ReleaseId>,
+        release: &LocalRelease,
+        progress: Progress,
+    ) -> Progress {
+        let id = &release.manifest.id;
+        let why = match &progress {
+            Progress::Reverted(why) | Progress::Stuck(why) => why.clone(),
+            _ => String::new(),
         };
         let layout = self.layout(i);
         let mut lines = vec![host::history_script(
@@ -97,7 +112,7 @@ impl Run<'_> {
                     from: back,
                     outcome: Outcome::Failed,
                     health: HealthVerdict::Failed,
-                    message: Some(message),
+                    message: Some(why.clone()),
                 },
             ),
         )];
@@ -163,6 +178,28 @@ impl Run<'_> {
         for (&i, p) in switched.iter().zip(reverted) {
             progress[i] = p;
         }
+        self.record_untouched(plan, &progress, release, &why);
+        // A host that could not be put back keeps its lock and its journal:
+        // the next operator must see what it is in the middle of.
+        let (stuck_at, done): (Vec<usize>, Vec<usize>) =
+            (0..self.fleet.len()).partition(|&i| matches!(progress[i], Progress::Stuck(_)));
+        self.unlock(&done, true);
+        if !stuck_at.is_empty() {
+            outcome = ChangeOutcome::Failed;
+        }
+        let summary = self.abort_summary(&progress, &stuck_at, id, &why);
+        self.report(plan, &progress, outcome, summary)
+    }
+
+    /// Every host the stopped change never switched says so in its history.
+    fn record_untouched(
+        &self,
+        plan: &Plan,
+        progress: &[Progress],
+        release: &LocalRelease,
+        why: &str,
+    ) {
+        let id = &release.manifest.id;
         let action = self.history_action();
         let untouched: Vec<usize> = (0..progress.len())
             .filter(|&i| {
@@ -193,11 +230,17 @@ impl Run<'_> {
                 },
             );
         });
-        // A host that could not be put back keeps its lock and its journal:
-        // the next operator must see what it is in the middle of.
-        let (stuck_at, done): (Vec<usize>, Vec<usize>) =
-            (0..self.fleet.len()).partition(|&i| matches!(progress[i], Progress::Stuck(_)));
-        self.unlock(&done, true);
+    }
+
+    /// What a stopped change says, naming the hosts it could not put back
+    /// or could not record.
+    fn abort_summary(
+        &self,
+        progress: &[Progress],
+        stuck_at: &[usize],
+        id: &ReleaseId,
+        why: &str,
+    ) -> String {
         let (unrecorded, stuck): (Vec<usize>, Vec<usize>) = stuck_at
             .iter()
             .partition(|&&i| matches!(&progress[i], Progress::Stuck(e) if e.contains(UNRECORDED)));
@@ -220,22 +263,20 @@ impl Run<'_> {
                 names(&unrecorded)
             ),
         };
-        let summary = if stuck_at.is_empty() {
+        if stuck_at.is_empty() {
             format!(
                 "{} {id} to {} stopped: {why}; every host runs what it ran before",
                 self.kind.as_str(),
                 self.env.name
             )
         } else {
-            outcome = ChangeOutcome::Failed;
             format!(
                 "{} {id} to {} stopped: {why}; {attention}: check them now; they stay locked with the change's journal, for `shipdeck rollback {env}` (or `resume`) to finish the job",
                 self.kind.as_str(),
                 self.env.name,
                 env = self.env.name
             )
-        };
-        self.report(plan, &progress, outcome, summary)
+        }
     }
 
     pub(in crate::engine) fn rollback(
@@ -243,7 +284,6 @@ impl Run<'_> {
         to: Option<&ReleaseId>,
         force: bool,
     ) -> Result<ChangeReport, EngineError> {
-        let cfg = &self.engine.config;
         let locked = self.lock_hosts(to)?;
         let states = &locked.states;
         let reachable = locked.reachable();
@@ -254,69 +294,7 @@ impl Run<'_> {
             return Ok(self.release_dead_locks(&locked, &reachable));
         }
         let names: Vec<String> = self.env.hosts.iter().map(|h| h.name.clone()).collect();
-        let plan = match plan_rollback_of(
-            &self.env.name,
-            &names,
-            states,
-            to,
-            &cfg.hooks,
-            cfg.health.is_some(),
-            &locked.unreachable,
-        ) {
-            Ok(p) => p,
-            Err(refusal) => {
-                self.unlock(&reachable, false);
-                let msg = format!(
-                    "rollback of {} refused, nothing was changed: {refusal}",
-                    self.env.name
-                );
-                self.finish_event(ChangeOutcome::Failed, &msg);
-                return Err(EngineError::Failed(msg));
-            }
-        };
-        if let Some(interrupted) = states.iter().find_map(|s| s.journal.as_ref()) {
-            let what = if interrupted.kind == ChangeKind::Rollback {
-                "finishing the interrupted rollback"
-            } else {
-                "undoing the interrupted change"
-            };
-            self.engine.events.note(
-                None,
-                format!(
-                    "{what} {} ({} {} by {}): {}",
-                    interrupted.change,
-                    interrupted.kind.as_str(),
-                    interrupted.release,
-                    interrupted.operator,
-                    if interrupted.kind == ChangeKind::Rollback {
-                        "its hosts go on to the release it was going to"
-                    } else {
-                        "its switched hosts go back to what they ran"
-                    }
-                ),
-            );
-        }
-        let crossed = self.migrations_crossed(&plan, states);
-        if !crossed.is_empty() {
-            if !force {
-                self.unlock(&reachable, false);
-                let msg = format!(
-                    "rollback of {} refused, nothing was changed: it crosses the schema migration of {}; the release it goes back to may not run on the migrated schema\n  roll back anyway with `shipdeck rollback {} --force` (in the console: R again)",
-                    self.env.name,
-                    crossed.join(", "),
-                    self.env.name
-                );
-                self.finish_event(ChangeOutcome::Failed, &msg);
-                return Err(EngineError::Migration(msg));
-            }
-            self.engine.events.note(
-                None,
-                format!(
-                    "rolling back across the schema migration of {} (--force)",
-                    crossed.join(", ")
-                ),
-            );
-        }
+        let plan = self.rollback_plan(&locked, &reachable, &names, to, force)?;
         for (i, why) in &locked.unreachable {
             self.engine.events.note(
                 Some(*i),
@@ -340,23 +318,13 @@ impl Run<'_> {
                     .join(", ")
             )
         });
-        let mut still_locked = reachable.clone();
-        for batch in &plan.batches {
-            let todo: Vec<usize> = batch
-                .iter()
-                .copied()
-                .filter(|&i| progress[i] == Progress::Pending)
-                .collect();
-            let results = self.fleet.each(&todo, |i, h| {
-                self.roll_back_host(h, i, &plan.hosts[i], &states[i], left_out.as_deref())
-            });
-            for (&i, (p, unlocked)) in todo.iter().zip(results) {
-                progress[i] = p;
-                if unlocked {
-                    still_locked.retain(|&h| h != i);
-                }
-            }
-        }
+        let still_locked = self.roll_back_batches(
+            &plan,
+            &mut progress,
+            states,
+            &reachable,
+            left_out.as_deref(),
+        );
         // A host whose rollback could not be recorded keeps its lock and its
         // journal: the next `resume` or `rollback` finishes it and writes
         // what it runs.
@@ -365,6 +333,122 @@ impl Run<'_> {
             .partition(|&i| matches!(progress[i], Progress::Stuck(_)));
         self.unlock(&unlock, true);
         Ok(self.rollback_report(&plan, &progress, &locked.unreachable, &kept))
+    }
+
+    /// The rollback's plan, or why it must not run (the locks it took are
+    /// released then): hosts that disagree or lack a target, or a schema
+    /// migration crossed without `force`.
+    fn rollback_plan(
+        &self,
+        locked: &Locked,
+        reachable: &[usize],
+        names: &[String],
+        to: Option<&ReleaseId>,
+        force: bool,
+    ) -> Result<Plan, EngineError> {
+        let states = &locked.states;
+        let plan = match plan_rollback_of(
+            &self.env.name,
+            names,
+            states,
+            to,
+            &self.engine.config.hooks,
+            self.engine.config.health.is_some(),
+            &locked.unreachable,
+        ) {
+            Ok(p) => p,
+            Err(refusal) => {
+                self.unlock(reachable, false);
+                let msg = format!(
+                    "rollback of {} refused, nothing was changed: {refusal}",
+                    self.env.name
+                );
+                self.finish_event(ChangeOutcome::Failed, &msg);
+                return Err(EngineError::Failed(msg));
+            }
+        };
+        self.note_interrupted(states);
+        let crossed = self.migrations_crossed(&plan, states);
+        if !crossed.is_empty() {
+            if !force {
+                self.unlock(reachable, false);
+                let msg = format!(
+                    "rollback of {} refused, nothing was changed: it crosses the schema migration of {}; the release it goes back to may not run on the migrated schema\n  roll back anyway with `shipdeck rollback {} --force` (in the console: R again)",
+                    self.env.name,
+                    crossed.join(", "),
+                    self.env.name
+                );
+                self.finish_event(ChangeOutcome::Failed, &msg);
+                return Err(EngineError::Migration(msg));
+            }
+            self.engine.events.note(
+                None,
+                format!(
+                    "rolling back across the schema migration of {} (--force)",
+                    crossed.join(", ")
+                ),
+            );
+        }
+        Ok(plan)
+    }
+
+    /// Say which interrupted change this rollback finishes or undoes.
+    fn note_interrupted(&self, states: &[HostState]) {
+        let Some(interrupted) = states.iter().find_map(|s| s.journal.as_ref()) else {
+            return;
+        };
+        {
+            let what = if interrupted.kind == ChangeKind::Rollback {
+                "finishing the interrupted rollback"
+            } else {
+                "undoing the interrupted change"
+            };
+            self.engine.events.note(
+                None,
+                format!(
+                    "{what} {} ({} {} by {}): {}",
+                    interrupted.change,
+                    interrupted.kind.as_str(),
+                    interrupted.release,
+                    interrupted.operator,
+                    if interrupted.kind == ChangeKind::Rollback {
+                        "its hosts go on to the release it was going to"
+                    } else {
+                        "its switched hosts go back to what they ran"
+                    }
+                ),
+            );
+        }
+    }
+
+    /// Switch every host the plan moves; the hosts whose lock is still held
+    /// after (a host rolled back releases its lock with its record).
+    fn roll_back_batches(
+        &self,
+        plan: &Plan,
+        progress: &mut [Progress],
+        states: &[HostState],
+        reachable: &[usize],
+        left_out: Option<&str>,
+    ) -> Vec<usize> {
+        let mut still_locked = reachable.to_vec();
+        for batch in &plan.batches {
+            let todo: Vec<usize> = batch
+                .iter()
+                .copied()
+                .filter(|&i| progress[i] == Progress::Pending)
+                .collect();
+            let results = self.fleet.each(&todo, |i, h| {
+                self.roll_back_host(h, i, &plan.hosts[i], &states[i], left_out)
+            });
+            for (&i, (p, unlocked)) in todo.iter().zip(results) {
+                progress[i] = p;
+                if unlocked {
+                    still_locked.retain(|&h| h != i);
+                }
+            }
+        }
+        still_locked
     }
 
     /// Before any host switches, every host the rollback changes keeps its
