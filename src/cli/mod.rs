@@ -463,28 +463,14 @@ fn told(flags: &Flags, message: String) -> Result<i32, EngineError> {
     Ok(0)
 }
 
-/// A deploy, promote or resume is done. A blue/green environment with
-/// `finish_after` keeps its old slots that long, then this process stops
-/// them: until then a rollback is the switch back. Ctrl-C leaves them
-/// running, for `shipdeck finish` (the console also finishes them when due).
+/// A deploy, promote or resume is done; a blue/green `finish_after` is
+/// waited out by the engine (`Engine::finish_when_due`).
 fn shipped(flags: &Flags, engine: &Engine, report: ChangeReport) -> Result<i32, EngineError> {
     let code = finish(flags, &report)?;
-    let (env, _) = engine.environment(&report.env)?;
-    let Some(after) = crate::engine::bluegreen::finish_after(&env.strategy) else {
+    let Some(finished) = engine.finish_when_due(&report) else {
         return Ok(code);
     };
-    if report.outcome != crate::engine::ChangeOutcome::Succeeded {
-        return Ok(code);
-    }
-    eprintln!(
-        "the old slots keep running for {} (until then a rollback is the switch back); Ctrl-C leaves them for `shipdeck finish {}`",
-        crate::engine::human_duration(after),
-        report.env
-    );
-    if engine.cancel_token().wait(after) {
-        return Ok(code);
-    }
-    match engine.finish_change(&report.env, Some(&report.change)) {
+    match finished {
         Ok(done) if done.exit_code() == exit::OK => Ok(code),
         Ok(done) => {
             eprintln!(

@@ -592,7 +592,6 @@ impl Run<'_> {
         };
         let cfg = &self.engine.config;
         let layout = self.layout(i);
-        let env = self.hook_env(i, target, hp.from.as_ref());
         let sha = state.verified.get(target).cloned();
         // The hosts a rollback could not reach are named on every line of
         // it, so each host's history says the environment was left split.
@@ -614,78 +613,18 @@ impl Run<'_> {
             self.unlock_script(i)
         );
         let switch = host::switch_script(&layout, Some(target), &self.nonce(i));
-        let blue_green = self.traffic() == Traffic::Slots;
         if cfg.hooks.restart.is_none()
             && cfg.health.is_none()
             && cfg.hooks.on_rollback.is_empty()
-            && !blue_green
+            && self.traffic() != Traffic::Slots
         {
-            let record = self.history_line(
-                h,
-                line(Outcome::Success, HealthVerdict::NotConfigured, None),
-            );
-            let done = self.steps(i, &[Step::Switch, Step::Record, Step::Unlock], || {
-                h.with(|t| {
-                    host::run_together(
-                        t,
-                        "switching, recording and unlocking",
-                        &[switch, host::history_script(&layout, &record), unlock],
-                    )
-                })
-            });
-            return match done {
-                Ok(()) => (Progress::Switched(HealthVerdict::NotConfigured), true),
-                Err(e) => {
-                    let _ = self.record(
-                        h,
-                        i,
-                        line(Outcome::Failed, HealthVerdict::NotRun, Some(e.to_string())),
-                    );
-                    (Progress::Stuck(e.to_string()), false)
-                }
-            };
+            return self.roll_back_at_once(h, i, switch, unlock, &line);
         }
-        let result = (|| -> Result<(HealthVerdict, Option<String>), StepError> {
-            if blue_green {
-                return self.roll_back_slot(h, i, hp.from.as_ref(), target, state);
-            }
-            let scripts = [switch.clone(), self.journal_script_with(i, Step::Switch)];
-            self.step(i, Step::Switch, || {
-                h.with(|t| host::run_together(t, "switching", &scripts))
-            })?;
-            self.restart(h, i, &env)?;
-            Ok((self.health_gate(h, i, &env)?, None))
-        })();
-        let message = match &result {
-            Ok((_, said)) => {
-                let failed = self.on_rollback(h, i, &env);
-                match (said.clone(), failed) {
-                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-                    (a, b) => a.or(b),
-                }
-            }
-            Err(_) => None,
-        };
-        let result = result.map(|(v, _)| v);
+        let (record, progress) = self.roll_back_gated(h, i, hp, target, state, switch, &line);
+        let mut record = self.history_line(h, record);
         // What history says is what happened to the host: switched to the
         // target and then failed is on the target.
-        let switched = self.has_done(i, Step::Switch);
-        let (record, progress) = match result {
-            Ok(v) => (line(Outcome::Success, v, message), Progress::Switched(v)),
-            Err(e) => {
-                let said = if switched {
-                    format!("on {target}, but: {e}")
-                } else {
-                    e.to_string()
-                };
-                (
-                    line(Outcome::Failed, HealthVerdict::Failed, Some(said.clone())),
-                    Progress::Stuck(said),
-                )
-            }
-        };
-        let mut record = self.history_line(h, record);
-        record.switched = switched && record.outcome == Outcome::Failed;
+        record.switched = self.has_done(i, Step::Switch) && record.outcome == Outcome::Failed;
         let recorded = self.steps(i, &[Step::Record, Step::Unlock], || {
             h.with(|t| {
                 host::run_together(
@@ -703,6 +642,90 @@ impl Run<'_> {
                 false,
             ),
             (p, r) => (p, r.is_ok()),
+        }
+    }
+
+    /// Nothing to restart, gate or run after: switch, record and unlock in
+    /// one round trip, so a rollback at 3 a.m. costs one command a host.
+    fn roll_back_at_once<'l>(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        switch: String,
+        unlock: String,
+        line: &dyn Fn(Outcome, HealthVerdict, Option<String>) -> Line<'l>,
+    ) -> (Progress, bool) {
+        let layout = self.layout(i);
+        let record = self.history_line(
+            h,
+            line(Outcome::Success, HealthVerdict::NotConfigured, None),
+        );
+        let done = self.steps(i, &[Step::Switch, Step::Record, Step::Unlock], || {
+            h.with(|t| {
+                host::run_together(
+                    t,
+                    "switching, recording and unlocking",
+                    &[switch, host::history_script(&layout, &record), unlock],
+                )
+            })
+        });
+        match done {
+            Ok(()) => (Progress::Switched(HealthVerdict::NotConfigured), true),
+            Err(e) => {
+                let _ = self.record(
+                    h,
+                    i,
+                    line(Outcome::Failed, HealthVerdict::NotRun, Some(e.to_string())),
+                );
+                (Progress::Stuck(e.to_string()), false)
+            }
+        }
+    }
+
+    /// Switch (or move traffic back to the target's slot), restart, gate and
+    /// `on_rollback`: the line to record and the host's progress.
+    #[allow(clippy::too_many_arguments)]
+    fn roll_back_gated<'l>(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        hp: &HostPlan,
+        target: &ReleaseId,
+        state: &HostState,
+        switch: String,
+        line: &dyn Fn(Outcome, HealthVerdict, Option<String>) -> Line<'l>,
+    ) -> (Line<'l>, Progress) {
+        let env = self.hook_env(i, target, hp.from.as_ref());
+        let result = (|| -> Result<(HealthVerdict, Option<String>), StepError> {
+            if self.traffic() == Traffic::Slots {
+                return self.roll_back_slot(h, i, hp.from.as_ref(), target, state);
+            }
+            let scripts = [switch, self.journal_script_with(i, Step::Switch)];
+            self.step(i, Step::Switch, || {
+                h.with(|t| host::run_together(t, "switching", &scripts))
+            })?;
+            self.restart(h, i, &env)?;
+            Ok((self.health_gate(h, i, &env)?, None))
+        })();
+        match result {
+            Ok((v, said)) => {
+                let message = match (said, self.on_rollback(h, i, &env)) {
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
+                };
+                (line(Outcome::Success, v, message), Progress::Switched(v))
+            }
+            Err(e) => {
+                let said = if self.has_done(i, Step::Switch) {
+                    format!("on {target}, but: {e}")
+                } else {
+                    e.to_string()
+                };
+                (
+                    line(Outcome::Failed, HealthVerdict::Failed, Some(said.clone())),
+                    Progress::Stuck(said),
+                )
+            }
         }
     }
 }
