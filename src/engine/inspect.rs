@@ -460,15 +460,7 @@ impl Engine {
                             .owner()
                             .is_some_and(|o| o.operator == self.operator && o.change.is_none());
                         if mine || force {
-                            // Only the lock that was read goes: one taken
-                            // since by someone else stays.
-                            let marker = lock.owner().map(|o| {
-                                format!(
-                                    "\"pid\":{},\"since\":{}",
-                                    o.pid,
-                                    serde_json::Value::String(o.since.clone())
-                                )
-                            });
+                            let marker = lock.owner().map(host::owner_marker);
                             to_unlock.push((i, lock.describe(), mine, marker));
                         } else {
                             refused.push(format!("{}: locked by {}", h.host.name, lock.describe()));

@@ -489,6 +489,22 @@ impl Run<'_> {
         self.plain_report(ChangeOutcome::NothingToDo, summary)
     }
 
+    /// The hosts a failed rollback leaves locked, for `resume` to finish.
+    fn kept_text(&self, names: &[&str], kept: &[usize]) -> String {
+        if kept.is_empty() {
+            return String::new();
+        }
+        format!(
+            "\n  {} stay{} locked with the rollback's journal: `shipdeck resume {}` finishes it",
+            kept.iter()
+                .map(|&i| names[i])
+                .collect::<Vec<_>>()
+                .join(", "),
+            if kept.len() == 1 { "s" } else { "" },
+            self.env.name
+        )
+    }
+
     fn rollback_report(
         &self,
         plan: &Plan,
@@ -555,19 +571,7 @@ impl Run<'_> {
                     self.env.name,
                     failed.len(),
                     failed.join("\n  "),
-                    if !kept.is_empty() {
-                        format!(
-                            "\n  {} stay{} locked with the rollback's journal: `shipdeck resume {}` finishes it",
-                            kept.iter()
-                                .map(|&i| names[i])
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            if kept.len() == 1 { "s" } else { "" },
-                            self.env.name
-                        )
-                    } else {
-                        String::new()
-                    }
+                    self.kept_text(&names, kept)
                 ),
             )
         };
