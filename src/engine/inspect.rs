@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::health::probe_once;
-use super::history::{environment_release, previous_release};
+use super::history::environment_release;
 use super::journal::ChangeInfo;
 use super::{Engine, EngineError, new_change_id, now_rfc3339};
 use crate::host::{self, HookEnv, HostState, Layout, LockAttempt, StepError};
@@ -189,22 +189,15 @@ impl Engine {
         status.reachable = true;
         status.history_warnings =
             state.history_warnings(&h.host.name, "PREVIOUS and ROLLBACK read");
-        status.current = state.current();
-        status.previous = previous_release(&state.history, status.current.as_ref());
-        status.rollback_ready = status
-            .previous
-            .as_ref()
-            .is_some_and(|p| state.has_release(p));
-        status.releases = state.releases.clone();
-        status.lock = state.lock.as_ref().map(|l| l.describe());
-        status.change = state.journal.as_ref().map(|j| {
-            ChangeInfo::new(
-                j,
-                crate::signal::liveness(&j.operator, j.pid, &self.operator),
-            )
-        });
-        status.live_slot = state.live_slot;
-        status.pending_finish = state.pending_finish.clone();
+        let standing = state.standing(&self.operator);
+        status.current = standing.current;
+        status.previous = standing.previous;
+        status.rollback_ready = standing.rollback_ready;
+        status.releases = standing.releases;
+        status.lock = standing.lock;
+        status.change = standing.change;
+        status.live_slot = standing.live_slot;
+        status.pending_finish = standing.pending_finish;
         match (&self.config.health, &status.current) {
             (None, _) => status.health = "not-configured".into(),
             (Some(_), None) => status.health = "unknown".into(),
