@@ -60,12 +60,15 @@ pub fn follow(
             TailEvent::Line(l) if json => writeln!(
                 out,
                 "{}",
-                serde_json::json!({
-                    "host": names[l.host],
-                    "received": crate::engine::rfc3339(l.received),
-                    "error": l.error,
-                    "line": l.text,
-                })
+                super::json::object(
+                    "log",
+                    serde_json::json!({
+                        "host": names[l.host],
+                        "received": crate::engine::rfc3339(l.received),
+                        "error": l.error,
+                        "line": l.text,
+                    })
+                )
             ),
             TailEvent::Line(l) => writeln!(out, "{:<width$} | {}", names[l.host], l.text),
             TailEvent::Down {

@@ -2,8 +2,9 @@
 
 use std::io::Write;
 
+use super::json::Mode;
 use crate::engine::canary::Verdict;
-use crate::engine::{Control, Event, StepStatus};
+use crate::engine::{Control, Event, EventSink, StepStatus};
 
 pub struct Progress {
     env: String,
@@ -157,8 +158,53 @@ impl Progress {
     }
 }
 
+/// Where a headless change's events go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    /// One line per host and step on stderr.
+    Text,
+    /// Nowhere (`-q`): the report and errors say what matters.
+    Quiet,
+    /// NDJSON on stdout, one object per event (`--events`).
+    Events,
+}
+
+impl Out {
+    pub fn of(mode: Mode, quiet: bool) -> Out {
+        match mode {
+            Mode::Events => Out::Events,
+            _ if quiet => Out::Quiet,
+            _ => Out::Text,
+        }
+    }
+}
+
+/// The engine's sink for `out`, and the thread to join before exiting.
+/// NDJSON is written as each event is emitted, on the engine's thread, so
+/// the final report printed after the change returns is always last.
+pub fn sink(out: Out) -> (EventSink, Option<std::thread::JoinHandle<()>>) {
+    match out {
+        Out::Quiet => (EventSink::discard(), None),
+        Out::Events => {
+            let hosts = std::sync::Mutex::new(Vec::<String>::new());
+            let sink = EventSink::from_fn(move |ev| {
+                let mut hosts = hosts.lock().unwrap_or_else(|p| p.into_inner());
+                if let Event::ChangeStarted { hosts: names, .. } = &ev {
+                    hosts.clone_from(names);
+                }
+                super::json::emit(Mode::Events, &super::json::event(&ev, &hosts));
+            });
+            (sink, None)
+        }
+        Out::Text => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (EventSink::new(tx), Some(spawn_printer(rx)))
+        }
+    }
+}
+
 /// Print events to stderr until the sender side is gone.
-pub fn spawn_printer(
+fn spawn_printer(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {

@@ -29,7 +29,8 @@ use std::time::Duration;
 
 pub use crate::transport::CancelToken;
 pub use change::{
-    ChangeOptions, ChangeReport, HostReport, MIGRATION_MARK, human_duration, short_sha,
+    ChangeOptions, ChangeReport, DEFAULT_LOCK_WAIT, HostReport, MIGRATION_MARK, human_duration,
+    short_sha,
 };
 pub use command::{Command, Done};
 pub use events::{ChangeKind, ChangeOutcome, Event, EventSink, Step, StepStatus};
