@@ -187,6 +187,7 @@ pub enum Command {
         readonly: bool,
     },
     /// Local releases, and where each one runs.
+    #[command(after_help = examples!("shipdeck releases", "shipdeck releases --json | jq -r '.releases[].id'"))]
     Releases {
         #[command(flatten)]
         hosts: HostFlags,
@@ -476,4 +477,33 @@ fn lock_wait(s: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     crate::model::time::parse_duration(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_positional_argument_is_described_and_every_command_has_examples() {
+        let cli = super::Cli::command();
+        cli.clone().debug_assert();
+        for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+            for arg in sub.get_positionals() {
+                assert!(
+                    arg.get_help().is_some(),
+                    "{} {}: no description",
+                    sub.get_name(),
+                    arg.get_id()
+                );
+            }
+            let after = sub.get_after_help().map(ToString::to_string);
+            assert!(
+                after
+                    .as_deref()
+                    .is_some_and(|a| a.contains("Examples:") && a.contains("Exit codes:")),
+                "{}: {after:?}",
+                sub.get_name()
+            );
+        }
+    }
 }

@@ -10,7 +10,7 @@ use crate::engine::canary::Verdict;
 use crate::engine::{EngineError, Event, StepStatus};
 
 /// Bumped when a field changes meaning or goes away; new fields do not bump it.
-pub const SCHEMA: u64 = 1;
+pub const SCHEMA: u64 = crate::engine::JSON_SCHEMA;
 
 /// How a command prints what it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -129,12 +129,19 @@ fn usage_error(e: &clap::Error) -> i32 {
     // clap stops before `--json` is read; a script that asked for JSON
     // still gets the error as JSON.
     if std::env::args().any(|a| a == "--json" || a == "--events") {
-        let message = e.render().to_string();
-        let first = message.lines().next().unwrap_or_default();
-        let first = first.strip_prefix("error: ").unwrap_or(first);
+        // clap's text up to its usage line, as one line.
+        let text = e.render().to_string();
+        let message: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.starts_with("Usage:"))
+            .filter(|l| !l.is_empty())
+            .collect();
+        let message = message.join(" ");
+        let message = message.strip_prefix("error: ").unwrap_or(&message);
         json::emit(
             Mode::Json,
-            &json::error_value("usage", exit::USAGE, first.trim()),
+            &json::error_value("usage", exit::USAGE, message),
         );
     }
     exit::USAGE

@@ -33,7 +33,7 @@ pub use change::{
     short_sha,
 };
 pub use command::{Command, Done};
-pub use events::{ChangeKind, ChangeOutcome, Event, EventSink, Step, StepStatus};
+pub use events::{ChangeKind, ChangeOutcome, Event, EventSink, JSON_SCHEMA, Step, StepStatus};
 pub use inspect::{CheckReport, HostCheck, HostStatus, LockReport, bytes};
 pub use plan::{HostPlan, Plan, RollbackRefusal};
 
