@@ -466,3 +466,54 @@ fn notify_hooks_get_the_event_as_json_on_stdin_and_as_variables() {
     vars.sort();
     assert_eq!(vars, ["finished v1", "started v1"]);
 }
+
+#[test]
+fn a_canary_pause_streams_paused_then_continue_prints_its_object() {
+    let sb =
+        Sandbox::new("strategy = { kind = \"canary\", steps = [\"1\", \"pause\", \"100%\"] }\n");
+    sb.build("v1", "v1", false);
+    sb.ok(&["deploy", "staging", "v1"]);
+    let root = sb.root().display().to_string();
+    let mut child = sb.spawn(&["promote", "v1", "--to", "production", "--events"]);
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    // Read up to the pause: the change then waits for the word.
+    for line in lines.by_ref() {
+        let mut v: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        normalise(&mut v, &root);
+        let paused = v["event"] == "paused";
+        seen.push(v);
+        if paused {
+            break;
+        }
+    }
+    let paused = seen.last().unwrap().clone();
+    insta::assert_snapshot!(
+        "events_paused",
+        serde_json::to_string_pretty(&paused).unwrap()
+    );
+    golden(
+        &sb,
+        "continue",
+        &["continue", "production", "--json"],
+        0,
+        "continue",
+    );
+    let rest: Vec<Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(0), "{rest:#?}");
+    let continued = rest
+        .iter()
+        .find(|e| e["event"] == "continued")
+        .unwrap_or_else(|| panic!("no continued event: {rest:#?}"));
+    assert!(continued["by"].as_str().unwrap().starts_with("alice@"));
+    assert_eq!(continued["control"], "next");
+    let last = rest.last().unwrap();
+    assert_eq!(
+        (last["kind"].as_str(), last["outcome"].as_str()),
+        (Some("change"), Some("succeeded"))
+    );
+}

@@ -67,32 +67,7 @@ impl Progress {
                     .join(", ")
             )),
             Event::BatchStarted { .. } => None,
-            Event::HostStep { host, step, status } => {
-                let name = self.name(*host);
-                let w = self.width;
-                match status {
-                    StepStatus::Started => None,
-                    StepStatus::Done { elapsed, detail } => Some(format!(
-                        "  {name:<w$}  {:<13} ok      {:>7}{}",
-                        step.label(),
-                        crate::engine::human_duration(*elapsed),
-                        detail
-                            .as_ref()
-                            .map(|d| format!("  {d}"))
-                            .unwrap_or_default()
-                    )),
-                    StepStatus::Skipped { why } => Some(format!(
-                        "  {name:<w$}  {:<13} skipped          {why}",
-                        step.label()
-                    )),
-                    StepStatus::Failed { elapsed, error } => Some(format!(
-                        "  {name:<w$}  {:<13} FAILED  {:>7}  {}",
-                        step.label(),
-                        crate::engine::human_duration(*elapsed),
-                        error.replace('\n', "\n      ")
-                    )),
-                }
-            }
+            Event::HostStep { host, step, status } => self.step(*host, *step, status),
             Event::Note { host, message } => Some(match host {
                 Some(h) => format!("  {}: {message}", self.name(*h)),
                 None => format!("note: {message}"),
@@ -103,31 +78,7 @@ impl Progress {
                 canary,
                 wait,
                 why,
-            } => {
-                self.last_verdict = None;
-                let hosts: Vec<String> = canary.iter().map(|&h| self.name(h)).collect();
-                let head = format!(
-                    "paused after step {}/{of}, canary {} of {}: {}",
-                    batch + 1,
-                    canary.len(),
-                    self.hosts.len(),
-                    hosts.join(", ")
-                );
-                let env = &self.env;
-                let waiting = format!(
-                    "waiting for `shipdeck continue {env}` (or `shipdeck abort {env}`), from any machine"
-                );
-                Some(match (wait, why) {
-                    (Some(d), _) => format!(
-                        "{head}; analysing for {}",
-                        crate::engine::human_duration(*d)
-                    ),
-                    (None, Some(why)) => {
-                        format!("{head}\n  analysis inconclusive: {why}\n  {waiting}")
-                    }
-                    (None, None) => format!("{head}\n  {waiting}"),
-                })
-            }
+            } => Some(self.paused(*batch, *of, canary, *wait, why.as_deref())),
             Event::Analysis { verdict, lines } => {
                 let kind = std::mem::discriminant(verdict);
                 if self.last_verdict == Some(kind) {
@@ -147,6 +98,61 @@ impl Progress {
                 Control::Abort => format!("aborted by {by}: the canary hosts go back"),
             }),
             Event::ChangeFinished { .. } => None,
+        }
+    }
+
+    fn step(&self, host: usize, step: crate::engine::Step, status: &StepStatus) -> Option<String> {
+        let name = self.name(host);
+        let w = self.width;
+        match status {
+            StepStatus::Started => None,
+            StepStatus::Done { elapsed, detail } => Some(format!(
+                "  {name:<w$}  {:<13} ok      {:>7}{}",
+                step.label(),
+                crate::engine::human_duration(*elapsed),
+                detail
+                    .as_ref()
+                    .map(|d| format!("  {d}"))
+                    .unwrap_or_default()
+            )),
+            StepStatus::Skipped { why } => Some(format!(
+                "  {name:<w$}  {:<13} skipped          {why}",
+                step.label()
+            )),
+            StepStatus::Failed { elapsed, error } => Some(format!(
+                "  {name:<w$}  {:<13} FAILED  {:>7}  {}",
+                step.label(),
+                crate::engine::human_duration(*elapsed),
+                error.replace('\n', "\n      ")
+            )),
+        }
+    }
+
+    fn paused(
+        &mut self,
+        batch: usize,
+        of: usize,
+        canary: &[usize],
+        wait: Option<std::time::Duration>,
+        why: Option<&str>,
+    ) -> String {
+        self.last_verdict = None;
+        let hosts: Vec<String> = canary.iter().map(|&h| self.name(h)).collect();
+        let head = format!(
+            "paused after step {}/{of}, canary {} of {}: {}",
+            batch + 1,
+            canary.len(),
+            self.hosts.len(),
+            hosts.join(", ")
+        );
+        let env = &self.env;
+        let waiting = format!(
+            "waiting for `shipdeck continue {env}` (or `shipdeck abort {env}`), from any machine"
+        );
+        match (wait, why) {
+            (Some(d), _) => format!("{head}; analysing for {}", crate::engine::human_duration(d)),
+            (None, Some(why)) => format!("{head}\n  analysis inconclusive: {why}\n  {waiting}"),
+            (None, None) => format!("{head}\n  {waiting}"),
         }
     }
 
