@@ -21,14 +21,21 @@ const SECTIONS: &[(&str, &str)] = &[
 ];
 
 /// `(struct, field)` for each field of each struct that refuses unknown
-/// keys, read from the source (serde `rename`s applied).
+/// keys, read from the source under `dir` (serde `rename`s applied).
 fn schema_fields(dir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        .collect();
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
     files.sort();
     let strukt = regex::Regex::new(r"^pub(\(\w+\))? struct (\w+)").unwrap();
     let field = regex::Regex::new(r"^\s+pub(\(\w+\))? (r#)?(\w+):").unwrap();
