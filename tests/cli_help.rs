@@ -131,3 +131,65 @@ fn quiet_prints_nothing_on_success_and_verbose_copies_the_log_to_stderr() {
     let (code, _, err) = shipdeck(&["-q", "-v", "status"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// Poll a tmux pane until it shows `want`.
+fn wait_for_pane(session: &str, want: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", session])
+            .output()
+            .expect("tmux is needed for this test");
+        let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        if screen.contains(want) {
+            return screen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {want:?} on screen:\n{screen}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn init_on_a_terminal_asks_the_app_name_and_first_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = format!("shipdeck-init-{}", std::process::id());
+    let command = format!(
+        "cd {} && {} init; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_shipdeck")
+    );
+    let started = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "30"])
+        .arg(&command)
+        .status()
+        .expect("tmux is needed for this test");
+    assert!(started.success());
+    let kill = || {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &session])
+            .status();
+    };
+    wait_for_pane(&session, "App name [");
+    let keys = |k: &[&str]| {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &session])
+            .args(k)
+            .status()
+            .unwrap()
+    };
+    keys(&["my-app", "Enter"]);
+    wait_for_pane(&session, "First staging host");
+    keys(&["deploy@stage-1.example.com:2222", "Enter"]);
+    let screen = wait_for_pane(&session, "wrote shipdeck.toml");
+    kill();
+    let text = std::fs::read_to_string(dir.path().join("shipdeck.toml"))
+        .unwrap_or_else(|e| panic!("{e}:\n{screen}"));
+    assert!(text.contains("name = \"my-app\""), "{text}");
+    assert!(
+        text.contains("hosts = [\"deploy@stage-1.example.com:2222\"]"),
+        "{text}"
+    );
+}
