@@ -117,7 +117,8 @@ fn starter(name: &str, host: &str) -> String {
 name = {name}
 # build = "make dist"            # run beside this file by `shipdeck build`
 artifact = "dist"                # the folder (or file) each release ships
-deploy_to = "/srv/{bare}"         # on each host: releases/, shared/, current
+# On each host: releases/, shared/, current.
+deploy_to = "/srv/{bare}"
 keep_releases = 5
 # shared = ["log", ".env"]       # kept across releases under deploy_to/shared
 
