@@ -16,7 +16,6 @@ pub struct HostStatus {
     pub env: String,
     pub host: String,
     pub reachable: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub current: Option<ReleaseId>,
     /// Where a rollback would go, by history.
@@ -26,25 +25,18 @@ pub struct HostStatus {
     pub releases: Vec<ReleaseId>,
     /// `healthy`, `unhealthy`, `unknown` or `not-configured`.
     pub health: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub health_detail: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
     /// A change in progress, or interrupted, by its journal on this host.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<ChangeInfo>,
     /// Blue/green: the slot taking traffic.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub live_slot: Option<crate::model::Slot>,
     /// Blue/green: the old slot still running until the change is finished.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_finish: Option<super::bluegreen::PendingFinish>,
     /// The host missed the environment's last change: it runs another
     /// release than the one that change put the other hosts on.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub behind: Option<ReleaseId>,
     /// Corrupt history lines, one warning each, naming the host and the line.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history_warnings: Vec<String>,
     #[serde(skip_serializing)]
     pub state: Option<HostState>,
@@ -55,7 +47,6 @@ pub struct HostCheck {
     pub env: String,
     pub host: String,
     pub problems: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
     pub free_bytes: Option<u64>,
 }
@@ -86,7 +77,6 @@ pub struct LockReport {
     pub already: Vec<String>,
     /// The hold already in place on the hosts in `already`: a second
     /// `lock` keeps it, and its reason.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub kept: Option<String>,
 }
 

@@ -40,7 +40,6 @@ pub struct HostReport {
     pub to: Option<ReleaseId>,
     /// `switched`, `unchanged`, `reverted`, `failed`, `skipped`.
     pub result: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -48,6 +47,8 @@ pub struct HostReport {
 pub struct ChangeReport {
     pub change: String,
     pub env: String,
+    /// `"action"` in JSON: the objects `--json` prints use `"kind"` for their own type.
+    #[serde(rename = "action")]
     pub kind: ChangeKind,
     pub release: Option<ReleaseId>,
     pub outcome: ChangeOutcome,
