@@ -7,6 +7,10 @@
 use super::keys::{self, KeyFile};
 use super::*;
 
+/// sshd's default `MaxAuthTries`: it stops listening after that many keys.
+const MAX_AUTH_TRIES: usize = 6;
+const MAX_AUTH_HINT: &str = "sshd stops after MaxAuthTries keys (6 by default): set `IdentitiesOnly yes` and the right IdentityFile in ssh_config, or identity and identities_only = true in [ssh]";
+
 /// OpenSSH's default identity files, in its order.
 const DEFAULT_KEYS: &[&str] = &["id_rsa", "id_ecdsa", "id_ed25519"];
 
@@ -95,15 +99,22 @@ impl SshTransport {
                 return Ok(());
             }
         }
+        let offered = attempts.tried.len();
         let mut tried = attempts.tried;
         tried.extend(notes);
         if tried.is_empty() {
             tried.push("no key: none configured, no ~/.ssh/id_* file, no ssh-agent".into());
         }
+        let mut reason = format!("tried {}", tried.join("; "));
+        if offered >= MAX_AUTH_TRIES {
+            reason.push_str(&format!(
+                "\n  {MAX_AUTH_HINT}, so the keys after the first {MAX_AUTH_TRIES} may never have been looked at"
+            ));
+        }
         Err(TransportError::Auth {
             host: self.name.clone(),
             user: user.to_owned(),
-            reason: format!("tried {}", tried.join("; ")),
+            reason,
         })
     }
 
@@ -131,7 +142,7 @@ impl SshTransport {
             return Err(TransportError::Connect {
                 host: self.name.clone(),
                 reason: format!(
-                    "the server closed the connection during authentication after {} key(s), most likely its MaxAuthTries (6 by default): set `IdentitiesOnly yes` and the right IdentityFile in ssh_config, or identity and identities_only = true in [ssh]; tried {}",
+                    "the server closed the connection during authentication after {} key(s); {MAX_AUTH_HINT}; tried {}",
                     attempts.tried.len(),
                     attempts.tried.join("; ")
                 ),
