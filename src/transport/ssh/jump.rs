@@ -153,6 +153,9 @@ fn bastion_locked(
         alive: alive.clone(),
     });
     let keepalive = hop.keepalive.unwrap_or(KEEPALIVE);
+    transport
+        .session
+        .set_keepalive(true, keepalive.as_secs().min(u32::MAX as u64) as u32);
     let pump = Pump {
         session: transport.session,
         fd,
@@ -183,7 +186,6 @@ struct Pipe {
     to_local: Vec<u8>,
     local_eof: bool,
     remote_eof: bool,
-    eof_sent: bool,
 }
 
 struct Pump {
@@ -295,7 +297,6 @@ impl Pump {
                                 to_local: Vec::new(),
                                 local_eof: false,
                                 remote_eof: false,
-                                eof_sent: false,
                             });
                         }
                     }
@@ -390,14 +391,14 @@ fn pump_pipe(session: &Session, p: &mut Pipe) -> Result<Turn, ssh2::Error> {
             Err(_) => return session_broke().map_or(Ok(Turn::Done), Err),
         }
     }
-    if p.local_eof && p.to_remote.is_empty() && !p.eof_sent {
+    if p.local_eof && p.to_remote.is_empty() {
+        // A session never half-closes its socket: the end of it is the end
+        // of the session, and nothing more will be read on this side.
         match p.channel.send_eof() {
-            Ok(()) => {
-                p.eof_sent = true;
-                moved = true;
-            }
+            Ok(()) => return Ok(Turn::Done),
             Err(e) if ssh_code(&e) == ERR_EAGAIN => {}
-            Err(e) => return Err(e),
+            Err(e) if is_disconnect(ssh_code(&e)) => return Err(e),
+            Err(_) => return Ok(Turn::Done),
         }
     }
     while !p.remote_eof && p.to_local.len() < PIPE_BUFFER {
@@ -433,10 +434,10 @@ fn pump_pipe(session: &Session, p: &mut Pipe) -> Result<Turn, ssh2::Error> {
         }
     }
     if p.remote_eof && p.to_local.is_empty() {
-        let _ = p.local.shutdown(std::net::Shutdown::Write);
-        if p.local_eof {
-            return Ok(Turn::Done);
-        }
+        // The host behind closed the connection: the session on this end
+        // reads its end of file and is dropped.
+        let _ = p.local.shutdown(std::net::Shutdown::Both);
+        return Ok(Turn::Done);
     }
     Ok(if moved { Turn::Moved } else { Turn::Idle })
 }
