@@ -168,6 +168,33 @@ impl Net {
         format!("[{addr}]:{port} {kind} {blob}\n")
     }
 
+    /// A web server on 127.0.0.1:8080 of the targets' namespace, which only
+    /// the targets themselves can reach; it logs each request.
+    fn health_server(&mut self) -> PathBuf {
+        let root = self.dir().join("www");
+        fs::create_dir_all(&root).unwrap();
+        fs::write(root.join("healthz"), "ok\n").unwrap();
+        let log = self.dir().join("www.log");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.names[2],
+                "python3",
+                "-m",
+                "http.server",
+            ])
+            .args(["8080", "--bind", "127.0.0.1", "--directory"])
+            .arg(&root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start python3 -m http.server");
+        self.sshds.push(child);
+        log
+    }
+
     fn sshd_log(&self, addr: &str, port: u16) -> String {
         fs::read_to_string(self.dir().join(format!("sshd-{addr}-{port}/log"))).unwrap_or_default()
     }
@@ -205,6 +232,7 @@ impl Drop for Net {
 struct Project {
     net: Net,
     root: PathBuf,
+    health_log: PathBuf,
 }
 
 impl Project {
@@ -221,6 +249,7 @@ impl Project {
         let mut known = net.sshd(1, BASTION, PORT, &authorized);
         known += &net.sshd(2, TARGETS, PORT, &authorized);
         known += &net.sshd(2, TARGETS, PORT + 1, &authorized);
+        let health_log = net.health_server();
         let known_hosts = net.dir().join("known_hosts");
         fs::write(&known_hosts, known).unwrap();
         let ssh = root.join(".home/.ssh");
@@ -242,6 +271,7 @@ impl Project {
             format!(
                 "[app]\nname = \"hello\"\nartifact = \"dist\"\ndeploy_to = \"/unused\"\n\n\
                  [logs]\nfiles = [\"log/app.log\"]\n\n\
+                 [health]\nhttp = \"http://127.0.0.1:8080/healthz\"\ninterval = \"100ms\"\nhealthy_after = 2\ngate = \"10s\"\n\n\
                  [environments.staging]\n\
                  hosts = [{{ address = \"app1\", deploy_to = {} }}, {{ address = \"app2\", deploy_to = {} }}]\n\n\
                  [environments.direct]\n\
@@ -255,7 +285,11 @@ impl Project {
             ),
         )
         .unwrap();
-        Some(Project { net, root })
+        Some(Project {
+            net,
+            root,
+            health_log,
+        })
     }
 
     fn run(&self, args: &[&str]) -> (i32, String, String) {
@@ -313,6 +347,12 @@ fn deploy_logs_and_rollback_through_a_bastion() {
         p.bastion_logins() - before,
         1,
         "both hosts share one bastion session"
+    );
+    // The health gate probed each host from the host itself, through the bastion.
+    let probes = fs::read_to_string(&p.health_log).unwrap();
+    assert!(
+        probes.matches("GET /healthz").count() >= 4,
+        "two passing probes per host: {probes}"
     );
     for port in [PORT, PORT + 1] {
         let log = p.net.sshd_log(TARGETS, port);

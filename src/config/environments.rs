@@ -4,6 +4,7 @@
 use super::ssh_config::SshConfig;
 use super::ssh_hosts::{self, Failure, Own};
 use super::*;
+use crate::model::SshTarget;
 
 impl Resolver<'_> {
     pub(super) fn environment(
@@ -192,6 +193,31 @@ impl Resolver<'_> {
                 metrics: None,
             });
         }
+        let target = self.ssh_target(h, address, user, port, common, env_ssh)?;
+        let deploy_to = match deploy_to {
+            Some(d) => self.absolute_remote(&Spanned::new(h.span(), d.to_owned()))?,
+            None => common.app.deploy_to.clone(),
+        };
+        Ok(Host {
+            name: address.to_owned(),
+            target: Target::Ssh(target),
+            deploy_to,
+            vars: Default::default(),
+            health_http: None,
+            metrics: None,
+        })
+    }
+
+    /// The host's own settings, then its environment's, then `[ssh]`, over ssh_config.
+    fn ssh_target(
+        &self,
+        h: &Spanned<RawHost>,
+        address: &str,
+        user: Option<&str>,
+        port: Option<i64>,
+        common: &Common<'_>,
+        env_ssh: Option<&Own>,
+    ) -> Result<SshTarget, ConfigError> {
         let parsed = parse_address(address).map_err(|m| self.err(h, m))?;
         let port = port.map(|p| self.port(h, p)).transpose()?;
         let (identity, jump) = match h.get_ref() {
@@ -229,22 +255,9 @@ impl Resolver<'_> {
             .get_or_init(|| self.load_ssh_config(ssh))
             .as_ref()
             .map_err(Clone::clone)?;
-        let target =
-            ssh_hosts::resolve(ssh_config, &parsed.host, &layers).map_err(|f| match f {
-                Failure::SshConfig(e) => e,
-                Failure::Here(m) => self.err(h, format!("host {address:?}: {m}")),
-            })?;
-        let deploy_to = match deploy_to {
-            Some(d) => self.absolute_remote(&Spanned::new(h.span(), d.to_owned()))?,
-            None => common.app.deploy_to.clone(),
-        };
-        Ok(Host {
-            name: address.to_owned(),
-            target: Target::Ssh(target),
-            deploy_to,
-            vars: Default::default(),
-            health_http: None,
-            metrics: None,
+        ssh_hosts::resolve(ssh_config, &parsed.host, &layers).map_err(|f| match f {
+            Failure::SshConfig(e) => e,
+            Failure::Here(m) => self.err(h, format!("host {address:?}: {m}")),
         })
     }
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::ssh_config::{Place, Query, SshConfig};
+use super::ssh_config::{Found, Place, Query, SshConfig};
 use super::{ConfigError, parse_address};
 use crate::model::{Origins, SshTarget};
 
@@ -100,44 +100,27 @@ fn resolve_hop(
             )
             .into());
     }
-    let mut origins = Vec::new();
-    let mut note = |setting: &'static str, from: String| origins.push((setting, from));
-
-    let host = match found.get("hostname") {
-        Some((args, place)) => {
-            note("HostName", describe_place(config, place));
-            args[0].replace("%h", alias).replace("%%", "%")
-        }
-        None => alias.to_owned(),
+    let mut pick = Picker {
+        config,
+        found: &found,
+        origins: Vec::new(),
     };
-    let user = match (own_user, found.get("user")) {
-        (Some((u, from)), _) => {
-            note("User", from.to_owned());
-            u
-        }
-        (None, Some((args, place))) => {
-            note("User", describe_place(config, place));
-            args[0].clone()
-        }
-        (None, None) => local.clone(),
-    };
-    let port = match (first_own(layers, |l| l.port), found.get("port")) {
-        (Some((p, from)), _) => {
-            note("Port", from.to_owned());
-            p
-        }
-        (None, Some((args, place))) => {
-            note("Port", describe_place(config, place));
-            args[0]
-                .parse::<u16>()
+    let host = pick
+        .value("HostName", None, "hostname", |v, _| {
+            Ok(v.replace("%h", alias).replace("%%", "%"))
+        })?
+        .unwrap_or_else(|| alias.to_owned());
+    let user = pick
+        .value("User", own_user, "user", |v, _| Ok(v.to_owned()))?
+        .unwrap_or_else(|| local.clone());
+    let port = pick
+        .value("Port", first_own(layers, |l| l.port), "port", |v, place| {
+            v.parse::<u16>()
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| {
-                    config.error_at(place, format!("Port {:?} is not a TCP port", args[0]))
-                })?
-        }
-        (None, None) => super::DEFAULT_SSH_PORT,
-    };
+                .ok_or_else(|| config.error_at(place, format!("Port {v:?} is not a TCP port")))
+        })?
+        .unwrap_or(super::DEFAULT_SSH_PORT);
     let tokens = Tokens {
         home: config.home(),
         host: &host,
@@ -146,85 +129,104 @@ fn resolve_hop(
         user: &user,
         local_user: &local,
     };
-
-    let mut identities = Vec::new();
-    if let Some((path, from)) = first_own(layers, |l| l.identity.clone()) {
-        note("IdentityFile", from.to_owned());
-        identities.push(path);
-    }
-    for (i, (file, place)) in found.identity_files.iter().enumerate() {
-        if i == 0 && identities.is_empty() {
-            note("IdentityFile", describe_place(config, place));
-        }
-        identities.push(expand_path(config, place, file, &tokens)?);
-    }
-    let identities_only = match (
-        first_own(layers, |l| l.identities_only),
-        found.get("identitiesonly"),
-    ) {
-        (Some((v, from)), _) => {
-            note("IdentitiesOnly", from.to_owned());
-            v
-        }
-        (None, Some((args, place))) => {
-            note("IdentitiesOnly", describe_place(config, place));
-            yes_no(config, place, "IdentitiesOnly", &args[0])?
-        }
-        (None, None) => false,
-    };
-    let known_hosts = match (
-        first_own(layers, |l| l.known_hosts.clone()),
-        found.get("userknownhostsfile"),
-    ) {
-        (Some((p, _)), _) => Some(p),
-        (None, Some((args, place))) => {
-            note("UserKnownHostsFile", describe_place(config, place));
-            Some(expand_path(config, place, &args[0], &tokens)?)
-        }
-        (None, None) => None,
-    };
-    let connect_timeout = match (
-        first_own(layers, |l| l.connect_timeout),
-        found.get("connecttimeout"),
-    ) {
-        (Some((d, _)), _) => Some(d),
-        (None, Some((args, place))) => {
-            note("ConnectTimeout", describe_place(config, place));
-            Some(seconds(config, place, "ConnectTimeout", &args[0])?)
-        }
-        (None, None) => None,
-    };
-    let keepalive = match found.get("serveraliveinterval") {
-        Some((args, place)) => {
-            note("ServerAliveInterval", describe_place(config, place));
-            Some(seconds(config, place, "ServerAliveInterval", &args[0])?)
-        }
-        None => None,
-    };
-    let jump_spec = match (
-        first_own(layers, |l| l.jump.clone()),
-        found.get("proxyjump"),
-    ) {
-        (Some((j, from)), _) => Some((j, from.to_owned())),
-        (None, Some((args, place))) => Some((args[0].clone(), describe_place(config, place))),
-        (None, None) => None,
-    };
-    let jump = match jump_spec {
-        Some((spec, from)) if !spec.eq_ignore_ascii_case("none") => {
-            note("ProxyJump", from);
-            hops(config, &spec, layers, depth)?
-        }
-        _ => Vec::new(),
-    };
-    let mut target = SshTarget::new(user, host, port);
+    let identities = pick.identities(layers, &tokens)?;
+    let mut target = SshTarget::new(user.clone(), host.clone(), port);
     target.identities = identities;
-    target.identities_only = identities_only;
-    target.known_hosts = known_hosts;
-    target.connect_timeout = connect_timeout;
-    target.keepalive = keepalive;
-    target.jump = jump;
-    target.origins = Origins(origins);
+    target.identities_only = pick
+        .value(
+            "IdentitiesOnly",
+            first_own(layers, |l| l.identities_only),
+            "identitiesonly",
+            |v, place| yes_no(config, place, "IdentitiesOnly", v),
+        )?
+        .unwrap_or(false);
+    // shipdeck's own known_hosts and timeout go unnamed: `check` shows the file's.
+    let own_known = first_own(layers, |l| l.known_hosts.clone()).map(|(p, _)| (p, ""));
+    target.known_hosts = pick.value(
+        "UserKnownHostsFile",
+        own_known,
+        "userknownhostsfile",
+        |v, place| expand_path(config, place, v, &tokens),
+    )?;
+    let own_timeout = first_own(layers, |l| l.connect_timeout).map(|(d, _)| (d, ""));
+    target.connect_timeout = pick.value(
+        "ConnectTimeout",
+        own_timeout,
+        "connecttimeout",
+        |v, place| seconds(config, place, "ConnectTimeout", v),
+    )?;
+    target.keepalive = pick.value(
+        "ServerAliveInterval",
+        None,
+        "serveraliveinterval",
+        |v, place| seconds(config, place, "ServerAliveInterval", v),
+    )?;
+    let spec = pick.value(
+        "ProxyJump",
+        first_own(layers, |l| l.jump.clone()),
+        "proxyjump",
+        |v, _| Ok(v.to_owned()),
+    )?;
+    if let Some(spec) = spec.filter(|s| !s.eq_ignore_ascii_case("none")) {
+        target.jump = hops(config, &spec, layers, depth)?;
+    }
+    target.origins = Origins(pick.origins);
     Ok(target)
+}
+
+/// Takes each setting from shipdeck's layers, else from ssh_config, and
+/// notes where it came from.
+struct Picker<'a> {
+    config: &'a SshConfig,
+    found: &'a Found,
+    origins: Vec<(&'static str, String)>,
+}
+
+impl Picker<'_> {
+    /// `own` (with the layer that set it; an empty name is not noted), else
+    /// the first value of `keyword` read by `parse`.
+    fn value<T>(
+        &mut self,
+        setting: &'static str,
+        own: Option<(T, &str)>,
+        keyword: &str,
+        parse: impl FnOnce(&str, &Place) -> Result<T, ConfigError>,
+    ) -> Result<Option<T>, ConfigError> {
+        if let Some((v, from)) = own {
+            if !from.is_empty() {
+                self.origins.push((setting, from.to_owned()));
+            }
+            return Ok(Some(v));
+        }
+        let Some((args, place)) = self.found.get(keyword) else {
+            return Ok(None);
+        };
+        let v = parse(&args[0], place)?;
+        self.origins
+            .push((setting, describe_place(self.config, place)));
+        Ok(Some(v))
+    }
+
+    /// shipdeck's key first, then every `IdentityFile`, as `ssh -i` does.
+    fn identities(
+        &mut self,
+        layers: &[Own],
+        tokens: &Tokens<'_>,
+    ) -> Result<Vec<PathBuf>, ConfigError> {
+        let mut identities = Vec::new();
+        if let Some((path, from)) = first_own(layers, |l| l.identity.clone()) {
+            self.origins.push(("IdentityFile", from.to_owned()));
+            identities.push(path);
+        }
+        for (i, (file, place)) in self.found.identity_files.iter().enumerate() {
+            if i == 0 && identities.is_empty() {
+                self.origins
+                    .push(("IdentityFile", describe_place(self.config, place)));
+            }
+            identities.push(expand_path(self.config, place, file, tokens)?);
+        }
+        Ok(identities)
+    }
 }
 
 /// The bastions of a `ProxyJump` value, each resolved through ssh_config

@@ -22,6 +22,13 @@ enum Offer {
 
 struct Attempts {
     tried: Vec<String>,
+    timeout: Duration,
+}
+
+struct AgentKeys<'a> {
+    agent: &'a ssh2::Agent,
+    identities: &'a [ssh2::PublicKey],
+    files: &'a [KeyFile],
 }
 
 impl SshTransport {
@@ -32,70 +39,28 @@ impl SshTransport {
     ) -> Result<(), TransportError> {
         let user = target.user.as_str();
         let (files, mut notes) = key_files(target);
-        let mut attempts = Attempts { tried: Vec::new() };
-        let agent = self.agent_identities(&mut notes);
+        let mut attempts = Attempts {
+            tried: Vec::new(),
+            timeout,
+        };
         let mut used_from_agent = vec![false; files.len()];
-        if let Some((agent, identities)) = &agent {
-            // The agent's copies of the configured keys first, then the rest.
-            let mut order: Vec<(&ssh2::PublicKey, Option<usize>)> = identities
-                .iter()
-                .map(|id| {
-                    let file = files
-                        .iter()
-                        .position(|f| f.public.as_deref() == Some(id.blob()));
-                    (id, file)
-                })
-                .collect();
-            order.sort_by_key(|(_, file)| file.is_none());
-            for (identity, file) in order {
-                if file.is_none() && target.identities_only {
-                    continue;
-                }
-                if let Some(i) = file {
-                    used_from_agent[i] = true;
-                }
-                let label = match file {
-                    Some(i) => format!("{} (from ssh-agent)", files[i].path.display()),
-                    None => format!(
-                        "agent key {} {}",
-                        known_hosts::fingerprint_sha256(identity.blob()),
-                        identity.comment()
-                    ),
-                };
-                let result = agent.userauth(user, identity);
-                if let Offer::Accepted = self.offer(&mut attempts, label, result, timeout)? {
-                    return Ok(());
-                }
+        if let Some((agent, identities)) = self.agent_identities(&mut notes) {
+            let by_agent = AgentKeys {
+                agent: &agent,
+                identities: &identities,
+                files: &files,
+            };
+            if self.try_agent(target, &by_agent, &mut used_from_agent, &mut attempts)? {
+                return Ok(());
             }
         }
-        for (file, _) in files
+        let rest = files
             .iter()
             .zip(&used_from_agent)
             .filter(|(_, used)| !**used)
-        {
-            let label = file.path.display().to_string();
-            let passphrase = if file.encrypted {
-                match keys::passphrase(&file.path) {
-                    Ok(p) => Some(p),
-                    Err(why) => {
-                        attempts.tried.push(format!("{label}: {why}"));
-                        continue;
-                    }
-                }
-            } else {
-                None
-            };
-            let result =
-                self.session
-                    .userauth_pubkey_file(user, None, &file.path, passphrase.as_deref());
-            let result = result.map_err(|e| {
-                if file.encrypted && ssh_code(&e) == ERR_FILE {
-                    ssh2::Error::new(e.code(), "wrong passphrase")
-                } else {
-                    e
-                }
-            });
-            if let Offer::Accepted = self.offer(&mut attempts, label, result, timeout)? {
+            .map(|(f, _)| f);
+        for file in rest {
+            if self.try_file(user, file, &mut attempts)? {
                 return Ok(());
             }
         }
@@ -118,14 +83,93 @@ impl SshTransport {
         })
     }
 
+    /// The agent's copies of the configured keys first, then (without
+    /// `IdentitiesOnly`) its other keys. Marks the files the agent stood in for.
+    fn try_agent(
+        &self,
+        target: &SshTarget,
+        keys: &AgentKeys<'_>,
+        used: &mut [bool],
+        attempts: &mut Attempts,
+    ) -> Result<bool, TransportError> {
+        let mut order: Vec<(&ssh2::PublicKey, Option<usize>)> = keys
+            .identities
+            .iter()
+            .map(|id| {
+                let file = keys
+                    .files
+                    .iter()
+                    .position(|f| f.public.as_deref() == Some(id.blob()));
+                (id, file)
+            })
+            .collect();
+        order.sort_by_key(|(_, file)| file.is_none());
+        for (identity, file) in order {
+            if file.is_none() && target.identities_only {
+                continue;
+            }
+            let label = match file {
+                Some(i) => {
+                    used[i] = true;
+                    format!("{} (from ssh-agent)", keys.files[i].path.display())
+                }
+                None => format!(
+                    "agent key {} {}",
+                    known_hosts::fingerprint_sha256(identity.blob()),
+                    identity.comment()
+                ),
+            };
+            let result = keys.agent.userauth(&target.user, identity);
+            if let Offer::Accepted = self.offer(attempts, label, result)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// A key file itself, with its passphrase when it is encrypted.
+    fn try_file(
+        &self,
+        user: &str,
+        file: &KeyFile,
+        attempts: &mut Attempts,
+    ) -> Result<bool, TransportError> {
+        let label = file.path.display().to_string();
+        let passphrase = if file.encrypted {
+            match keys::passphrase(&file.path) {
+                Ok(p) => Some(p),
+                Err(why) => {
+                    attempts.tried.push(format!("{label}: {why}"));
+                    return Ok(false);
+                }
+            }
+        } else {
+            None
+        };
+        let result = self
+            .session
+            .userauth_pubkey_file(user, None, &file.path, passphrase.as_deref())
+            .map_err(|e| {
+                if file.encrypted && ssh_code(&e) == ERR_FILE {
+                    ssh2::Error::new(e.code(), "wrong passphrase")
+                } else {
+                    e
+                }
+            });
+        Ok(matches!(
+            self.offer(attempts, label, result)?,
+            Offer::Accepted
+        ))
+    }
+
     /// Offer one key; a closed connection or a timeout ends authentication.
     fn offer(
         &self,
         attempts: &mut Attempts,
         label: String,
         result: Result<(), ssh2::Error>,
-        timeout: Duration,
     ) -> Result<Offer, TransportError> {
+        let timeout = attempts.timeout;
         let e = match result {
             Ok(()) => return Ok(Offer::Accepted),
             Err(e) => e,

@@ -138,9 +138,23 @@ fn bastion_locked(
         let t = SshTransport::establish(&label, hop, settings, stream, timeout)?;
         (t, fd, Some(parent))
     };
+    let bastion = start(hop, transport.session, fd, parent)?;
+    open.push((key, Arc::downgrade(&bastion)));
+    tracing::debug!(bastion = %hop, "bastion session open");
+    Ok(bastion)
+}
+
+/// Hand an authenticated session to a pump thread of its own.
+fn start(
+    hop: &SshTarget,
+    session: Session,
+    fd: RawFd,
+    parent: Option<Arc<Bastion>>,
+) -> Result<Arc<Bastion>, TransportError> {
+    let label = format!("bastion {hop}");
     let io = |e: io::Error| TransportError::Connect {
         host: label.clone(),
-        reason: format!("cannot make a socket pair: {e}"),
+        reason: format!("cannot start its session's thread: {e}"),
     };
     let (waker, wake_end) = UnixStream::pair().map_err(io)?;
     wake_end.set_nonblocking(true).map_err(io)?;
@@ -153,11 +167,9 @@ fn bastion_locked(
         alive: alive.clone(),
     });
     let keepalive = hop.keepalive.unwrap_or(KEEPALIVE);
-    transport
-        .session
-        .set_keepalive(true, keepalive.as_secs().min(u32::MAX as u64) as u32);
+    session.set_keepalive(true, keepalive.as_secs().min(u32::MAX as u64) as u32);
     let pump = Pump {
-        session: transport.session,
+        session,
         fd,
         wake: wake_end,
         requests: rx,
@@ -173,8 +185,6 @@ fn bastion_locked(
             alive.store(false, Ordering::Relaxed);
         })
         .map_err(io)?;
-    open.push((key, Arc::downgrade(&bastion)));
-    tracing::debug!(bastion = %hop, "bastion session open");
     Ok(bastion)
 }
 
