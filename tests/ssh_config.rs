@@ -335,3 +335,141 @@ fn identities_only_gets_past_an_agent_full_of_other_keys() {
     p.write_ssh_config(&p.alias(&p.fleet.identity(), ""));
     p.ok(&mut p.cmd(&["check", "staging"], Some(&agent)));
 }
+
+/// tmux on a socket of its own, killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.0]);
+        c
+    }
+
+    fn screen(&self) -> String {
+        let out = self.cmd().args(["capture-pane", "-p", "-t", "t"]).output();
+        String::from_utf8_lossy(&out.expect("tmux capture-pane").stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} on screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+#[test]
+fn a_passphrase_is_asked_once_on_the_terminal_and_never_echoed() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "tmux is required when CI=true"
+        );
+        return;
+    }
+    let Some(fleet) = SshdFleet::start(2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir_all(root.join("dist")).unwrap();
+    fs::write(root.join("dist/version"), "v1\n").unwrap();
+    let locked = keygen(&root.join("locked"), "typed at the prompt");
+    authorize(&fleet, &locked);
+    let entry = |i: usize| {
+        format!(
+            "{{ address = \"web{i}\", deploy_to = {} }}",
+            toml_str(&fleet.deploy_to(i).to_string_lossy())
+        )
+    };
+    fs::write(
+        root.join("shipdeck.toml"),
+        format!(
+            "[app]\nname = \"hello\"\nartifact = \"dist\"\ndeploy_to = \"/unused\"\n\n\
+             [environments.staging]\nhosts = [{}, {}]\n\n[ssh]\nknown_hosts = {}\n",
+            entry(0),
+            entry(1),
+            toml_str(&fleet.known_hosts().to_string_lossy())
+        ),
+    )
+    .unwrap();
+    let home = root.join(".home");
+    fs::create_dir_all(home.join(".ssh")).unwrap();
+    fs::write(
+        home.join(".ssh/config"),
+        format!(
+            "Host web0\n  Port {}\nHost web1\n  Port {}\nHost web*\n  HostName 127.0.0.1\n  User {}\n  IdentityFile {}\n",
+            fleet.port(0),
+            fleet.port(1),
+            fleet.user(),
+            locked.display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(shipdeck_in(root).args(["build", "--id", "v1"]));
+    assert_eq!(code, 0, "{err}");
+    let script = root.join("deploy.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncd {root}\nunset SSH_AUTH_SOCK SSH_ASKPASS SHIPDECK_SSH_PASSPHRASE\n\
+             HOME={home} SHIPDECK_OPERATOR=alice {bin} deploy staging v1\necho EXIT=$?\nsleep 600\n",
+            root = root.display(),
+            home = home.display(),
+            bin = env!("CARGO_BIN_EXE_shipdeck"),
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let tmux = Tmux(format!("shipdeck-pass-{}", std::process::id()));
+    let started = tmux
+        .cmd()
+        .args(["new-session", "-d", "-s", "t", "-x", "160", "-y", "40"])
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(started.success());
+    tmux.wait_for("Enter passphrase for key");
+    let typed = tmux
+        .cmd()
+        .args(["send-keys", "-t", "t", "typed at the prompt", "Enter"])
+        .status()
+        .unwrap();
+    assert!(typed.success());
+    let screen = tmux.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert_eq!(
+        screen.matches("Enter passphrase for key").count(),
+        1,
+        "two hosts behind one key ask once:\n{screen}"
+    );
+    assert!(
+        !screen.contains("typed at"),
+        "the passphrase was echoed:\n{screen}"
+    );
+    for i in 0..2 {
+        assert_eq!(
+            readlink(fleet.deploy_to(i).join("current")).as_deref(),
+            Some("releases/v1")
+        );
+    }
+}
