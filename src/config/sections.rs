@@ -116,7 +116,19 @@ impl Resolver<'_> {
         }
         let config_file = match &ssh.config {
             Some(c) if c.get_ref() == "none" => None,
-            Some(c) => Some(self.local_path(c.get_ref())),
+            Some(c) => {
+                let path = self.local_path(c.get_ref());
+                if !path.is_file() {
+                    return Err(self.err(
+                        c,
+                        format!(
+                            "ssh.config: {} is not a file (\"none\" reads no ssh_config)",
+                            path.display()
+                        ),
+                    ));
+                }
+                Some(path)
+            }
             None => dirs::home_dir().map(|h| h.join(".ssh/config")),
         };
         Ok(Ssh {
