@@ -62,10 +62,15 @@ impl Bastion {
         let _ = (&self.waker).write(&[1]);
         match answer.recv_timeout(timeout) {
             Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => Err(format!(
-                "bastion {} did not open a channel to {host}:{port} within {timeout:?}",
-                self.label
-            )),
+            Err(RecvTimeoutError::Timeout) => {
+                // A bastion whose connection went silent never says so: the
+                // next host to connect opens a new one instead of waiting here too.
+                self.alive.store(false, Ordering::Relaxed);
+                Err(format!(
+                    "bastion {} did not open a channel to {host}:{port} within {timeout:?}",
+                    self.label
+                ))
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 Err(format!("the session to bastion {} broke", self.label))
             }
