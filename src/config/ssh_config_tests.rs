@@ -356,3 +356,59 @@ fn local_hosts_never_read_ssh_config() {
     );
     assert!(cfg.is_ok(), "{:?}", cfg.err());
 }
+
+/// The cases OpenSSH's own regression test for `Include` checks with
+/// `ssh -G`: an `Include` inside a block applies only when the block does,
+/// and the included files' own `Host`/`Match` lines end at their end.
+#[test]
+fn include_inside_blocks_as_openssh_resolves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let inc = format!("{}/i.*", d.display());
+    let main = format!(
+        "Match host a\n Hostname aa\n\
+         Match host b\n Hostname bb\n Include {inc}\n\
+         Match host c\n Include {inc}\n Hostname cc\n\
+         Match host m\n Include {inc}\n\
+         Host d\n Hostname dd\n\
+         Host e\n Hostname ee\n Include {inc}\n\
+         Host f\n Include {inc}\n Hostname ff\n\
+         Host n\n Include {inc}\n"
+    );
+    let path = write(d, "main", &main);
+    write(d, "i.0", "Match host xxxxxx\n");
+    // i.1 names each host three times over, i.2 four times, then `Match all`.
+    let blocks = |times: usize| -> String {
+        ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .map(|h| {
+                let kw = if "abc".contains(h) {
+                    "Match host"
+                } else {
+                    "Host"
+                };
+                format!("{kw} {h}\n Hostname {}\n", h.repeat(times))
+            })
+            .collect()
+    };
+    write(d, "i.1", &blocks(3));
+    write(d, "i.2", &(blocks(4) + "Match all\n Hostname xxxx\n"));
+    let config = SshConfig::load(&path, d, true).unwrap();
+    for (host, expected) in [
+        ("a", Some("aa")),
+        ("b", Some("bb")),
+        ("c", Some("ccc")),
+        ("d", Some("dd")),
+        ("e", Some("ee")),
+        ("f", Some("fff")),
+        ("m", Some("xxxx")),
+        ("n", Some("xxxx")),
+        ("x", None),
+    ] {
+        assert_eq!(
+            value(&lookup(&config, host), "hostname").as_deref(),
+            expected,
+            "host {host}"
+        );
+    }
+}
