@@ -337,6 +337,26 @@ fn deploy_logs_and_rollback_through_a_bastion() {
         "{out}"
     );
 
+    // The bastion's host key is checked like any host's.
+    let known_hosts = p.net.dir().join("known_hosts");
+    let known = fs::read_to_string(&known_hosts).unwrap();
+    let without: String = known
+        .lines()
+        .filter(|l| !l.starts_with(&format!("[{BASTION}]")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&known_hosts, without).unwrap();
+    let (code, out, err) = p.run(&["check", "staging"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "host key of bastion {}@{BASTION}:{PORT} is not in",
+            current_user()
+        )),
+        "{out}"
+    );
+    fs::write(&known_hosts, known).unwrap();
+
     p.build("v1");
     p.build("v2");
     let before = p.bastion_logins();
