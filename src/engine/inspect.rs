@@ -46,6 +46,9 @@ pub struct HostStatus {
 pub struct HostCheck {
     pub env: String,
     pub host: String,
+    /// How the host is reached and where each setting came from, for SSH hosts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reached: Option<String>,
     pub problems: Vec<String>,
     pub lock: Option<String>,
     pub free_bytes: Option<u64>,
@@ -231,6 +234,7 @@ impl Engine {
                 let mut check = HostCheck {
                     env: name.clone(),
                     host: h.host.name.clone(),
+                    reached: reached(&h.host),
                     problems: local_problems.clone(),
                     lock: None,
                     free_bytes: None,
@@ -565,4 +569,17 @@ pub fn bytes(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
+}
+
+/// "deploy@10.0.0.5:2222 via ops@bastion:22 (User from ~/.ssh/config line 12, …)".
+fn reached(host: &crate::model::Host) -> Option<String> {
+    let crate::model::Target::Ssh(t) = &host.target else {
+        return None;
+    };
+    let origins = t.origins.describe();
+    Some(if origins.is_empty() {
+        t.route()
+    } else {
+        format!("{} ({origins})", t.route())
+    })
 }
