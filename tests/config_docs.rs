@@ -17,6 +17,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("RawSsh", "ssh."),
     ("RawEnvironment", "environments.NAME."),
     ("RawHostTable", "environments.NAME.hosts[]."),
+    ("RawEnvSsh", "environments.NAME.ssh."),
     ("RawStrategy", "environments.NAME.strategy."),
 ];
 

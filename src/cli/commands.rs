@@ -8,9 +8,7 @@ use super::json;
 use super::{Command, Flags, exit, progress, table};
 use crate::config::Config;
 use crate::engine::Command as Request;
-use crate::engine::{
-    ChangeOptions, ChangeOutcome, ChangeReport, Control, Done, Engine, EngineError, LockReport,
-};
+use crate::engine::{ChangeOptions, ChangeReport, Control, Done, Engine, EngineError, LockReport};
 
 pub(super) fn run(
     flags: &Flags,
@@ -317,33 +315,19 @@ fn locked(engine: &Engine, command: Request) -> Result<LockReport, EngineError> 
     }
 }
 
-/// A deploy, promote or resume is done. A blue/green environment with
-/// `finish_after` keeps its old slots that long, then this process stops
-/// them: until then a rollback is the switch back. Ctrl-C leaves them
-/// running, for `shipdeck finish` (the console also finishes them when due).
+/// A deploy, promote or resume is done; a blue/green `finish_after` is
+/// waited out by the engine (`Engine::finish_when_due`).
 fn shipped(flags: &Flags, engine: &Engine, report: ChangeReport) -> Result<i32, EngineError> {
     let code = finish(flags, &report)?;
-    let (env, _) = engine.environment(&report.env)?;
-    let Some(after) = crate::engine::bluegreen::finish_after(&env.strategy) else {
+    let Some(finished) = engine.finish_when_due(&report) else {
         return Ok(code);
     };
-    if report.outcome != ChangeOutcome::Succeeded {
-        return Ok(code);
-    }
-    eprintln!(
-        "the old slots keep running for {} (until then a rollback is the switch back); Ctrl-C leaves them for `shipdeck finish {}`",
-        crate::engine::human_duration(after),
-        report.env
-    );
-    if engine.cancel_token().wait(after) {
-        return Ok(code);
-    }
     let release = report
         .release
         .as_ref()
         .map(ToString::to_string)
         .unwrap_or_default();
-    match engine.finish_change(&report.env, Some(&report.change)) {
+    match finished {
         Ok(done) if done.exit_code() == exit::OK => Ok(code),
         Ok(done) => Ok(flags.fail(
             "failed",

@@ -47,7 +47,6 @@ pub struct HostCheck {
     pub env: String,
     pub host: String,
     /// How the host is reached and where each setting came from, for SSH hosts.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reached: Option<String>,
     pub problems: Vec<String>,
     pub lock: Option<String>,
