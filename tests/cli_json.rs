@@ -517,3 +517,41 @@ fn a_canary_pause_streams_paused_then_continue_prints_its_object() {
         (Some("change"), Some("succeeded"))
     );
 }
+
+/// `resume --json` prints the report of the change it finished, like any
+/// change: a promote killed while web-3 restarted is resumed to the end.
+#[test]
+fn resume_prints_the_report_of_the_change_it_finished() {
+    let sb = Sandbox::new("");
+    sb.build("v1", "v1", false);
+    sb.build("v2", "v2", false);
+    sb.ok(&["deploy", "staging", "v1"]);
+    sb.ok(&["promote", "v1", "--to", "production"]);
+    sb.ok(&["deploy", "staging", "v2"]);
+    std::fs::write(sb.host("web-3").join("hang-restart"), "").unwrap();
+    sb.edit_config(
+        r#"restart = "./bin/restart""#,
+        r#"restart = "if [ -f \"$SHIPDECK_DEPLOY_TO/hang-restart\" ]; then sleep 5; fi; ./bin/restart""#,
+    );
+    let mut child = sb.spawn(&["promote", "v2", "--to", "production"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sb.current("web-3").as_deref() != Some("releases/v2") {
+        assert!(Instant::now() < deadline, "web-3 never switched");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(sb.host("web-3").join("hang-restart")).unwrap();
+    let v = golden(
+        &sb,
+        "resume",
+        &["resume", "production", "--json"],
+        0,
+        "change",
+    );
+    assert_eq!(v["outcome"], "succeeded", "{v}");
+    for h in ["web-1", "web-2", "web-3"] {
+        assert_eq!(sb.current(h).as_deref(), Some("releases/v2"), "{h}");
+        assert!(!sb.host(h).join(".shipdeck/lock").exists(), "{h}");
+    }
+}
