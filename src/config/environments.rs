@@ -113,6 +113,7 @@ impl Resolver<'_> {
                 }
                 host.vars.insert(k.clone(), v.clone());
             }
+            host.label = self.host_label(h, t.name.as_deref())?;
         }
         host.health_http = urls
             .health
@@ -183,6 +184,7 @@ impl Resolver<'_> {
                 vars: Default::default(),
                 health_http: None,
                 metrics: None,
+                label: None,
             });
         }
         let parsed = parse_address(address).map_err(|m| self.err(h, m))?;
@@ -209,6 +211,7 @@ impl Resolver<'_> {
             vars: Default::default(),
             health_http: None,
             metrics: None,
+            label: None,
         })
     }
 
@@ -234,6 +237,39 @@ impl Resolver<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Resolver<'_> {
+    /// A host's `name`: something to read (1 to 40 characters, none of
+    /// them a control character or a space at either end), given to one
+    /// host only in the whole file.
+    fn host_label(
+        &self,
+        h: &Spanned<RawHost>,
+        name: Option<&str>,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(name) = name else { return Ok(None) };
+        if name.trim().is_empty() || name.trim() != name || name.chars().count() > 40 {
+            return Err(self.err(
+                h,
+                format!(
+                    "host name {name:?} must be 1 to 40 characters, without spaces at either end"
+                ),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(self.err(h, format!("host name {name:?} holds a control character")));
+        }
+        let mut given = self.host_labels.borrow_mut();
+        if given.iter().any(|n| n == name) {
+            return Err(self.err(
+                h,
+                format!("host name {name:?} is given to two hosts; each host needs its own, the console tells them apart by it"),
+            ));
+        }
+        given.push(name.to_owned());
+        Ok(Some(name.to_owned()))
     }
 }
 

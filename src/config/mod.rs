@@ -214,6 +214,7 @@ impl Config {
             path,
             source,
             dir: &dir,
+            host_labels: Default::default(),
         }
         .resolve(raw)
     }
@@ -265,6 +266,8 @@ struct Resolver<'a> {
     path: &'a Path,
     source: &'a str,
     dir: &'a Path,
+    /// The hosts' `name`s given so far: each one once in the file.
+    host_labels: std::cell::RefCell<Vec<String>>,
 }
 
 impl Resolver<'_> {

@@ -128,6 +128,8 @@ pub struct RawHostTable {
     pub port: Option<i64>,
     #[serde(default)]
     pub vars: indexmap::IndexMap<String, String>,
+    /// What the console and the tables call the host instead of its address.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

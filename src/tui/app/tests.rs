@@ -3,6 +3,9 @@ use std::path::Path;
 use crossterm::event::KeyModifiers;
 
 use super::*;
+use crate::engine::canary::Verdict;
+use crate::engine::{ChangeKind, ChangeOutcome};
+use crate::model::ReleaseId;
 
 const CONFIG: &str = r#"
 [app]
@@ -158,9 +161,9 @@ fn esc_closes_clears_and_goes_back_but_never_cancels() {
     assert!(!a.quitting);
     assert!(a.change_running() && a.paused().is_some());
     // What Esc does: clear the log filter.
-    a.log_filter = Some("ERROR".into());
+    a.logs.filter = Some("ERROR".into());
     assert!(key(&mut a, KeyCode::Esc).is_empty());
-    assert_eq!(a.log_filter, None);
+    assert_eq!(a.logs.filter, None);
 }
 
 #[test]
@@ -219,14 +222,20 @@ fn r_n_p_act_on_the_selected_environment_only() {
     // Staging selected: R is staging's rollback, refused while
     // production's canary runs; n and P steer nothing.
     a.env_cursor = 0;
-    for c in ['R', 'n', 'P'] {
-        assert!(press(&mut a, c).is_empty(), "{c}");
-    }
+    assert!(press(&mut a, 'R').is_empty());
     let (text, _) = a.status.clone().unwrap();
     assert!(
         text.starts_with("staging not rolled back: deploy v2 → production is running"),
         "{text}"
     );
+    for c in ['n', 'P'] {
+        assert!(press(&mut a, c).is_empty(), "{c}");
+        let (text, _) = a.status.clone().unwrap();
+        assert_eq!(
+            text,
+            format!("{c}: only while a canary of the selected environment is paused")
+        );
+    }
     assert_eq!(a.paused().unwrap().sent, None, "the canary heard nothing");
     assert_eq!(a.cancel_hint().as_deref(), Some("cancel production"));
     assert_eq!(a.rollback_hint(), None, "R is refused: not offered");

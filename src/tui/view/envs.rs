@@ -12,7 +12,7 @@ use super::super::app::parse_time;
 use super::super::app::{App, Pane};
 use super::super::theme::Theme;
 use super::health::{dot, host_cells};
-use super::{fit, focused, pane, widest_host};
+use super::{fit, focused, host_names, pad, pane, release_names, short, widest_host};
 use crate::engine::journal::Liveness;
 use crate::monitor::HostKey;
 
@@ -30,15 +30,6 @@ pub fn rows(app: &App) -> u16 {
 fn age(started: &str, now: std::time::SystemTime) -> Option<String> {
     let t = parse_time(started)?;
     Some(short(now.duration_since(t).unwrap_or_default()))
-}
-
-fn short(d: std::time::Duration) -> String {
-    match d.as_secs() {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 48 * 3600 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
 }
 
 /// What the operator must know of environment `e` beyond its hosts' rows:
@@ -142,9 +133,33 @@ fn notices(app: &App, e: usize, width: usize, theme: &Theme) -> Vec<Line<'static
     out
 }
 
+/// Release ids as the rows show them, fitted together.
+const RELEASE_W: usize = 11;
+const BACK_W: usize = 14;
+
+/// Every id the environment rows show (current and previous of each
+/// host), fitted together so two builds never read the same.
+fn row_releases(app: &App) -> std::collections::HashMap<String, String> {
+    let mut ids: Vec<String> = app
+        .monitor
+        .hosts()
+        .filter_map(|(_, h)| h.view.as_ref())
+        .flat_map(|v| [&v.current, &v.previous])
+        .flatten()
+        .map(ToString::to_string)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    release_names(&ids, RELEASE_W - 2)
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let width = area.width.saturating_sub(2) as usize;
     let name_w = widest_host(app).clamp(8, (width / 3).max(8));
+    let names = host_names(app, name_w);
+    let ids = row_releases(app);
+    let id = |r: &str| ids.get(r).cloned().unwrap_or_else(|| r.to_owned());
     let mut lines = Vec::new();
     let mut selected_line = 0;
     for (e, env) in app.envs.iter().enumerate() {
@@ -158,31 +173,36 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         lines.push(Line::from(header));
         lines.extend(notices(app, e, width, theme));
         let env_on = environment_release(app, e);
-        for (h, name) in env.hosts.iter().enumerate() {
+        for h in 0..env.hosts.len() {
             let key = HostKey { env: e, host: h };
             let cells = host_cells(app, key);
             let (symbol, style) = dot(&cells, theme);
-            let release = cells.current.clone().unwrap_or_else(|| "-".into());
+            let unread = app.monitor.host(key).is_none_or(|m| m.view.is_none());
+            let release = match &cells.current {
+                Some(r) => id(r),
+                None if unread && cells.disconnected.is_none() => "reading…".into(),
+                None => "-".into(),
+            };
             let release = match &cells.slot {
                 Some(slot) => format!("{release} {slot}"),
                 None => release,
             };
             let back = match (&cells.previous, cells.rollback_ready) {
-                (Some(p), _) if cells.switch_back => format!("⇄ {p}"),
-                (Some(p), true) => format!("↩ {p}"),
-                (Some(p), false) => format!("↩ {p} (gone)"),
+                (Some(p), _) if cells.switch_back => format!("⇄ {}", id(p)),
+                (Some(p), true) => format!("↩ {}", id(p)),
+                (Some(p), false) => format!("↩ {} (gone)", id(p)),
                 (None, _) => "↩ -".into(),
             };
             let mut spans = vec![
                 Span::raw(" "),
                 Span::styled(symbol, style),
                 Span::raw(" "),
-                Span::raw(fit(name, name_w)),
+                Span::raw(pad(&names[e][h], name_w)),
                 Span::raw(" "),
-                Span::styled(fit(&release, 11), theme.title()),
+                Span::styled(fit(&release, RELEASE_W), theme.title()),
                 Span::raw(" "),
                 Span::styled(
-                    fit(&back, 14),
+                    fit(&back, BACK_W),
                     if cells.rollback_ready {
                         theme.dim()
                     } else {
