@@ -505,6 +505,21 @@ fn the_demo_starts_with_v1_healthy_on_every_host() {
 }
 
 /// The host's records of `history production --json`.
+#[test]
+fn a_second_console_quitting_leaves_the_apps_the_first_still_shows() {
+    let demo = Demo::new();
+    demo.wait_healthy(None, "v1", HOSTS);
+    // The first console shows the sandbox (this test stands for it); a
+    // second one on the same demo quits.
+    let first = shipdeck::demo::Showing::start(&demo.dir).expect("a sandbox");
+    shipdeck::demo::stop_apps(&demo.dir);
+    assert_eq!(apps_of(&demo.dir).len(), PROCESSES);
+    demo.wait_healthy(None, "v1", HOSTS);
+    // The first one quits too: the apps go with it.
+    drop(first);
+    demo.finish();
+}
+
 fn history_of<'a>(history: &'a [serde_json::Value], host: &str) -> Vec<&'a serde_json::Value> {
     history
         .iter()

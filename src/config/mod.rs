@@ -196,7 +196,12 @@ pub struct Environment {
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let source = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::whole_file(path, format!("cannot read the config file: {e}"))
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                "; `shipdeck init` writes one, `shipdeck demo` opens the console on a sandbox of local hosts to try it"
+            } else {
+                ""
+            };
+            ConfigError::whole_file(path, format!("cannot read the config file: {e}{hint}"))
         })?;
         Config::parse(path, &source)
     }

@@ -110,7 +110,7 @@ pub fn create(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
     let built = build(&root);
     if built.is_err() {
         // Whatever had started must not run on in a half-built sandbox.
-        super::stop_apps(&root);
+        super::stop_all_apps(&root);
     }
     let (config, ports) = built?;
     eprintln!(
@@ -140,7 +140,7 @@ fn prepare(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
     let root = std::path::absolute(dir).map_err(io_err(dir))?;
     if root.exists() {
         if is_sandbox(&root) {
-            super::stop_apps(&root);
+            super::stop_all_apps(&root);
             for entry in OWN_ENTRIES {
                 let p = root.join(entry);
                 match fs::symlink_metadata(&p) {

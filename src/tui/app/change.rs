@@ -225,20 +225,7 @@ impl App {
                     c.analysis = Some(AnalysisView { verdict, lines });
                 }
             }
-            Event::Continued { by, control } => {
-                if let Some(c) = &mut self.change
-                    && let Some(p) = c.pause.take()
-                {
-                    let how = match control {
-                        Control::Next => "continued",
-                        Control::Promote => "continued through every remaining step",
-                        Control::Abort => "ABORTED: the canary hosts go back",
-                    };
-                    c.notes
-                        .push(format!("step {} of {}: {how} by {by}", p.batch + 1, p.of));
-                    c.aborting = control == Control::Abort;
-                }
-            }
+            Event::Continued { by, control } => self.continued(&by, control),
             Event::ChangeFinished {
                 outcome, summary, ..
             } => {
@@ -248,6 +235,22 @@ impl App {
                     c.finished = Some((outcome, summary, self.now));
                 }
             }
+        }
+    }
+
+    /// The pause ended: by whom, and how.
+    fn continued(&mut self, by: &str, control: Control) {
+        if let Some(c) = &mut self.change
+            && let Some(p) = c.pause.take()
+        {
+            let how = match control {
+                Control::Next => "continued",
+                Control::Promote => "continued through every remaining step",
+                Control::Abort => "ABORTED: the canary hosts go back",
+            };
+            c.notes
+                .push(format!("step {} of {}: {how} by {by}", p.batch + 1, p.of));
+            c.aborting = control == Control::Abort;
         }
     }
 

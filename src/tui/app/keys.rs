@@ -164,7 +164,7 @@ impl App {
         match action {
             Action::Up | Action::Down => self.step(if action == Action::Up { -1 } else { 1 }),
             Action::PageUp | Action::PageDown => self.page(action == Action::PageUp),
-            Action::Top | Action::Bottom => self.to_end(action == Action::Top),
+            Action::Top | Action::Bottom => self.jump(action == Action::Top),
             Action::NextPane | Action::PrevPane => {
                 let i = PANES.iter().position(|p| *p == self.focus).unwrap_or(0);
                 let n = PANES.len();
@@ -293,7 +293,7 @@ impl App {
     /// `g` (`top`) or `G`: the logs' oldest line, paused, or their newest,
     /// following; the history's first or last line; a host's oldest or
     /// newest log lines.
-    fn to_end(&mut self, top: bool) {
+    fn jump(&mut self, top: bool) {
         match (self.page, top) {
             (Page::Console, true) => self.logs_to_top(),
             (Page::Console, false) => self.follow_logs(),

@@ -365,3 +365,75 @@ fn a_readonly_console_sends_nothing() {
     assert!(press(&mut a, 'R').is_empty());
     assert!(a.armed.is_none());
 }
+
+#[test]
+fn pages_only_read_and_esc_goes_back() {
+    use crate::tui::keymap::{BINDINGS, Page};
+    let mut a = app(false);
+    a.env_cursor = 1;
+    // Enter: the selected host; H: the history; Esc: back to the console.
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    assert_eq!(a.page, Page::Host);
+    assert!(press(&mut a, 'H').is_empty());
+    assert_eq!(a.page, Page::History);
+    assert!(press(&mut a, 'H').is_empty());
+    assert_eq!(a.page, Page::Console);
+    for page in [Page::History, Page::Host] {
+        // No key changes a host from a page; each says where it would.
+        for b in BINDINGS
+            .iter()
+            .filter(|b| b.changes_hosts && b.action != Action::Cancel)
+        {
+            a.page = page;
+            for code in b.keys {
+                assert!(key(&mut a, *code).is_empty(), "{} on {page:?}", b.key_label);
+            }
+            let (said, _) = a.status.clone().unwrap();
+            assert!(said.contains("on the console only"), "{said}");
+        }
+        a.page = page;
+        assert!(key(&mut a, KeyCode::Esc).is_empty());
+        assert_eq!(a.page, Page::Console);
+    }
+    // Enter means a host only where hosts are: not from the logs.
+    a.focus = Pane::Logs;
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    assert_eq!(a.page, Page::Console);
+    assert!(
+        a.status
+            .as_ref()
+            .unwrap()
+            .0
+            .starts_with("Enter: with a host selected")
+    );
+}
+
+#[test]
+fn o_shows_the_output_only_once_a_change_ran() {
+    let mut a = app(false);
+    assert!(press(&mut a, 'o').is_empty());
+    assert_eq!(a.overlay, Overlay::None);
+    assert!(a.status.as_ref().unwrap().0.contains("no change has run"));
+    start(&mut a, ChangeKind::Deploy);
+    press(&mut a, 'o');
+    assert_eq!(a.overlay, Overlay::Output);
+}
+
+#[test]
+fn the_filter_applies_while_it_is_typed() {
+    let mut a = app(false);
+    press(&mut a, '/');
+    for c in "err".chars() {
+        press(&mut a, c);
+    }
+    assert_eq!(a.log_filter(), Some("err"));
+    assert_eq!(a.logs.filter, None, "kept only with Enter");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.logs.filter.as_deref(), Some("err"));
+    press(&mut a, '/');
+    key(&mut a, KeyCode::Backspace);
+    assert_eq!(a.log_filter(), Some("er"));
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.log_filter(), None);
+    assert_eq!(a.logs.filter, None);
+}

@@ -11,7 +11,7 @@ use ratatui::widgets::Paragraph;
 
 use super::super::app::{App, parse_time};
 use super::super::theme::Theme;
-use super::health::{host_cells, state};
+use super::health::{HostCells, host_cells, state};
 use super::{ago, clock, fit, pane};
 use crate::engine::journal::Liveness;
 use crate::monitor::HostKey;
@@ -19,13 +19,21 @@ use crate::monitor::HostKey;
 /// The label column.
 const LABEL: usize = 13;
 
-/// The facts of the selected host, a line each: label, text, style.
-fn facts(app: &App, key: HostKey, theme: &Theme) -> Vec<(&'static str, String, Style)> {
+/// One fact of the host's page: label, text, style.
+type Fact = (&'static str, String, Style);
+
+/// The facts of the selected host, a line each.
+fn facts(app: &App, key: HostKey, theme: &Theme) -> Vec<Fact> {
     let cells = host_cells(app, key);
-    let m = app.monitor.host(key);
-    let view = m.and_then(|m| m.view.as_ref());
-    let mut out = Vec::new();
-    let mut add = |label, text: String, style| out.push((label, text, style));
+    let mut out = releases(app, key, &cells, theme);
+    out.extend(health(app, key, &cells, theme));
+    out.extend(hold(app, key, &cells, theme));
+    out
+}
+
+/// What it runs, what a rollback goes back to, and its last change.
+fn releases(app: &App, key: HostKey, cells: &HostCells, theme: &Theme) -> Vec<Fact> {
+    let view = app.monitor.host(key).and_then(|m| m.view.as_ref());
     let runs = match (view, &cells.current) {
         (None, _) => "not read yet…".to_owned(),
         (Some(_), None) => "nothing (no release is current)".to_owned(),
@@ -34,7 +42,6 @@ fn facts(app: &App, key: HostKey, theme: &Theme) -> Vec<(&'static str, String, S
             None => r.clone(),
         },
     };
-    add("runs", runs, theme.title());
     let (back, style) = match (&cells.previous, cells.rollback_ready) {
         (Some(p), _) if cells.switch_back => (
             format!("{p} · rollback ready: it still runs on the other slot (the switch back)"),
@@ -48,40 +55,40 @@ fn facts(app: &App, key: HostKey, theme: &Theme) -> Vec<(&'static str, String, S
         (None, _) if view.is_some() => ("none: nothing to roll back to".to_owned(), theme.dim()),
         (None, _) => ("-".to_owned(), theme.dim()),
     };
-    add("previous", back, style);
-    if let Some(v) = view {
-        if let Some(r) = v
-            .history
-            .iter()
-            .rev()
-            .find(|r| r.env == app.envs[key.env].name)
-        {
-            let when = parse_time(&r.time)
-                .map(|t| format!("{} ({} ago)", clock(t), ago(t, app.now)))
-                .unwrap_or_else(|| r.time.clone());
-            let what = match (&r.from, &r.release) {
-                (Some(f), Some(t)) => format!(" {f} → {t}"),
-                (None, Some(t)) => format!(" {t}"),
-                _ => String::new(),
-            };
-            let failed = r.outcome != crate::model::Outcome::Success;
-            let outcome = if failed { "FAILED" } else { "success" };
-            let how = match &r.message {
-                Some(m) => format!("{outcome} ({})", app.on_screen(m)),
-                None => outcome.to_owned(),
-            };
-            add(
-                "last change",
-                format!(
-                    "{when} {}{what} by {}: {how}",
-                    r.action.as_str(),
-                    r.operator
-                ),
-                if failed { theme.bad() } else { Style::new() },
-            );
-        }
+    let mut out = vec![("runs", runs, theme.title()), ("previous", back, style)];
+    let env = &app.envs[key.env].name;
+    if let Some(r) = view.and_then(|v| v.history.iter().rev().find(|r| &r.env == env)) {
+        let when = parse_time(&r.time)
+            .map(|t| format!("{} ({} ago)", clock(t), ago(t, app.now)))
+            .unwrap_or_else(|| r.time.clone());
+        let what = match (&r.from, &r.release) {
+            (Some(f), Some(t)) => format!(" {f} → {t}"),
+            (None, Some(t)) => format!(" {t}"),
+            _ => String::new(),
+        };
+        let failed = r.outcome != crate::model::Outcome::Success;
+        let outcome = if failed { "FAILED" } else { "success" };
+        let how = match &r.message {
+            Some(m) => format!("{outcome} ({})", app.on_screen(m)),
+            None => outcome.to_owned(),
+        };
+        out.push((
+            "last change",
+            format!(
+                "{when} {}{what} by {}: {how}",
+                r.action.as_str(),
+                r.operator
+            ),
+            if failed { theme.bad() } else { Style::new() },
+        ));
     }
-    let (glyph, word, style) = state(&cells, theme);
+    out
+}
+
+/// Health, with the last probe's answer; traffic; the machine.
+fn health(app: &App, key: HostKey, cells: &HostCells, theme: &Theme) -> Vec<Fact> {
+    let m = app.monitor.host(key);
+    let (glyph, word, style) = state(cells, theme);
     let mut health = format!("{glyph} {word}");
     if let Some(l) = cells.last_latency.filter(|_| cells.disconnected.is_none()) {
         health.push_str(&format!(" · {l}ms"));
@@ -96,7 +103,6 @@ fn facts(app: &App, key: HostKey, theme: &Theme) -> Vec<(&'static str, String, S
     if let Some(n) = m.map(|m| m.consecutive_failures).filter(|n| *n > 0) {
         health.push_str(&format!(" · {n} not healthy in a row"));
     }
-    add("health", health, style);
     let mut traffic = Vec::new();
     if let Some(r) = m.and_then(|m| m.request_rate()) {
         traffic.push(format!("{r:.1} req/s"));
@@ -105,13 +111,16 @@ fn facts(app: &App, key: HostKey, theme: &Theme) -> Vec<(&'static str, String, S
         traffic.push(format!("{:.1}% errors", e * 100.0));
     }
     traffic.push(format!("{:.0} error lines/min", cells.error_lines_per_min));
-    add("traffic", traffic.join(" · "), Style::new());
+    let mut out = vec![
+        ("health", health, style),
+        ("traffic", traffic.join(" · "), Style::new()),
+    ];
     if let Some((used, total)) = cells.mem {
         let cpu = cells.cpu_pct.map_or("-".to_owned(), |c| format!("{c:.0}%"));
         let load = m
             .and_then(|m| m.load1())
             .map_or(String::new(), |l| format!(" · load {l:.2}"));
-        add(
+        out.push((
             "system",
             format!(
                 "cpu {cpu} · memory {} of {} ({:.0}%){load}",
@@ -120,56 +129,60 @@ fn facts(app: &App, key: HostKey, theme: &Theme) -> Vec<(&'static str, String, S
                 used as f64 * 100.0 / total.max(1) as f64
             ),
             Style::new(),
-        );
+        ));
     }
-    let (lock, style) = match &cells.lock {
-        Some(l) => (format!("held by {l}"), theme.warn()),
-        None => ("none".to_owned(), theme.dim()),
-    };
-    add("lock", lock, style);
+    out
+}
+
+/// Its lock, a change it carries, its connection and log follow, what is
+/// on its disk, and history lines that are not records.
+fn hold(app: &App, key: HostKey, cells: &HostCells, theme: &Theme) -> Vec<Fact> {
+    let m = app.monitor.host(key);
+    let view = m.and_then(|m| m.view.as_ref());
+    let mut out = vec![match &cells.lock {
+        Some(l) => ("lock", format!("held by {l}"), theme.warn()),
+        None => ("lock", "none".to_owned(), theme.dim()),
+    }];
     if let Some(c) = view.and_then(|v| v.change.as_deref()) {
         let (what, style) = match c.liveness {
             Liveness::Interrupted => ("⚠ INTERRUPTED", theme.bad()),
             Liveness::Elsewhere => ("⚠ in progress elsewhere", theme.warn()),
             Liveness::Running => ("▶ in progress", theme.warn()),
         };
-        add(
-            "change",
-            format!(
-                "{what}: {} {} by {} · {}",
-                c.kind.as_str(),
-                c.release,
-                c.operator,
-                app.on_screen(&c.position)
-            ),
-            style,
+        let text = format!(
+            "{what}: {} {} by {} · {}",
+            c.kind.as_str(),
+            c.release,
+            c.operator,
+            app.on_screen(&c.position)
         );
+        out.push(("change", text, style));
     }
-    let (conn, style) = match (&cells.disconnected, m.and_then(|m| m.connected)) {
+    out.push(match (&cells.disconnected, m.and_then(|m| m.connected)) {
         (Some(why), _) => {
             let retry = m.and_then(|m| m.retry_in).map_or(String::new(), |d| {
                 format!(", trying again in {}s", d.as_secs().max(1))
             });
-            (format!("⊘ unreachable: {why}{retry}"), theme.bad())
+            (
+                "connection",
+                format!("⊘ unreachable: {why}{retry}"),
+                theme.bad(),
+            )
         }
-        (None, Some(true)) => ("connected".to_owned(), Style::new()),
-        (None, _) => ("connecting…".to_owned(), theme.dim()),
-    };
-    add("connection", conn, style);
+        (None, Some(true)) => ("connection", "connected".to_owned(), Style::new()),
+        (None, _) => ("connection", "connecting…".to_owned(), theme.dim()),
+    });
     if let Some(down) = m.and_then(|m| m.logs_down.as_ref()) {
-        add("logs", format!("not followed: {down}"), theme.warn());
+        out.push(("logs", format!("not followed: {down}"), theme.warn()));
     }
     if let Some(v) = view {
         let on_disk: Vec<String> = v.releases.iter().map(ToString::to_string).collect();
-        add(
-            "on disk",
-            if on_disk.is_empty() {
-                "no release".to_owned()
-            } else {
-                on_disk.join(" ")
-            },
-            theme.dim(),
-        );
+        let text = if on_disk.is_empty() {
+            "no release".to_owned()
+        } else {
+            on_disk.join(" ")
+        };
+        out.push(("on disk", text, theme.dim()));
     }
     if !cells.corrupt_history.is_empty() {
         let n: Vec<String> = cells
@@ -177,14 +190,14 @@ fn facts(app: &App, key: HostKey, theme: &Theme) -> Vec<(&'static str, String, S
             .iter()
             .map(ToString::to_string)
             .collect();
-        add(
+        out.push((
             "history",
             format!(
                 "⚠ line {} is not a record (shown, never skipped)",
                 n.join(", ")
             ),
             theme.bad(),
-        );
+        ));
     }
     out
 }
