@@ -1,39 +1,28 @@
-//! The consoles that show a sandbox: each leaves its pid in
-//! `.shipdeck/consoles/`, so a console that quits stops the sample apps
-//! only when no other console still shows them.
+//! The consoles that show a sandbox: each process that builds or re-opens
+//! one to show it leaves its pid in `.shipdeck/consoles/`, so a console
+//! that quits stops the sample apps only when no other still shows them.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 const DIR: &str = ".shipdeck/consoles";
 
-/// This process shows the sandbox, until dropped.
-#[derive(Debug)]
-pub struct Showing {
-    file: PathBuf,
+/// Note that process `pid` shows the sandbox at `config_dir` (a console
+/// opens on it). The note holds the process's start time, so a pid given
+/// later to another process does not count.
+pub fn note(config_dir: &Path, pid: u32) -> io::Result<()> {
+    let dir = config_dir.join(DIR);
+    fs::create_dir_all(&dir)?;
+    fs::write(
+        dir.join(pid.to_string()),
+        format!("{}\n", started(pid).unwrap_or_default()),
+    )
 }
 
-impl Showing {
-    /// Say that this process shows the sandbox at `config_dir`; `None` for a
-    /// folder that is no sandbox, or where the note cannot be written (the
-    /// apps then stop with this console, as with any other).
-    pub fn start(config_dir: &Path) -> Option<Showing> {
-        if !super::is_sandbox(config_dir) {
-            return None;
-        }
-        let dir = config_dir.join(DIR);
-        fs::create_dir_all(&dir).ok()?;
-        let pid = std::process::id();
-        let file = dir.join(pid.to_string());
-        fs::write(&file, format!("{}\n", started(pid).unwrap_or_default())).ok()?;
-        Some(Showing { file })
-    }
-}
-
-impl Drop for Showing {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.file);
-    }
+/// Process `pid` no longer shows the sandbox.
+pub fn forget(config_dir: &Path, pid: u32) {
+    let _ = fs::remove_file(config_dir.join(DIR).join(pid.to_string()));
 }
 
 /// When a process started, in clock ticks since boot: with its pid, what
@@ -50,9 +39,9 @@ fn started(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// The pids of the live processes that say they show the sandbox at
+/// The pids of the live processes noted as showing the sandbox at
 /// `config_dir`. Notes of processes gone (a console killed) are removed.
-pub fn others(config_dir: &Path) -> Vec<u32> {
+pub fn showing(config_dir: &Path) -> Vec<u32> {
     let Ok(entries) = fs::read_dir(config_dir.join(DIR)) else {
         return Vec::new();
     };
@@ -89,11 +78,9 @@ mod tests {
     #[test]
     fn a_note_counts_while_its_process_lives_and_goes_with_it() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Showing::start(dir.path()).is_none(), "not a sandbox");
-        fs::create_dir_all(dir.path().join(".shipdeck")).unwrap();
-        fs::write(dir.path().join(".shipdeck/demo"), "").unwrap();
-        let showing = Showing::start(dir.path()).unwrap();
-        assert_eq!(others(dir.path()), [std::process::id()]);
+        let me = std::process::id();
+        note(dir.path(), me).unwrap();
+        assert_eq!(showing(dir.path()), [me]);
         // A console killed: its pid is gone (past pid_max), its note too.
         let dead = dir.path().join(DIR).join("4194305");
         fs::write(&dead, "1\n").unwrap();
@@ -101,9 +88,9 @@ mod tests {
         let parent = std::os::unix::process::parent_id();
         let reused = dir.path().join(DIR).join(parent.to_string());
         fs::write(&reused, format!("{}\n", started(parent).unwrap() + 1)).unwrap();
-        assert_eq!(others(dir.path()), [std::process::id()]);
+        assert_eq!(showing(dir.path()), [me]);
         assert!(!dead.exists() && !reused.exists());
-        drop(showing);
-        assert!(others(dir.path()).is_empty());
+        forget(dir.path(), me);
+        assert!(showing(dir.path()).is_empty());
     }
 }

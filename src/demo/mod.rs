@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::Slot;
 
-pub use consoles::Showing;
+pub use consoles::note as note_console;
 pub use sandbox::{DemoError, create, is_sandbox, start_apps};
 
 /// Where each demo host keeps its app's pid file, under its deploy_to.
@@ -178,12 +178,15 @@ pub fn sample_app(args: SampleAppArgs) -> i32 {
     }
 }
 
-/// A console on the sandbox at `config_dir` (the folder holding its
-/// `shipdeck.toml`) is done with it: stop its sample apps, unless another
-/// console still shows them (a second `shipdeck` on the same demo that
-/// quits leaves the first one's apps running). See [`stop_all_apps`].
+/// This process, a console on the sandbox at `config_dir` (the folder
+/// holding its `shipdeck.toml`), is done with it: stop its sample apps,
+/// unless another console still shows them (`create` and `start_apps` note
+/// the process that will show the sandbox; a second `shipdeck` on the same
+/// demo that quits leaves the first one's apps running). See
+/// [`stop_all_apps`].
 pub fn stop_apps(config_dir: &Path) {
-    let others = consoles::others(config_dir);
+    consoles::forget(config_dir, std::process::id());
+    let others = consoles::showing(config_dir);
     if let Some(pid) = others.first() {
         eprintln!(
             "shipdeck demo: the sample apps keep running: another console (pid {pid}) still shows {}",

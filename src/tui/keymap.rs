@@ -446,14 +446,14 @@ pub const BINDINGS: &[Binding] = &[
         "g/Home",
         Action::Top,
         "",
-        "to the oldest log line kept (or the history's oldest change), paused there",
+        "to the top: the oldest log line kept, paused there (in the history: the newest change)",
     ),
     key(
         &[KeyCode::Char('G'), KeyCode::End],
         "G/End",
         Action::Bottom,
         "",
-        "to the newest log line, following again (or the newest change)",
+        "to the bottom: the newest log line, following again (in the history: the oldest change)",
     ),
     on(
         key(

@@ -137,8 +137,6 @@ async fn main_loop(
     readonly: bool,
     accept_new_host_keys: bool,
 ) -> Result<(), String> {
-    // A demo's sample apps stop with the last console that shows them.
-    let _showing = crate::demo::Showing::start(&config.dir);
     let (tx, mut rx): (UnboundedSender<Msg>, UnboundedReceiver<Msg>) = unbounded_channel();
     let engine_tx = tx.clone();
     let engine = Arc::new(Engine::new(

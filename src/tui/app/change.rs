@@ -119,6 +119,26 @@ impl ChangeView {
     }
 }
 
+/// `text` with `from` replaced by `to` where it stands as a whole name: not
+/// inside a longer one (`web-1` in `web-10`, `db` in `dbproxy`).
+fn replace_name(text: &str, from: &str, to: &str) -> String {
+    let part = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (i, _) in text.match_indices(from) {
+        let before = text[..i].chars().next_back();
+        let after = text[i + from.len()..].chars().next();
+        if part(before) || part(after) {
+            continue;
+        }
+        out.push_str(&text[last..i]);
+        out.push_str(to);
+        last = i + from.len();
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
 impl App {
     /// `text` with every host named as the screen names it: the engine says
     /// `local:hosts/web-1` where the screen says `web-1`.
@@ -137,7 +157,7 @@ impl App {
         let mut out = text.to_owned();
         for (engine, screen) in names {
             if out.contains(engine) {
-                out = out.replace(engine, screen);
+                out = replace_name(&out, engine, screen);
             }
         }
         out
@@ -359,5 +379,34 @@ impl App {
             why,
             sent,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_name;
+
+    #[test]
+    fn a_name_is_replaced_only_where_it_stands_whole() {
+        assert_eq!(
+            replace_name(
+                "canary breach on local:hosts/web-1: 12%",
+                "local:hosts/web-1",
+                "web-1"
+            ),
+            "canary breach on web-1: 12%"
+        );
+        assert_eq!(
+            replace_name(
+                "local:hosts/web-10 and local:hosts/web-1.",
+                "local:hosts/web-1",
+                "web-1"
+            ),
+            "local:hosts/web-10 and web-1."
+        );
+        assert_eq!(
+            replace_name("db and dbproxy (db)", "db", "primary"),
+            "primary and dbproxy (primary)"
+        );
     }
 }
