@@ -226,10 +226,17 @@ impl Demo {
         r
     }
 
+    /// The list a `--json` command prints (`releases`, `history`'s `records`).
     fn json(&self, args: &[&str]) -> Vec<serde_json::Value> {
         let mut all = args.to_vec();
         all.push("--json");
-        serde_json::from_str(&self.ok(&all).stdout).unwrap()
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&all).stdout).unwrap();
+        assert_eq!(v["schema"], 1, "{v}");
+        let list = match args[0] {
+            "history" => &v["records"],
+            other => &v[other],
+        };
+        serde_json::from_value(list.clone()).unwrap()
     }
 
     fn host(&self, name: &str) -> PathBuf {
@@ -282,7 +289,10 @@ impl Demo {
         loop {
             let r = self.run(&args);
             let status: Vec<serde_json::Value> =
-                serde_json::from_str(&r.stdout).unwrap_or_default();
+                serde_json::from_str::<serde_json::Value>(&r.stdout)
+                    .ok()
+                    .and_then(|v| serde_json::from_value(v["hosts"].clone()).ok())
+                    .unwrap_or_default();
             if status.len() == hosts
                 && status
                     .iter()

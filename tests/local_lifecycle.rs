@@ -62,7 +62,10 @@ fn build_deploy_promote_rollback() {
     }
 
     let r = sb.ok(&["status", "production", "--json"]);
-    let status: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let status: Vec<serde_json::Value> = serde_json::from_value(
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["hosts"].clone(),
+    )
+    .unwrap();
     assert_eq!(status.len(), 3);
     for s in &status {
         assert_eq!(s["current"], "v2");
@@ -112,7 +115,10 @@ fn build_deploy_promote_rollback() {
     );
 
     let r = sb.ok(&["releases", "--json"]);
-    let releases: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let releases: Vec<serde_json::Value> = serde_json::from_value(
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["releases"].clone(),
+    )
+    .unwrap();
     let v2 = releases.iter().find(|r| r["id"] == "v2").unwrap();
     assert_eq!(v2["runs_on"]["production"].as_array().unwrap().len(), 3);
     assert_eq!(v2["passed"], serde_json::json!(["staging", "production"]));
@@ -179,8 +185,14 @@ fn a_restart_failing_on_one_host_puts_every_host_back() {
         );
     }
     // The failed release did not pass production, and rollback still knows v1 is current.
-    let status: Vec<serde_json::Value> =
-        serde_json::from_str(&sb.ok(&["status", "production", "--json"]).stdout).unwrap();
+    let status: Vec<serde_json::Value> = serde_json::from_value(
+        serde_json::from_str::<serde_json::Value>(
+            &sb.ok(&["status", "production", "--json"]).stdout,
+        )
+        .unwrap()["hosts"]
+            .clone(),
+    )
+    .unwrap();
     assert!(status.iter().all(|s| s["current"] == "v1"));
 }
 
@@ -358,7 +370,10 @@ fn readonly_refuses_every_command_that_changes_something_with_exit_2() {
         assert_eq!(sb.current(h), None, "{h}");
     }
     let r = sb.ok(&["releases", "--json"]);
-    let releases: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let releases: Vec<serde_json::Value> = serde_json::from_value(
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["releases"].clone(),
+    )
+    .unwrap();
     assert_eq!(releases.len(), 2, "build ran: {}", r.stdout);
 
     // Commands that only read work as before.
@@ -531,7 +546,10 @@ fn a_torn_history_line_is_reported_and_never_glued_onto() {
     let r = sb.ok(&["status", "production"]);
     assert!(r.stdout.contains(says), "{}", r.stdout);
     let r = sb.ok(&["status", "production", "--json"]);
-    let status: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let status: Vec<serde_json::Value> = serde_json::from_value(
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["hosts"].clone(),
+    )
+    .unwrap();
     assert_eq!(status[0]["previous"], "v1", "{}", r.stdout);
     assert!(
         status[0]["history_warnings"][0]
@@ -539,7 +557,13 @@ fn a_torn_history_line_is_reported_and_never_glued_onto() {
             .unwrap()
             .contains(says)
     );
-    assert!(status[1].get("history_warnings").is_none(), "{}", r.stdout);
+    // The JSON schema says every field: no warnings is an empty list.
+    assert_eq!(
+        status[1]["history_warnings"],
+        serde_json::json!([]),
+        "{}",
+        r.stdout
+    );
 
     // `history` shows every readable record and says which line it could not read.
     let r = sb.run(&["history", "production"]);

@@ -191,7 +191,10 @@ fn deploy_promote_and_roll_back_over_ssh() {
     p.ok(&["rollback", "production", "--to", "v2"]);
     p.assert_prod_on("v2");
     let json = p.ok(&["status", "production", "--json"]);
-    let status: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let status: Vec<serde_json::Value> = serde_json::from_value(
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()["hosts"].clone(),
+    )
+    .unwrap();
     assert!(
         status
             .iter()

@@ -58,18 +58,33 @@ pub fn follow(
         });
     }
     drop(tx);
+    print_lines(rx, &names, width, json, &stop);
+    Ok(super::exit::OK)
+}
+
+/// Print what the follows send until they all end, or stdout closes.
+fn print_lines(
+    rx: std::sync::mpsc::Receiver<TailEvent>,
+    names: &[String],
+    width: usize,
+    json: bool,
+    stop: &CancelToken,
+) {
     let mut out = std::io::stdout().lock();
     for ev in rx {
         let written = match ev {
             TailEvent::Line(l) if json => writeln!(
                 out,
                 "{}",
-                serde_json::json!({
-                    "host": names[l.host],
-                    "received": crate::engine::rfc3339(l.received),
-                    "error": l.error,
-                    "line": l.text,
-                })
+                super::json::object(
+                    "log",
+                    serde_json::json!({
+                        "host": names[l.host],
+                        "received": crate::engine::rfc3339(l.received),
+                        "error": l.error,
+                        "line": l.text,
+                    })
+                )
             ),
             TailEvent::Line(l) => writeln!(out, "{:<width$} | {}", names[l.host], l.text),
             TailEvent::Down {
@@ -89,8 +104,7 @@ pub fn follow(
         // stdout closed (piped into `head`): stop quietly.
         if written.is_err() {
             stop.cancel();
-            return Ok(super::exit::OK);
+            return;
         }
     }
-    Ok(super::exit::OK)
 }

@@ -2,8 +2,9 @@
 
 use std::io::Write;
 
+use super::json::Mode;
 use crate::engine::canary::Verdict;
-use crate::engine::{Control, Event, Step, StepStatus};
+use crate::engine::{Control, Event, EventSink, Step, StepStatus};
 
 pub struct Progress {
     env: String,
@@ -124,32 +125,7 @@ impl Progress {
                     .join(", ")
             )),
             Event::BatchStarted { .. } => None,
-            Event::HostStep { host, step, status } => {
-                let name = self.name(*host);
-                let w = self.width;
-                match status {
-                    StepStatus::Started => None,
-                    StepStatus::Done { elapsed, detail } => Some(format!(
-                        "  {name:<w$}  {:<13} ok      {:>7}{}",
-                        step.label(),
-                        crate::engine::human_duration(*elapsed),
-                        detail
-                            .as_ref()
-                            .map(|d| format!("  {d}"))
-                            .unwrap_or_default()
-                    )),
-                    StepStatus::Skipped { why } => Some(format!(
-                        "  {name:<w$}  {:<13} skipped          {why}",
-                        step.label()
-                    )),
-                    StepStatus::Failed { elapsed, error } => Some(format!(
-                        "  {name:<w$}  {:<13} FAILED  {:>7}  {}",
-                        step.label(),
-                        crate::engine::human_duration(*elapsed),
-                        error.replace('\n', "\n      ")
-                    )),
-                }
-            }
+            Event::HostStep { host, step, status } => self.step(*host, *step, status),
             Event::Note { host, message } => Some(match host {
                 Some(h) => format!("  {}: {message}", self.name(*h)),
                 None => format!("note: {message}"),
@@ -160,31 +136,7 @@ impl Progress {
                 canary,
                 wait,
                 why,
-            } => {
-                self.last_verdict = None;
-                let hosts: Vec<String> = canary.iter().map(|&h| self.name(h)).collect();
-                let head = format!(
-                    "paused after step {}/{of}, canary {} of {}: {}",
-                    batch + 1,
-                    canary.len(),
-                    self.hosts.len(),
-                    hosts.join(", ")
-                );
-                let env = &self.env;
-                let waiting = format!(
-                    "waiting for `shipdeck continue {env}` (or `shipdeck abort {env}`), from any machine"
-                );
-                Some(match (wait, why) {
-                    (Some(d), _) => format!(
-                        "{head}; analysing for {}",
-                        crate::engine::human_duration(*d)
-                    ),
-                    (None, Some(why)) => {
-                        format!("{head}\n  analysis inconclusive: {why}\n  {waiting}")
-                    }
-                    (None, None) => format!("{head}\n  {waiting}"),
-                })
-            }
+            } => Some(self.paused(*batch, *of, canary, *wait, why.as_deref())),
             Event::Analysis { verdict, lines } => {
                 let kind = std::mem::discriminant(verdict);
                 if self.last_verdict == Some(kind) {
@@ -207,6 +159,61 @@ impl Progress {
         }
     }
 
+    fn step(&self, host: usize, step: crate::engine::Step, status: &StepStatus) -> Option<String> {
+        let name = self.name(host);
+        let w = self.width;
+        match status {
+            StepStatus::Started => None,
+            StepStatus::Done { elapsed, detail } => Some(format!(
+                "  {name:<w$}  {:<13} ok      {:>7}{}",
+                step.label(),
+                crate::engine::human_duration(*elapsed),
+                detail
+                    .as_ref()
+                    .map(|d| format!("  {d}"))
+                    .unwrap_or_default()
+            )),
+            StepStatus::Skipped { why } => Some(format!(
+                "  {name:<w$}  {:<13} skipped          {why}",
+                step.label()
+            )),
+            StepStatus::Failed { elapsed, error } => Some(format!(
+                "  {name:<w$}  {:<13} FAILED  {:>7}  {}",
+                step.label(),
+                crate::engine::human_duration(*elapsed),
+                error.replace('\n', "\n      ")
+            )),
+        }
+    }
+
+    fn paused(
+        &mut self,
+        batch: usize,
+        of: usize,
+        canary: &[usize],
+        wait: Option<std::time::Duration>,
+        why: Option<&str>,
+    ) -> String {
+        self.last_verdict = None;
+        let hosts: Vec<String> = canary.iter().map(|&h| self.name(h)).collect();
+        let head = format!(
+            "paused after step {}/{of}, canary {} of {}: {}",
+            batch + 1,
+            canary.len(),
+            self.hosts.len(),
+            hosts.join(", ")
+        );
+        let env = &self.env;
+        let waiting = format!(
+            "waiting for `shipdeck continue {env}` (or `shipdeck abort {env}`), from any machine"
+        );
+        match (wait, why) {
+            (Some(d), _) => format!("{head}; analysing for {}", crate::engine::human_duration(d)),
+            (None, Some(why)) => format!("{head}\n  analysis inconclusive: {why}\n  {waiting}"),
+            (None, None) => format!("{head}\n  {waiting}"),
+        }
+    }
+
     fn name(&self, i: usize) -> String {
         self.hosts
             .get(i)
@@ -215,8 +222,53 @@ impl Progress {
     }
 }
 
+/// Where a headless change's events go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    /// One line per host and step on stderr.
+    Text,
+    /// Nowhere (`-q`): the report and errors say what matters.
+    Quiet,
+    /// NDJSON on stdout, one object per event (`--events`).
+    Events,
+}
+
+impl Out {
+    pub fn of(mode: Mode, quiet: bool) -> Out {
+        match mode {
+            Mode::Events => Out::Events,
+            _ if quiet => Out::Quiet,
+            _ => Out::Text,
+        }
+    }
+}
+
+/// The engine's sink for `out`, and the thread to join before exiting.
+/// NDJSON is written as each event is emitted, on the engine's thread, so
+/// the final report printed after the change returns is always last.
+pub fn sink(out: Out) -> (EventSink, Option<std::thread::JoinHandle<()>>) {
+    match out {
+        Out::Quiet => (EventSink::discard(), None),
+        Out::Events => {
+            let hosts = std::sync::Mutex::new(Vec::<String>::new());
+            let sink = EventSink::from_fn(move |ev| {
+                let mut hosts = hosts.lock().unwrap_or_else(|p| p.into_inner());
+                if let Event::ChangeStarted { hosts: names, .. } = &ev {
+                    hosts.clone_from(names);
+                }
+                super::json::emit(Mode::Events, &super::json::event(&ev, &hosts));
+            });
+            (sink, None)
+        }
+        Out::Text => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (EventSink::new(tx), Some(spawn_printer(rx)))
+        }
+    }
+}
+
 /// Print events to stderr until the sender side is gone.
-pub fn spawn_printer(
+fn spawn_printer(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {

@@ -141,6 +141,11 @@ pub fn check(report: &CheckReport) {
         })
         .collect();
     print_table(&["ENV", "HOST", "CHECK", "FREE", "LOCK", "PROBLEMS"], &rows);
+    for h in &report.hosts {
+        if let Some(reached) = &h.reached {
+            println!("{}: reached as {reached}", h.host);
+        }
+    }
     let failed = report
         .hosts
         .iter()

@@ -1,7 +1,10 @@
 //! Resolving environments and their hosts: addresses, vars, URLs, window
 //! rules, and `requires` without cycles.
 
+use super::ssh_config::SshConfig;
+use super::ssh_hosts::{self, Failure, Own};
 use super::*;
+use crate::model::SshTarget;
 
 impl Resolver<'_> {
     pub(super) fn environment(
@@ -12,10 +15,9 @@ impl Resolver<'_> {
     ) -> Result<Environment, ConfigError> {
         let Common {
             names,
-            app,
-            ssh,
             urls,
             sources,
+            ..
         } = common;
         if !valid_env_name(name) {
             return Err(self.err(
@@ -25,13 +27,18 @@ impl Resolver<'_> {
         }
         let rules = self.rules(&env)?;
         let env = env.into_inner();
+        let env_ssh = env
+            .ssh
+            .as_ref()
+            .map(|s| self.env_ssh(name, s))
+            .transpose()?;
         if env.hosts.get_ref().is_empty() {
             return Err(self.err(&env.hosts, format!("environment {name:?} has no hosts")));
         }
         let mut hosts = Vec::new();
         let mut seen = HashSet::new();
         for h in env.hosts.get_ref() {
-            let host = self.host(h, app, ssh, urls)?;
+            let host = self.host(h, common, env_ssh.as_ref(), urls)?;
             if !seen.insert((host.target.clone(), host.deploy_to.clone())) {
                 return Err(self.err(h, format!("host {:?} is listed twice", host.name)));
             }
@@ -101,11 +108,11 @@ impl Resolver<'_> {
     pub(super) fn host(
         &self,
         h: &Spanned<RawHost>,
-        app: &App,
-        ssh: &Ssh,
+        common: &Common<'_>,
+        env_ssh: Option<&Own>,
         urls: &Urls<'_>,
     ) -> Result<Host, ConfigError> {
-        let mut host = self.host_address(h, app, ssh)?;
+        let mut host = self.host_address(h, common, env_ssh)?;
         if let RawHost::Table(t) = h.get_ref() {
             for (k, v) in &t.vars {
                 if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -154,8 +161,8 @@ impl Resolver<'_> {
     pub(super) fn host_address(
         &self,
         h: &Spanned<RawHost>,
-        app: &App,
-        ssh: &Ssh,
+        common: &Common<'_>,
+        env_ssh: Option<&Own>,
     ) -> Result<Host, ConfigError> {
         let (address, deploy_to, user, port) = match h.get_ref() {
             RawHost::Short(s) => (s.as_str(), None, None, None),
@@ -167,10 +174,11 @@ impl Resolver<'_> {
             ),
         };
         if let Some(dir) = address.strip_prefix("local:") {
-            if deploy_to.is_some() || user.is_some() || port.is_some() {
+            let ssh_keys = matches!(h.get_ref(), RawHost::Table(t) if t.identity.is_some() || t.jump.is_some());
+            if deploy_to.is_some() || user.is_some() || port.is_some() || ssh_keys {
                 return Err(self.err(
                     h,
-                    "a local: host takes no deploy_to, user or port: its directory is its deploy_to",
+                    "a local: host takes no deploy_to, user, port, identity or jump: its directory is its deploy_to",
                 ));
             }
             if dir.is_empty() {
@@ -187,31 +195,105 @@ impl Resolver<'_> {
                 label: None,
             });
         }
-        let parsed = parse_address(address).map_err(|m| self.err(h, m))?;
-        let port = match port {
-            Some(p) => self.port(h, p)?,
-            None => parsed.port.unwrap_or(ssh.port),
-        };
-        let user = user
-            .map(str::to_owned)
-            .or(parsed.user)
-            .unwrap_or_else(|| ssh.user.clone());
+        let target = self.ssh_target(h, address, user, port, common, env_ssh)?;
         let deploy_to = match deploy_to {
             Some(d) => self.absolute_remote(&Spanned::new(h.span(), d.to_owned()))?,
-            None => app.deploy_to.clone(),
+            None => common.app.deploy_to.clone(),
         };
         Ok(Host {
             name: address.to_owned(),
-            target: Target::Ssh(SshTarget {
-                user,
-                host: parsed.host,
-                port,
-            }),
+            target: Target::Ssh(target),
             deploy_to,
             vars: Default::default(),
             health_http: None,
             metrics: None,
             label: None,
+        })
+    }
+
+    /// The host's own settings, then its environment's, then `[ssh]`, over ssh_config.
+    fn ssh_target(
+        &self,
+        h: &Spanned<RawHost>,
+        address: &str,
+        user: Option<&str>,
+        port: Option<i64>,
+        common: &Common<'_>,
+        env_ssh: Option<&Own>,
+    ) -> Result<SshTarget, ConfigError> {
+        let parsed = parse_address(address).map_err(|m| self.err(h, m))?;
+        let port = port.map(|p| self.port(h, p)).transpose()?;
+        let (identity, jump) = match h.get_ref() {
+            RawHost::Table(t) => (t.identity.as_deref(), t.jump.clone()),
+            RawHost::Short(_) => (None, None),
+        };
+        if let Some(j) = &jump {
+            self.check_jump(&Spanned::new(h.span(), j.clone()))?;
+        }
+        let own = Own {
+            from: "shipdeck.toml (the host's entry)".into(),
+            user: user.map(str::to_owned).or(parsed.user),
+            port: port.or(parsed.port),
+            identity: identity.map(|i| self.local_path(i)),
+            jump,
+            ..Own::default()
+        };
+        let ssh = common.ssh;
+        let top = Own {
+            from: "shipdeck.toml [ssh]".into(),
+            user: ssh.user.clone(),
+            port: ssh.port,
+            identity: ssh.identity.clone(),
+            identities_only: ssh.identities_only,
+            jump: ssh.jump.clone(),
+            known_hosts: ssh.known_hosts.clone(),
+            connect_timeout: ssh.connect_timeout,
+        };
+        let layers: Vec<Own> = [Some(own), env_ssh.cloned(), Some(top)]
+            .into_iter()
+            .flatten()
+            .collect();
+        let ssh_config = common
+            .ssh_config
+            .get_or_init(|| self.load_ssh_config(ssh))
+            .as_ref()
+            .map_err(Clone::clone)?;
+        ssh_hosts::resolve(ssh_config, &parsed.host, &layers).map_err(|f| match f {
+            Failure::SshConfig(e) => e,
+            Failure::Here(m) => self.err(h, format!("host {address:?}: {m}")),
+        })
+    }
+
+    fn load_ssh_config(&self, ssh: &Ssh) -> Result<SshConfig, ConfigError> {
+        let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("/"));
+        match &ssh.config_file {
+            None => Ok(SshConfig::none(&home)),
+            Some(path) => {
+                // Only the default file may be missing.
+                let named = Some(path) != dirs::home_dir().map(|h| h.join(".ssh/config")).as_ref();
+                SshConfig::load(path, &home, named)
+            }
+        }
+    }
+
+    /// `[environments.NAME.ssh]`, as the layer between a host's entry and `[ssh]`.
+    fn env_ssh(&self, name: &str, s: &Spanned<raw::RawEnvSsh>) -> Result<Own, ConfigError> {
+        let raw = s.get_ref();
+        if let Some(j) = &raw.jump {
+            self.check_jump(j)?;
+        }
+        Ok(Own {
+            from: format!("shipdeck.toml [environments.{name}.ssh]"),
+            user: raw.user.clone(),
+            port: raw
+                .port
+                .as_ref()
+                .map(|p| self.port(p, *p.get_ref()))
+                .transpose()?,
+            identity: raw.identity.as_deref().map(|i| self.local_path(i)),
+            identities_only: raw.identities_only,
+            jump: raw.jump.as_ref().map(|j| j.get_ref().clone()),
+            ..Own::default()
         })
     }
 

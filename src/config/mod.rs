@@ -6,6 +6,8 @@ mod environments;
 mod error;
 mod raw;
 mod sections;
+pub mod ssh_config;
+mod ssh_hosts;
 mod strategies;
 
 use std::collections::HashSet;
@@ -23,7 +25,7 @@ use toml::Spanned;
 use crate::model::canary::{self, Expects, Thresholds};
 use crate::model::prometheus::{LatencyQuery, Selector};
 use crate::model::window::WindowRules;
-use crate::model::{BlueGreen, Host, HostCount, HttpTarget, Slot, SshTarget, Strategy, Target};
+use crate::model::{BlueGreen, Host, HostCount, HttpTarget, Slot, Strategy, Target};
 
 pub const DEFAULT_KEEP_RELEASES: usize = 5;
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(2);
@@ -146,26 +148,32 @@ pub struct Logs {
     pub buffer_lines: usize,
 }
 
+/// `[ssh]` as written: what it leaves out comes from ssh_config, then the
+/// defaults, host by host (each host's own is in its `SshTarget`).
 #[derive(Debug, Clone)]
 pub struct Ssh {
-    pub user: String,
-    pub port: u16,
+    pub user: Option<String>,
+    pub port: Option<u16>,
     pub identity: Option<PathBuf>,
-    pub known_hosts: PathBuf,
-    pub connect_timeout: Duration,
+    pub identities_only: Option<bool>,
+    pub jump: Option<String>,
+    /// The ssh_config file read, if any.
+    pub config_file: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub connect_timeout: Option<Duration>,
     pub command_timeout: Duration,
     pub parallel: usize,
 }
 
-/// What a connection needs of `[ssh]`, resolved: the one settings type the
-/// transport takes.
+/// What every connection of this process shares; what differs by host
+/// travels in its `SshTarget`.
 #[derive(Debug, Clone)]
 pub struct SshSettings {
-    /// Private key to authenticate with; `None` means the SSH agent, then the default keys.
-    pub identity: Option<PathBuf>,
+    /// known_hosts of hosts whose ssh_config names none.
     pub known_hosts: PathBuf,
     /// Add keys of hosts not yet in `known_hosts` (never replaces a changed key).
     pub accept_new_host_keys: bool,
+    /// For hosts whose ssh_config sets no `ConnectTimeout`.
     pub connect_timeout: Duration,
     /// Most hosts worked at once.
     pub parallel: usize,
@@ -174,13 +182,18 @@ pub struct SshSettings {
 impl Ssh {
     pub fn settings(&self, accept_new_host_keys: bool) -> SshSettings {
         SshSettings {
-            identity: self.identity.clone(),
-            known_hosts: self.known_hosts.clone(),
+            known_hosts: self.known_hosts.clone().unwrap_or_else(default_known_hosts),
             accept_new_host_keys,
-            connect_timeout: self.connect_timeout,
+            connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             parallel: self.parallel,
         }
     }
+}
+
+pub fn default_known_hosts() -> PathBuf {
+    dirs::home_dir()
+        .unwrap_or_else(|| PathBuf::from("/"))
+        .join(".ssh/known_hosts")
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +258,9 @@ struct Common<'a> {
     names: Vec<String>,
     app: &'a App,
     ssh: &'a Ssh,
+    /// Read when the first SSH host needs it, so a config of local hosts
+    /// alone never reads ssh_config.
+    ssh_config: std::cell::OnceCell<Result<ssh_config::SshConfig, ConfigError>>,
     urls: Urls<'a>,
     /// What a canary's analysis can read, from the sections that are set.
     sources: Sources,
@@ -295,6 +311,7 @@ impl Resolver<'_> {
             names: raw.environments.get_ref().keys().cloned().collect(),
             app: &app,
             ssh: &ssh,
+            ssh_config: std::cell::OnceCell::new(),
             urls: Urls {
                 health: health_url.as_ref(),
                 metrics: raw.metrics.prometheus.as_ref(),

@@ -91,6 +91,11 @@ pub struct RawSsh {
     pub user: Option<String>,
     pub port: Option<Spanned<i64>>,
     pub identity: Option<String>,
+    pub identities_only: Option<bool>,
+    /// Bastions, as ssh_config's `ProxyJump`.
+    pub jump: Option<Spanned<String>>,
+    /// The ssh_config file to read, or "none".
+    pub config: Option<Spanned<String>>,
     pub known_hosts: Option<String>,
     pub connect_timeout: Option<Dur>,
     pub command_timeout: Option<Dur>,
@@ -107,6 +112,18 @@ pub struct RawEnvironment {
     pub timezone: Option<Spanned<String>>,
     /// An `Option` rather than a default, to keep the array's position.
     pub freezes: Option<Spanned<Vec<Spanned<String>>>>,
+    pub ssh: Option<Spanned<RawEnvSsh>>,
+}
+
+/// `[environments.NAME.ssh]`: what `[ssh]` sets per host, for one environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvSsh {
+    pub user: Option<String>,
+    pub port: Option<Spanned<i64>>,
+    pub identity: Option<String>,
+    pub identities_only: Option<bool>,
+    pub jump: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,7 +133,7 @@ pub struct RawEnvironment {
 )]
 pub enum RawHost {
     Short(String),
-    Table(RawHostTable),
+    Table(Box<RawHostTable>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +143,8 @@ pub struct RawHostTable {
     pub deploy_to: Option<String>,
     pub user: Option<String>,
     pub port: Option<i64>,
+    pub identity: Option<String>,
+    pub jump: Option<String>,
     #[serde(default)]
     pub vars: indexmap::IndexMap<String, String>,
     /// What the console and the tables call the host instead of its address.

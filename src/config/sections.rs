@@ -96,13 +96,11 @@ impl Resolver<'_> {
     }
 
     pub(super) fn ssh(&self, ssh: raw::RawSsh) -> Result<Ssh, ConfigError> {
-        let user = ssh
-            .user
-            .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".to_owned()));
-        let port = match &ssh.port {
-            None => DEFAULT_SSH_PORT,
-            Some(p) => self.port(p, *p.get_ref())?,
-        };
+        let port = ssh
+            .port
+            .as_ref()
+            .map(|p| self.port(p, *p.get_ref()))
+            .transpose()?;
         let parallel = match &ssh.parallel {
             None => DEFAULT_PARALLEL,
             Some(p) => match usize::try_from(*p.get_ref()) {
@@ -113,21 +111,51 @@ impl Resolver<'_> {
         if let Some(p) = &ssh.parallel {
             self.at_most(p, "ssh.parallel", MAX_PARALLEL)?;
         }
-        let known_hosts = match ssh.known_hosts {
-            Some(k) => self.local_path(&k),
-            None => dirs::home_dir()
-                .unwrap_or_else(|| PathBuf::from("/"))
-                .join(".ssh/known_hosts"),
+        if let Some(j) = &ssh.jump {
+            self.check_jump(j)?;
+        }
+        let config_file = match &ssh.config {
+            Some(c) if c.get_ref() == "none" => None,
+            Some(c) => {
+                let path = self.local_path(c.get_ref());
+                if !path.is_file() {
+                    return Err(self.err(
+                        c,
+                        format!(
+                            "ssh.config: {} is not a file (\"none\" reads no ssh_config)",
+                            path.display()
+                        ),
+                    ));
+                }
+                Some(path)
+            }
+            None => dirs::home_dir().map(|h| h.join(".ssh/config")),
         };
         Ok(Ssh {
-            user,
+            user: ssh.user,
             port,
             identity: ssh.identity.map(|i| self.local_path(&i)),
-            known_hosts,
-            connect_timeout: ssh.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0),
+            identities_only: ssh.identities_only,
+            jump: ssh.jump.map(Spanned::into_inner),
+            config_file,
+            known_hosts: ssh.known_hosts.map(|k| self.local_path(&k)),
+            connect_timeout: ssh.connect_timeout.map(|d| d.0),
             command_timeout: ssh.command_timeout.map_or(DEFAULT_COMMAND_TIMEOUT, |d| d.0),
             parallel,
         })
+    }
+
+    /// A `jump` value: `none`, or bastions as `[user@]host[:port]`, comma separated.
+    pub(super) fn check_jump(&self, jump: &Spanned<String>) -> Result<(), ConfigError> {
+        let spec = jump.get_ref();
+        if spec == "none" {
+            return Ok(());
+        }
+        for hop in spec.split(',') {
+            parse_address(hop.trim())
+                .map_err(|m| self.err(jump, format!("jump: {m}, bastions separated by commas")))?;
+        }
+        Ok(())
     }
 
     pub(super) fn port<T>(&self, at: &Spanned<T>, p: i64) -> Result<u16, ConfigError> {

@@ -75,27 +75,12 @@ impl Resolver<'_> {
         })
     }
 
-    pub(super) fn thresholds(
+    /// `max_latency_ms`, which needs probes or the app's own latency.
+    fn max_latency_ms(
         &self,
-        s: &Spanned<RawStrategy>,
+        raw: &RawStrategy,
         sources: Sources,
-    ) -> Result<Thresholds, ConfigError> {
-        let raw = s.get_ref();
-        let number = |v: &Option<Spanned<RawNumber>>| v.as_ref().map(|v| v.get_ref().get());
-        let defaults = Thresholds::default();
-        // Without [health] there are no probes, and a pass rate that is on
-        // with no data would leave every pause inconclusive.
-        let min_health_pass_rate = match (&raw.min_health_pass_rate, sources.health) {
-            (Some(m), false) => {
-                return Err(self.err(
-                    m,
-                    "min_health_pass_rate needs a [health] section: without it there are no probes to count",
-                ));
-            }
-            (Some(m), true) => Some(m.get_ref().get()),
-            (None, true) => defaults.min_health_pass_rate,
-            (None, false) => None,
-        };
+    ) -> Result<Option<u64>, ConfigError> {
         let max_latency_ms = match &raw.max_latency_ms {
             None => None,
             Some(m) if !sources.health && !sources.app_latency => {
@@ -114,6 +99,15 @@ impl Resolver<'_> {
         if let Some(m) = &raw.max_latency_ms {
             self.at_most(m, "max_latency_ms", super::sections::MAX_LATENCY_MS)?;
         }
+        Ok(max_latency_ms)
+    }
+
+    /// Limits on error lines and error rate need the data they count.
+    fn needs_logs_and_metrics(
+        &self,
+        raw: &RawStrategy,
+        sources: Sources,
+    ) -> Result<(), ConfigError> {
         // Lines are counted only when there are logs to read and a pattern
         // that says which are errors; without, the limit could never be met
         // or, worse, would be met by counting nothing.
@@ -138,6 +132,32 @@ impl Resolver<'_> {
                 "max_error_rate needs [metrics] with `prometheus`: the error rate comes from the app's own request counters",
             ));
         }
+        Ok(())
+    }
+
+    pub(super) fn thresholds(
+        &self,
+        s: &Spanned<RawStrategy>,
+        sources: Sources,
+    ) -> Result<Thresholds, ConfigError> {
+        let raw = s.get_ref();
+        let number = |v: &Option<Spanned<RawNumber>>| v.as_ref().map(|v| v.get_ref().get());
+        let defaults = Thresholds::default();
+        // Without [health] there are no probes, and a pass rate that is on
+        // with no data would leave every pause inconclusive.
+        let min_health_pass_rate = match (&raw.min_health_pass_rate, sources.health) {
+            (Some(m), false) => {
+                return Err(self.err(
+                    m,
+                    "min_health_pass_rate needs a [health] section: without it there are no probes to count",
+                ));
+            }
+            (Some(m), true) => Some(m.get_ref().get()),
+            (None, true) => defaults.min_health_pass_rate,
+            (None, false) => None,
+        };
+        let max_latency_ms = self.max_latency_ms(raw, sources)?;
+        self.needs_logs_and_metrics(raw, sources)?;
         let min_requests = match &raw.min_requests {
             None => defaults.min_requests,
             Some(m) => u64::try_from(*m.get_ref())

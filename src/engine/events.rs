@@ -8,6 +8,10 @@ use super::plan::Plan;
 use crate::model::ReleaseId;
 pub use crate::model::change::{ChangeKind, Step};
 
+/// The version of every JSON object shipdeck prints or hands to a hook
+/// (docs/json.md): bumped when a field changes meaning or goes away.
+pub const JSON_SCHEMA: u64 = 1;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepStatus {
     Started,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::health::probe_once;
-use super::history::{environment_release, previous_release};
+use super::history::environment_release;
 use super::journal::ChangeInfo;
 use super::{Engine, EngineError, new_change_id, now_rfc3339};
 use crate::host::{self, HookEnv, HostState, Layout, LockAttempt, StepError};
@@ -16,7 +16,6 @@ pub struct HostStatus {
     pub env: String,
     pub host: String,
     pub reachable: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub current: Option<ReleaseId>,
     /// Where a rollback would go, by history.
@@ -26,25 +25,18 @@ pub struct HostStatus {
     pub releases: Vec<ReleaseId>,
     /// `healthy`, `unhealthy`, `unknown` or `not-configured`.
     pub health: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub health_detail: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
     /// A change in progress, or interrupted, by its journal on this host.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<ChangeInfo>,
     /// Blue/green: the slot taking traffic.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub live_slot: Option<crate::model::Slot>,
     /// Blue/green: the old slot still running until the change is finished.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_finish: Option<super::bluegreen::PendingFinish>,
     /// The host missed the environment's last change: it runs another
     /// release than the one that change put the other hosts on.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub behind: Option<ReleaseId>,
     /// Corrupt history lines, one warning each, naming the host and the line.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history_warnings: Vec<String>,
     #[serde(skip_serializing)]
     pub state: Option<HostState>,
@@ -54,8 +46,9 @@ pub struct HostStatus {
 pub struct HostCheck {
     pub env: String,
     pub host: String,
+    /// How the host is reached and where each setting came from, for SSH hosts.
+    pub reached: Option<String>,
     pub problems: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
     pub free_bytes: Option<u64>,
 }
@@ -86,7 +79,6 @@ pub struct LockReport {
     pub already: Vec<String>,
     /// The hold already in place on the hosts in `already`: a second
     /// `lock` keeps it, and its reason.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub kept: Option<String>,
 }
 
@@ -189,22 +181,15 @@ impl Engine {
         status.reachable = true;
         status.history_warnings =
             state.history_warnings(&h.host.name, "PREVIOUS and ROLLBACK read");
-        status.current = state.current();
-        status.previous = previous_release(&state.history, status.current.as_ref());
-        status.rollback_ready = status
-            .previous
-            .as_ref()
-            .is_some_and(|p| state.has_release(p));
-        status.releases = state.releases.clone();
-        status.lock = state.lock.as_ref().map(|l| l.describe());
-        status.change = state.journal.as_ref().map(|j| {
-            ChangeInfo::new(
-                j,
-                crate::signal::liveness(&j.operator, j.pid, &self.operator),
-            )
-        });
-        status.live_slot = state.live_slot;
-        status.pending_finish = state.pending_finish.clone();
+        let standing = state.standing(&self.operator);
+        status.current = standing.current;
+        status.previous = standing.previous;
+        status.rollback_ready = standing.rollback_ready;
+        status.releases = standing.releases;
+        status.lock = standing.lock;
+        status.change = standing.change;
+        status.live_slot = standing.live_slot;
+        status.pending_finish = standing.pending_finish;
         match (&self.config.health, &status.current) {
             (None, _) => status.health = "not-configured".into(),
             (Some(_), None) => status.health = "unknown".into(),
@@ -248,6 +233,7 @@ impl Engine {
                 let mut check = HostCheck {
                     env: name.clone(),
                     host: h.host.shown().to_owned(),
+                    reached: reached(&h.host),
                     problems: local_problems.clone(),
                     lock: None,
                     free_bytes: None,
@@ -460,15 +446,7 @@ impl Engine {
                             .owner()
                             .is_some_and(|o| o.operator == self.operator && o.change.is_none());
                         if mine || force {
-                            // Only the lock that was read goes: one taken
-                            // since by someone else stays.
-                            let marker = lock.owner().map(|o| {
-                                format!(
-                                    "\"pid\":{},\"since\":{}",
-                                    o.pid,
-                                    serde_json::Value::String(o.since.clone())
-                                )
-                            });
+                            let marker = lock.owner().map(host::owner_marker);
                             to_unlock.push((i, lock.describe(), mine, marker));
                         } else {
                             refused.push(format!("{}: locked by {}", h.host.name, lock.describe()));
@@ -587,4 +565,17 @@ pub fn bytes(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
+}
+
+/// "deploy@10.0.0.5:2222 via ops@bastion:22 (User from ~/.ssh/config line 12, …)".
+fn reached(host: &crate::model::Host) -> Option<String> {
+    let crate::model::Target::Ssh(t) = &host.target else {
+        return None;
+    };
+    let origins = t.origins.describe();
+    Some(if origins.is_empty() {
+        t.route()
+    } else {
+        format!("{} ({origins})", t.route())
+    })
 }

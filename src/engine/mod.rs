@@ -29,10 +29,11 @@ use std::time::Duration;
 
 pub use crate::transport::CancelToken;
 pub use change::{
-    ChangeOptions, ChangeReport, HostReport, MIGRATION_MARK, human_duration, short_sha,
+    ChangeOptions, ChangeReport, DEFAULT_LOCK_WAIT, HostReport, MIGRATION_MARK, human_duration,
+    short_sha,
 };
 pub use command::{Command, Done};
-pub use events::{ChangeKind, ChangeOutcome, Event, EventSink, Step, StepStatus};
+pub use events::{ChangeKind, ChangeOutcome, Event, EventSink, JSON_SCHEMA, Step, StepStatus};
 pub use inspect::{CheckReport, HostCheck, HostStatus, LockReport, bytes};
 pub use plan::{HostPlan, Plan, RollbackRefusal};
 

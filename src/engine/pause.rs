@@ -13,7 +13,6 @@ use super::journal::{HEARTBEAT, PauseState};
 use super::plan::Plan;
 use super::{now_rfc3339, rfc3339};
 use crate::host::{self, Layout};
-use crate::model::Strategy;
 
 /// Judging earlier than this reads noise: a minute's rate from two seconds.
 const MIN_JUDGE: Duration = Duration::from_secs(10);
@@ -46,16 +45,8 @@ impl Run<'_> {
         kind: PauseKind,
     ) -> PauseEnd {
         let cfg = &self.engine.config;
-        let thresholds = match &self.env.strategy {
-            Strategy::Canary { thresholds, .. } => thresholds.clone(),
-            _ => Thresholds::default(),
-        };
-        let canary: Vec<usize> = (0..progress.len())
-            .filter(|&i| matches!(progress[i], Progress::Switched(_)))
-            .collect();
-        let baseline: Vec<usize> = (0..progress.len())
-            .filter(|&i| progress[i] == Progress::Pending)
-            .collect();
+        let thresholds = self.env.strategy.thresholds();
+        let (canary, baseline) = groups(progress);
         let watched: Vec<(usize, String)> = canary
             .iter()
             .chain(&baseline)
@@ -72,26 +63,14 @@ impl Run<'_> {
         let of = plan.batches.len();
         let mut waiting = deadline.is_none();
         let journalled = self.journalled();
-        let since = now_rfc3339();
-        // Tell this process's console, and every machine through the hosts'
-        // journals, what the pause is now.
-        let paused = |wait: Option<Duration>, why: Option<String>| {
-            *self.pause_state.lock().unwrap_or_else(|p| p.into_inner()) = Some(PauseState {
-                batch,
-                of,
-                since: since.clone(),
-                until: wait.map(|w| rfc3339(SystemTime::now() + w)),
-                why: why.clone(),
-            });
-            self.write_journals(&journalled);
-            self.engine.events.emit(Event::Paused {
-                batch,
-                of,
-                canary: canary.clone(),
-                wait,
-                why,
-            })
+        let notice = Notice {
+            batch,
+            of,
+            since: now_rfc3339(),
+            canary: &canary,
+            journalled: &journalled,
         };
+        let paused = |wait, why| self.announce(&notice, wait, why);
         self.engine.controls.begin(batch);
         paused(deadline.map(|d| d - started), None);
         if waiting {
@@ -130,26 +109,9 @@ impl Run<'_> {
             if watch.elapsed() < MIN_JUDGE && !due {
                 continue;
             }
-            let verdict = analyse(&watch.group(&canary), &watch.group(&baseline), &thresholds);
-            let lines = match &verdict {
-                Verdict::Breach { host: Some(h), .. } => watch.last_lines(h),
-                _ => Vec::new(),
-            };
-            self.engine.events.emit(Event::Analysis {
-                verdict: verdict.clone(),
-                lines: lines.clone(),
-            });
+            let (verdict, lines) = self.judge(&watch, &canary, &baseline, &thresholds);
             match verdict {
-                Verdict::Breach { .. } => {
-                    let mut why = verdict.to_string();
-                    if !lines.is_empty() {
-                        why.push_str("\n  last log lines:\n    ");
-                        why.push_str(&lines.join("\n    "));
-                    }
-                    self.notify("breach", "rolled-back", &verdict.to_string());
-                    self.end_pause();
-                    return PauseEnd::Stop(ChangeOutcome::RolledBack, why);
-                }
+                Verdict::Breach { .. } => return self.breached(&verdict, &lines),
                 Verdict::Pass { .. } if due && !waiting => {
                     return self.continued(Control::Next, "its timer".to_owned());
                 }
@@ -165,6 +127,60 @@ impl Run<'_> {
                 _ => {}
             }
         }
+    }
+
+    /// Tell this process's console, and every machine through the hosts'
+    /// journals, what the pause is now.
+    fn announce(&self, n: &Notice<'_>, wait: Option<Duration>, why: Option<String>) {
+        *self.pause_state.lock().unwrap_or_else(|p| p.into_inner()) = Some(PauseState {
+            batch: n.batch,
+            of: n.of,
+            since: n.since.clone(),
+            until: wait.map(|w| rfc3339(SystemTime::now() + w)),
+            why: why.clone(),
+        });
+        self.write_journals(n.journalled);
+        self.engine.events.emit(Event::Paused {
+            batch: n.batch,
+            of: n.of,
+            canary: n.canary.to_vec(),
+            wait,
+            why,
+        })
+    }
+
+    /// The canary against the baseline now, told to every view with the
+    /// breaching host's last log lines.
+    fn judge(
+        &self,
+        watch: &Watch,
+        canary: &[usize],
+        baseline: &[usize],
+        thresholds: &Thresholds,
+    ) -> (Verdict, Vec<String>) {
+        let verdict = analyse(&watch.group(canary), &watch.group(baseline), thresholds);
+        let lines = match &verdict {
+            Verdict::Breach { host: Some(h), .. } => watch.last_lines(h),
+            _ => Vec::new(),
+        };
+        self.engine.events.emit(Event::Analysis {
+            verdict: verdict.clone(),
+            lines: lines.clone(),
+        });
+        (verdict, lines)
+    }
+
+    /// A breach ends the pause and rolls the canary back; the reason keeps
+    /// the last log lines of the host that breached.
+    fn breached(&self, verdict: &Verdict, lines: &[String]) -> PauseEnd {
+        let mut why = verdict.to_string();
+        if !lines.is_empty() {
+            why.push_str("\n  last log lines:\n    ");
+            why.push_str(&lines.join("\n    "));
+        }
+        self.notify("breach", "rolled-back", &verdict.to_string());
+        self.end_pause();
+        PauseEnd::Stop(ChangeOutcome::RolledBack, why)
     }
 
     fn waiting_text(&self, batch: usize, of: usize) -> String {
@@ -231,4 +247,25 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// What every announcement of one pause repeats.
+struct Notice<'a> {
+    batch: usize,
+    of: usize,
+    since: String,
+    canary: &'a [usize],
+    journalled: &'a [usize],
+}
+
+/// The canary (hosts switched so far) and the baseline (hosts still on the
+/// old release) of a pause.
+fn groups(progress: &[Progress]) -> (Vec<usize>, Vec<usize>) {
+    let canary = (0..progress.len())
+        .filter(|&i| matches!(progress[i], Progress::Switched(_)))
+        .collect();
+    let baseline = (0..progress.len())
+        .filter(|&i| progress[i] == Progress::Pending)
+        .collect();
+    (canary, baseline)
 }

@@ -180,111 +180,29 @@ pub fn plan_rollback_of(
     has_health: bool,
     left_out: &[(usize, String)],
 ) -> Result<Plan, RollbackRefusal> {
-    let mut hosts = Vec::new();
-    let (mut no_previous, mut missing, mut nothing) = (Vec::new(), Vec::new(), Vec::new());
     // Undoing an interrupted change touches only the hosts it changed.
     let undoing = to.is_none() && states.iter().any(|s| s.journal.is_some());
-    for (i, (name, state)) in names.iter().zip(states).enumerate() {
-        if let Some((_, why)) = left_out.iter().find(|(h, _)| *h == i) {
-            hosts.push(HostPlan {
-                host: i,
-                name: name.clone(),
-                from: None,
-                to: None,
-                skip: Some(format!("{LEFT_OUT}: {why}")),
-                prepare: Vec::new(),
-                publish: Vec::new(),
-            });
-            continue;
-        }
-        let from = state.current();
-        let mut untouched = None;
-        // A rollback that was interrupted is finished, never undone: undoing
-        // it would go forward into the release it was leaving.
-        let mid_rollback = state
-            .journal
-            .as_ref()
-            .is_some_and(|j| j.kind == ChangeKind::Rollback && !j.has_done(Step::Record));
-        let target = match (to, &state.journal) {
-            (Some(t), _) => Some(t.clone()),
-            (None, Some(j)) if j.kind == ChangeKind::Rollback => Some(j.release.clone()),
-            // Each host goes back to what it ran before that change, and a
-            // host it never switched stays.
-            (None, Some(j)) => j.from.clone(),
-            (None, None) if undoing => {
-                untouched = Some("not part of the interrupted change".to_owned());
-                from.clone()
-            }
-            (None, None) => previous_release(&state.history, from.as_ref()),
-        };
-        match (&from, &target) {
-            (None, None) => nothing.push(name.clone()),
-            (Some(_), None) => no_previous.push(name.clone()),
-            (_, Some(t)) if !state.has_release(t) => missing.push(name.clone()),
-            _ => {}
-        }
-        // A host an interrupted rollback switched but did not record yet is
-        // gated and recorded now.
-        let skip = untouched.or_else(|| {
-            (from.is_some() && from == target && !mid_rollback).then(|| {
-                format!(
-                    "already runs {}",
-                    from.as_ref().map(ToString::to_string).unwrap_or_default()
-                )
-            })
-        });
-        hosts.push(HostPlan {
-            host: i,
-            name: name.clone(),
-            from,
-            to: target,
-            skip,
-            prepare: Vec::new(),
-            // A rollback is all at once, whatever the strategy.
-            publish: publish_steps(Traffic::Symlink, hooks, has_health, false),
-        });
-    }
-    if !missing.is_empty() {
-        let release = to
-            .cloned()
-            .or_else(|| hosts.iter().find_map(|h| h.to.clone()))
-            .expect("a host is missing a target, so there is one");
-        return Err(RollbackRefusal::Missing {
-            release,
-            hosts: missing,
-        });
-    }
-    if !no_previous.is_empty() {
-        return Err(RollbackRefusal::NoPrevious(no_previous));
-    }
-    if nothing.len() + left_out.len() == names.len() {
-        return Err(RollbackRefusal::NothingDeployed(nothing));
-    }
-    if to.is_none() && !undoing {
-        let targets: std::collections::BTreeSet<&ReleaseId> = hosts
-            .iter()
-            .filter(|h| h.skip.is_none())
-            .filter_map(|h| h.to.as_ref())
-            .collect();
-        if targets.len() > 1 {
-            return Err(RollbackRefusal::Disagree(
-                hosts
-                    .iter()
-                    .filter(|h| h.skip.is_none())
-                    .map(|h| {
-                        format!(
-                            "{}: runs {}, its history goes back to {}",
-                            h.name,
-                            h.from
-                                .as_ref()
-                                .map_or("nothing".into(), ToString::to_string),
-                            h.to.as_ref().map_or("nothing".into(), ToString::to_string)
-                        )
-                    })
-                    .collect(),
-            ));
-        }
-    }
+    let publish = publish_steps(Traffic::Symlink, hooks, has_health, false);
+    let mut hosts: Vec<HostPlan> = names
+        .iter()
+        .zip(states)
+        .enumerate()
+        .map(
+            |(i, (name, state))| match left_out.iter().find(|(h, _)| *h == i) {
+                Some((_, why)) => HostPlan {
+                    host: i,
+                    name: name.clone(),
+                    from: None,
+                    to: None,
+                    skip: Some(format!("{LEFT_OUT}: {why}")),
+                    prepare: Vec::new(),
+                    publish: Vec::new(),
+                },
+                None => rollback_host(i, name, state, to, undoing, &publish),
+            },
+        )
+        .collect();
+    refuse_rollback(&hosts, states, to, undoing, left_out)?;
     // A host with no current release and no target stays as it is.
     for h in hosts.iter_mut().filter(|h| h.to.is_none()) {
         h.skip = Some("runs no release".into());
@@ -302,25 +220,140 @@ pub fn plan_rollback_of(
             (targets.len() == 1).then(|| targets[0].clone())
         }
     };
+    let (pauses, batches) = if active.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        (vec![Vec::new()], vec![active])
+    };
     Ok(Plan {
         env: env.to_owned(),
         kind: ChangeKind::Rollback,
         release,
         strategy: Strategy::AllAtOnce.to_string(),
         hosts,
-        pauses: if active.is_empty() {
-            Vec::new()
-        } else {
-            vec![Vec::new()]
-        },
-        batches: if active.is_empty() {
-            Vec::new()
-        } else {
-            vec![active]
-        },
+        pauses,
+        batches,
         run_once_on: None,
         max_failures: 0,
     })
+}
+
+/// Where one host that answered goes back to, and whether it is skipped.
+/// A rollback is all at once, whatever the strategy: every host publishes
+/// with `publish`.
+fn rollback_host(
+    i: usize,
+    name: &str,
+    state: &HostState,
+    to: Option<&ReleaseId>,
+    undoing: bool,
+    publish: &[Step],
+) -> HostPlan {
+    let from = state.current();
+    let mut untouched = None;
+    // A rollback that was interrupted is finished, never undone: undoing
+    // it would go forward into the release it was leaving.
+    let mid_rollback = state
+        .journal
+        .as_ref()
+        .is_some_and(|j| j.kind == ChangeKind::Rollback && !j.has_done(Step::Record));
+    let target = match (to, &state.journal) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(j)) if j.kind == ChangeKind::Rollback => Some(j.release.clone()),
+        // Each host goes back to what it ran before that change, and a
+        // host it never switched stays.
+        (None, Some(j)) => j.from.clone(),
+        (None, None) if undoing => {
+            untouched = Some("not part of the interrupted change".to_owned());
+            from.clone()
+        }
+        (None, None) => previous_release(&state.history, from.as_ref()),
+    };
+    // A host an interrupted rollback switched but did not record yet is
+    // gated and recorded now.
+    let skip = untouched.or_else(|| {
+        (from.is_some() && from == target && !mid_rollback).then(|| {
+            format!(
+                "already runs {}",
+                from.as_ref().map(ToString::to_string).unwrap_or_default()
+            )
+        })
+    });
+    HostPlan {
+        host: i,
+        name: name.to_owned(),
+        from,
+        to: target,
+        skip,
+        prepare: Vec::new(),
+        publish: publish.to_vec(),
+    }
+}
+
+/// Why the rollback planned in `hosts` must not run: a target missing on a
+/// host, a host with nowhere to go back to, nothing deployed anywhere, or
+/// hosts whose own histories go back to different releases.
+fn refuse_rollback(
+    hosts: &[HostPlan],
+    states: &[HostState],
+    to: Option<&ReleaseId>,
+    undoing: bool,
+    left_out: &[(usize, String)],
+) -> Result<(), RollbackRefusal> {
+    let answered = || {
+        hosts
+            .iter()
+            .zip(states)
+            .filter(|(h, _)| !left_out.iter().any(|(i, _)| *i == h.host))
+    };
+    let missing: Vec<String> = answered()
+        .filter(|(h, s)| h.to.as_ref().is_some_and(|t| !s.has_release(t)))
+        .map(|(h, _)| h.name.clone())
+        .collect();
+    if !missing.is_empty() {
+        let release = to
+            .cloned()
+            .or_else(|| hosts.iter().find_map(|h| h.to.clone()))
+            .expect("a host is missing a target, so there is one");
+        return Err(RollbackRefusal::Missing {
+            release,
+            hosts: missing,
+        });
+    }
+    let no_previous: Vec<String> = answered()
+        .filter(|(h, _)| h.from.is_some() && h.to.is_none())
+        .map(|(h, _)| h.name.clone())
+        .collect();
+    if !no_previous.is_empty() {
+        return Err(RollbackRefusal::NoPrevious(no_previous));
+    }
+    let nothing: Vec<String> = answered()
+        .filter(|(h, _)| h.from.is_none() && h.to.is_none())
+        .map(|(h, _)| h.name.clone())
+        .collect();
+    if nothing.len() + left_out.len() == hosts.len() {
+        return Err(RollbackRefusal::NothingDeployed(nothing));
+    }
+    let going: Vec<&HostPlan> = hosts.iter().filter(|h| h.skip.is_none()).collect();
+    let targets: std::collections::BTreeSet<&ReleaseId> =
+        going.iter().filter_map(|h| h.to.as_ref()).collect();
+    if to.is_none() && !undoing && targets.len() > 1 {
+        let name = |r: Option<&ReleaseId>| r.map_or("nothing".into(), ToString::to_string);
+        return Err(RollbackRefusal::Disagree(
+            going
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{}: runs {}, its history goes back to {}",
+                        h.name,
+                        name(h.from.as_ref()),
+                        name(h.to.as_ref())
+                    )
+                })
+                .collect(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

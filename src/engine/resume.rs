@@ -37,15 +37,15 @@ impl Engine {
         }
     }
 
-    /// Continue an interrupted change from the host and step it stopped at.
-    pub fn resume(
+    /// The journal an interrupted change left, if it can be resumed from
+    /// here: one change, the same hosts, and its process gone.
+    fn resumable(
         &self,
         env_name: &str,
-        opts: &ChangeOptions,
-    ) -> Result<ChangeReport, EngineError> {
-        let (env, fleet) = self.environment(env_name)?;
-        let states = self.read_hosts(env_name)?;
-        let journals: Vec<Option<Journal>> = states.iter().map(|s| s.journal.clone()).collect();
+        hosts: &[crate::model::Host],
+        states: &[HostState],
+        journals: &[Option<Journal>],
+    ) -> Result<Journal, EngineError> {
         let Some(first) = journals.iter().flatten().next().cloned() else {
             let dead = states.iter().find_map(|s| match &s.lock {
                 Some(LockState::Owned(o)) if lock_is_dead(o, &self.operator) => Some(o),
@@ -65,7 +65,7 @@ impl Engine {
                 first.change, other.change
             )));
         }
-        let names: Vec<String> = env.hosts.iter().map(|h| h.name.clone()).collect();
+        let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
         if first.hosts != names {
             return Err(EngineError::Failed(format!(
                 "{env_name}'s hosts changed since change {} started ({} then, {} now); roll it back with `shipdeck rollback {env_name}`",
@@ -87,6 +87,19 @@ impl Engine {
             }
             Liveness::Elsewhere | Liveness::Interrupted => {}
         }
+        Ok(first)
+    }
+
+    /// Continue an interrupted change from the host and step it stopped at.
+    pub fn resume(
+        &self,
+        env_name: &str,
+        opts: &ChangeOptions,
+    ) -> Result<ChangeReport, EngineError> {
+        let (env, fleet) = self.environment(env_name)?;
+        let states = self.read_hosts(env_name)?;
+        let journals: Vec<Option<Journal>> = states.iter().map(|s| s.journal.clone()).collect();
+        let first = self.resumable(env_name, &env.hosts, &states, &journals)?;
         if first.kind == super::events::ChangeKind::Rollback {
             // An interrupted rollback goes on to where it was going; it
             // needs no artifact, only the releases already on the hosts.
@@ -212,25 +225,15 @@ impl Engine {
 }
 
 impl Run<'_> {
-    pub(super) fn resume(
+    /// The interrupted change's plan again, from its journal: the same
+    /// batches and pauses, and what each host still has to prepare.
+    fn resumed_plan(
         &self,
-        release: &crate::store::LocalRelease,
-        first: Journal,
-        journals: Vec<Option<Journal>>,
-    ) -> Result<ChangeReport, EngineError> {
+        first: &Journal,
+        journals: &[Option<Journal>],
+        states: &[HostState],
+    ) -> Plan {
         let cfg = &self.engine.config;
-        self.engine.events.note(
-            None,
-            format!(
-                "resuming change {} ({} {} by {}, started {})",
-                first.change,
-                first.kind.as_str(),
-                first.release,
-                first.operator,
-                first.started
-            ),
-        );
-        let states = self.lock_all(Some(&first.release))?;
         let in_plan = |i: usize| first.batches.iter().any(|b| b.contains(&i));
         let hosts: Vec<HostPlan> = states
             .iter()
@@ -267,7 +270,7 @@ impl Run<'_> {
                 }
             })
             .collect();
-        let plan = Plan {
+        Plan {
             env: self.env.name.clone(),
             kind: first.kind,
             release: Some(first.release.clone()),
@@ -279,8 +282,18 @@ impl Run<'_> {
                 .collect(),
             run_once_on: first.run_once_on,
             max_failures: rollout(&self.env.strategy).max_failures(),
-        };
-        self.engine.events.emit(Event::Planned(plan.clone()));
+        }
+    }
+
+    /// The steps each host's journal says it did, less a switch whose effect
+    /// is gone.
+    fn steps_done(
+        &self,
+        plan: &Plan,
+        first: &Journal,
+        journals: &[Option<Journal>],
+        states: &[HostState],
+    ) -> Vec<Vec<Step>> {
         let mut done: Vec<Vec<Step>> = journals
             .iter()
             .map(|j| j.as_ref().map(|j| j.done.clone()).unwrap_or_default())
@@ -305,6 +318,30 @@ impl Run<'_> {
                 );
             }
         }
+        done
+    }
+
+    pub(super) fn resume(
+        &self,
+        release: &crate::store::LocalRelease,
+        first: Journal,
+        journals: Vec<Option<Journal>>,
+    ) -> Result<ChangeReport, EngineError> {
+        self.engine.events.note(
+            None,
+            format!(
+                "resuming change {} ({} {} by {}, started {})",
+                first.change,
+                first.kind.as_str(),
+                first.release,
+                first.operator,
+                first.started
+            ),
+        );
+        let states = self.lock_all(Some(&first.release))?;
+        let plan = self.resumed_plan(&first, &journals, &states);
+        self.engine.events.emit(Event::Planned(plan.clone()));
+        let done = self.steps_done(&plan, &first, &journals, &states);
         let progress: Vec<Progress> = (0..plan.hosts.len())
             .map(|i| {
                 if plan.hosts[i].skip.is_some() {

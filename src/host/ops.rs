@@ -203,6 +203,16 @@ pub fn change_marker(change: &str) -> String {
     )
 }
 
+/// What `unlock` matches in a lock's owner file so that only the lock that
+/// was read goes: one taken since by someone else stays.
+pub fn owner_marker(o: &LockOwner) -> String {
+    format!(
+        "\"pid\":{},\"since\":{}",
+        o.pid,
+        serde_json::Value::String(o.since.clone())
+    )
+}
+
 /// Upload the artifact, check its sha256 on the host, unpack it into a hidden
 /// temporary directory and rename that into `releases/<id>`: a release
 /// directory is either complete or absent.

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use super::layout::Layout;
 use super::sh::quote;
-use crate::model::journal::Journal;
+use crate::model::history::previous_release;
+use crate::model::journal::{ChangeInfo, Journal};
 use crate::model::pending::PendingFinish;
-use crate::model::{HistoryRecord, LockOwner, ReleaseId, Slot};
+use crate::model::{HistoryRecord, LockOwner, Operator, ReleaseId, Slot};
 
 /// History lines read back per probe; enough for every decision shipdeck makes
 /// (previous release, promotion gate, cleanup order) without reading a
@@ -36,6 +37,27 @@ pub struct HostState {
     /// The blue/green slot taking traffic.
     pub live_slot: Option<Slot>,
     /// A blue/green change whose old slot still runs.
+    pub pending_finish: Option<PendingFinish>,
+}
+
+/// Where a host stands, as `status`, `check` and the console show it: the
+/// one projection of a probe, so the views cannot disagree.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Standing {
+    pub current: Option<ReleaseId>,
+    /// Where a rollback goes, by the host's history.
+    pub previous: Option<ReleaseId>,
+    /// `previous` is still on disk, so a rollback can switch to it at once.
+    pub rollback_ready: bool,
+    /// Release directories on disk, sorted by name.
+    pub releases: Vec<ReleaseId>,
+    /// Who holds the lock, as `LockState::describe` says it.
+    pub lock: Option<String>,
+    /// A change in progress on the host, or interrupted, by its journal.
+    pub change: Option<ChangeInfo>,
+    /// Blue/green: the slot taking traffic.
+    pub live_slot: Option<Slot>,
+    /// Blue/green: the old slot still running until the change is finished.
     pub pending_finish: Option<PendingFinish>,
 }
 
@@ -98,6 +120,26 @@ impl HostState {
 
     pub fn has_release(&self, id: &ReleaseId) -> bool {
         self.releases.contains(id)
+    }
+
+    /// Where the host stands, judging a change's liveness from `this`
+    /// machine and user.
+    pub fn standing(&self, this: &Operator) -> Standing {
+        let current = self.current();
+        let previous = previous_release(&self.history, current.as_ref());
+        Standing {
+            rollback_ready: previous.as_ref().is_some_and(|p| self.has_release(p)),
+            current,
+            previous,
+            releases: self.releases.clone(),
+            lock: self.lock.as_ref().map(LockState::describe),
+            change: self
+                .journal
+                .as_ref()
+                .map(|j| ChangeInfo::new(j, crate::signal::liveness(&j.operator, j.pid, this))),
+            live_slot: self.live_slot,
+            pending_finish: self.pending_finish.clone(),
+        }
     }
 
     /// One warning per corrupt history line, naming the host and the line,

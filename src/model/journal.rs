@@ -58,10 +58,11 @@ pub struct PauseState {
     /// When the pause began (RFC 3339).
     pub since: String,
     /// When the next step starts by itself; `None` waits for the operator.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// (Written as `null`, not left out: `status --json` shows this struct.)
+    #[serde(default)]
     pub until: Option<String>,
     /// Why a timed pause now waits for the operator (analysis undecided).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub why: Option<String>,
 }
 
@@ -149,7 +150,6 @@ pub struct ChangeInfo {
     pub updated: String,
     pub liveness: Liveness,
     pub position: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pause: Option<PauseState>,
 }
 

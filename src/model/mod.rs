@@ -8,6 +8,7 @@ pub mod history;
 mod host;
 pub mod journal;
 mod operator;
+pub mod pattern;
 pub mod pending;
 pub mod prometheus;
 mod record;
@@ -18,7 +19,7 @@ mod strategy;
 pub mod time;
 pub mod window;
 
-pub use host::{Host, HttpTarget, SshTarget, Target};
+pub use host::{Host, HttpTarget, Origins, SshTarget, Target};
 pub use operator::Operator;
 pub use record::{Action, HealthVerdict, HistoryRecord, LockOwner, Outcome};
 pub use release_id::{ReleaseId, ReleaseIdError};

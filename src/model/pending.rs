@@ -18,6 +18,14 @@ pub struct PendingFinish {
     pub finish_at: Option<String>,
 }
 
+impl PendingFinish {
+    /// When the change finishes by itself; `None` when it waits for
+    /// `shipdeck finish` (or its time cannot be read).
+    pub fn due(&self) -> Option<std::time::SystemTime> {
+        crate::model::time::parse_rfc3339(self.finish_at.as_deref()?)
+    }
+}
+
 /// One line on a host's unfinished blue/green change, as `status` prints it.
 pub fn describe_pending(env: &str, host: &str, p: &PendingFinish) -> String {
     let old = match (&p.old, &p.old_release) {

@@ -124,6 +124,15 @@ pub struct BlueGreen {
 }
 
 impl Strategy {
+    /// What a pause judges the hosts switched so far by: a canary's own
+    /// thresholds, else the defaults.
+    pub fn thresholds(&self) -> Thresholds {
+        match self {
+            Strategy::Canary { thresholds, .. } => thresholds.clone(),
+            _ => Thresholds::default(),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Strategy::AllAtOnce => "all-at-once",

@@ -5,7 +5,6 @@ use std::sync::OnceLock;
 
 use crate::host::HostState;
 pub use crate::host::readings::fingerprint_script;
-use crate::model::history::previous_release;
 use crate::model::journal::ChangeInfo;
 use crate::model::pending::PendingFinish;
 use crate::model::{HistoryRecord, Operator, ReleaseId, Slot};
@@ -48,24 +47,18 @@ pub(super) fn this_machine() -> &'static Operator {
 
 impl HostView {
     pub fn from_state(state: &HostState) -> HostView {
-        let current = state.current();
-        let previous = previous_release(&state.history, current.as_ref());
+        let s = state.standing(this_machine());
         let skip = state.history.len().saturating_sub(VIEW_HISTORY);
         HostView {
-            rollback_ready: previous.as_ref().is_some_and(|p| state.has_release(p)),
-            current,
-            previous,
-            releases: state.releases.clone(),
-            lock: state.lock.as_ref().map(|l| l.describe()),
+            current: s.current,
+            previous: s.previous,
+            rollback_ready: s.rollback_ready,
+            releases: s.releases,
+            lock: s.lock,
             history: state.history[skip..].to_vec(),
-            change: state.journal.as_ref().map(|j| {
-                Box::new(ChangeInfo::new(
-                    j,
-                    crate::signal::liveness(&j.operator, j.pid, this_machine()),
-                ))
-            }),
-            live_slot: state.live_slot,
-            pending_finish: state.pending_finish.clone().map(Box::new),
+            change: s.change.map(Box::new),
+            live_slot: s.live_slot,
+            pending_finish: s.pending_finish.map(Box::new),
             corrupt_history: state.corrupt_history.iter().map(|c| c.line).collect(),
         }
     }

@@ -21,9 +21,9 @@ pub struct Manifest {
     pub size: u64,
     /// RFC 3339, UTC.
     pub created_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub git_commit: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub notes: Option<String>,
 }
 

@@ -31,11 +31,20 @@ impl LocalTransport {
     /// `sh -c script` in its own process group, so a timeout or a stop can
     /// end everything the script started.
     fn spawn_sh(&self, script: &str, stderr: Stdio) -> Result<std::process::Child, TransportError> {
+        self.spawn_sh_with(script, Stdio::null(), stderr)
+    }
+
+    fn spawn_sh_with(
+        &self,
+        script: &str,
+        stdin: Stdio,
+        stderr: Stdio,
+    ) -> Result<std::process::Child, TransportError> {
         Command::new("sh")
             .arg("-c")
             .arg(script)
             .current_dir(start_dir(&self.dir))
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .process_group(0)
@@ -64,9 +73,34 @@ fn start_dir(dir: &Path) -> PathBuf {
     d.to_path_buf()
 }
 
-impl Transport for LocalTransport {
-    fn exec(&mut self, script: &str, timeout: Duration) -> Result<Output, TransportError> {
-        let mut child = self.spawn_sh(script, Stdio::piped())?;
+impl LocalTransport {
+    /// `exec` with `input` on the script's stdin (then closed): a notify
+    /// hook reads its event as JSON there.
+    pub fn exec_with_input(
+        &mut self,
+        script: &str,
+        input: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, TransportError> {
+        let mut child = self.spawn_sh_with(script, Stdio::piped(), Stdio::piped())?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let input = input.to_vec();
+            // On its own thread: a script that never reads must not block
+            // the wait, and one that exits early only breaks the pipe.
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&input);
+            });
+        }
+        self.finish(script, child, timeout)
+    }
+
+    /// Wait for a started script, reading its output, up to `timeout`.
+    fn finish(
+        &self,
+        script: &str,
+        mut child: std::process::Child,
+        timeout: Duration,
+    ) -> Result<Output, TransportError> {
         let pid = child.id();
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let mut stderr = child.stderr.take().expect("stderr is piped");
@@ -116,6 +150,13 @@ impl Transport for LocalTransport {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
+    }
+}
+
+impl Transport for LocalTransport {
+    fn exec(&mut self, script: &str, timeout: Duration) -> Result<Output, TransportError> {
+        let child = self.spawn_sh(script, Stdio::piped())?;
+        self.finish(script, child, timeout)
     }
 
     fn stream(

@@ -156,6 +156,8 @@ async fn main_loop(
     );
     spawn_store_poll(engine.clone(), tx.clone());
 
+    // The console owns the terminal: a passphrase prompt would be drawn over.
+    crate::transport::ssh::keys::forbid_prompt();
     let mut terminal = ratatui::try_init().map_err(|e| format!("cannot open the terminal: {e}"))?;
     let _guard = TerminalGuard;
     spawn_input(tx.clone());

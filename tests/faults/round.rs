@@ -409,10 +409,13 @@ pub struct HostStatus {
     pub behind: bool,
 }
 
-/// `status ENV --json`, read; `None` when its output is not the array.
+/// `status ENV --json`, read; `None` when its output is not the object with its `hosts`.
 pub fn status(suite: &Suite, env: &str, log: &mut Vec<Ran>) -> Option<Vec<HostStatus>> {
     let ran = run_cmd(suite, &["status", env, "--json"]);
-    let parsed: Option<Vec<serde_json::Value>> = serde_json::from_str(&ran.stdout).ok();
+    let parsed: Option<Vec<serde_json::Value>> =
+        serde_json::from_str::<serde_json::Value>(&ran.stdout)
+            .ok()
+            .and_then(|v| serde_json::from_value(v["hosts"].clone()).ok());
     log.push(ran);
     let hosts = parsed?;
     Some(

@@ -246,6 +246,8 @@ fn metrics_that_stop_answering_are_missing_not_judged_on_old_readings() {
     );
 }
 
+// Long on purpose: one pause from the first scrape to the verdict, each step
+// reading the windows the steps before it filled.
 #[test]
 fn histogram_latency_is_the_quantile_of_what_grew_during_the_pause() {
     let toml = config_text().replace(

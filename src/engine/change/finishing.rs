@@ -134,3 +134,48 @@ impl Run<'_> {
         }
     }
 }
+
+impl Run<'_> {
+    /// Every batch is through: clean up old releases on the hosts that
+    /// switched, release every lock with its journal, and report.
+    pub(super) fn finish_deploy(
+        &self,
+        plan: &Plan,
+        progress: &[Progress],
+        release: &LocalRelease,
+        failures: usize,
+    ) -> ChangeReport {
+        let id = &release.manifest.id;
+        let switched: Vec<usize> = (0..progress.len())
+            .filter(|&i| matches!(progress[i], Progress::Switched(_)))
+            .collect();
+        self.fleet.each(&switched, |i, h| {
+            let _ = self.step(i, Step::Cleanup, || self.cleanup(h, i));
+        });
+        let all: Vec<usize> = (0..self.fleet.len()).collect();
+        self.unlock(&all, true);
+        let n = switched.len();
+        let (outcome, summary) = if failures == 0 {
+            let s = if n == 1 { "" } else { "s" };
+            (
+                ChangeOutcome::Succeeded,
+                format!(
+                    "{} {id} to {}: {n} host{s} switched",
+                    self.kind.as_str(),
+                    self.env.name
+                ),
+            )
+        } else {
+            (
+                ChangeOutcome::Failed,
+                format!(
+                    "{} {id} to {}: {n} switched, {failures} failed and went back (within max_failures = {})",
+                    self.kind.as_str(),
+                    self.env.name,
+                    plan.max_failures
+                ),
+            )
+        };
+        self.report(plan, progress, outcome, summary)
+    }
+}

@@ -40,7 +40,6 @@ pub struct HostReport {
     pub to: Option<ReleaseId>,
     /// `switched`, `unchanged`, `reverted`, `failed`, `skipped`.
     pub result: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -48,6 +47,8 @@ pub struct HostReport {
 pub struct ChangeReport {
     pub change: String,
     pub env: String,
+    /// `"action"` in JSON: the objects `--json` prints use `"kind"` for their own type.
+    #[serde(rename = "action")]
     pub kind: ChangeKind,
     pub release: Option<ReleaseId>,
     pub outcome: ChangeOutcome,
@@ -537,7 +538,8 @@ impl<'a> Run<'a> {
 
     /// Prepare the hosts that still need it, then switch batch by batch from
     /// `first_batch`, pausing where the plan says. A resumed change enters
-    /// here with the progress its journals recorded.
+    /// here with the progress its journals recorded. The phases are
+    /// Capistrano's: updating, publishing, finishing.
     pub(super) fn execute(
         &self,
         plan: &Plan,
@@ -545,152 +547,14 @@ impl<'a> Run<'a> {
         release: &LocalRelease,
         first_batch: usize,
     ) -> Result<ChangeReport, EngineError> {
-        let cfg = &self.engine.config;
-        let id = &release.manifest.id;
         self.set_journalled(&plan.active().map(|h| h.host).collect::<Vec<_>>());
-        // Prepare every host before any host switches: a failed upload or hook
-        // leaves the whole environment on its old release.
-        let pending: Vec<usize> = (0..progress.len())
-            .filter(|&i| progress[i] == Progress::Pending)
-            .collect();
-        let prepared = self
-            .fleet
-            .each(&pending, |i, h| self.prepare(h, i, &plan.hosts[i], release));
-        for (&i, r) in pending.iter().zip(prepared) {
-            if let Err(e) = r {
-                progress[i] = Progress::FailedUnchanged(e.to_string());
-            }
-        }
-        if let Some(i) = plan.run_once_on
-            && progress[i] == Progress::Pending
-            && !self.has_done(i, Step::RunOnce)
-            && !self.cancel.is_cancelled()
-        {
-            let h = &self.fleet.hosts[i];
-            let env = self.release_env(i, id, plan.hosts[i].from.as_ref());
-            let r = self.step(i, Step::RunOnce, || {
-                self.run_hooks(h, "run_once", &cfg.hooks.run_once, &env.release_dir, &env)
-            });
-            match r {
-                Err(e) => progress[i] = Progress::FailedUnchanged(e.to_string()),
-                Ok(()) => {
-                    if cfg.hooks.run_once_migrates {
-                        self.mark_migration(format!("run_once: {}", cfg.hooks.run_once.join("; ")));
-                    }
-                    let _ = h.with(|t| {
-                        host::run_together(t, "writing the journal", &[self.journal_script(i)])
-                    });
-                }
-            }
-        }
-        let prepare_failed = progress
-            .iter()
-            .any(|p| matches!(p, Progress::FailedUnchanged(_)));
-        if prepare_failed || self.cancel.is_cancelled() {
-            let (outcome, why) = if prepare_failed {
-                (
-                    ChangeOutcome::RolledBack,
-                    "a host failed before switching".to_owned(),
-                )
-            } else {
-                (
-                    ChangeOutcome::Cancelled,
-                    "cancelled before switching".to_owned(),
-                )
-            };
+        if let Some((outcome, why)) = self.update_hosts(plan, &mut progress, release) {
             return Ok(self.abort(plan, progress, release, outcome, why));
         }
-
-        let mut failures = 0;
-        let mut promote_all = false;
-        for (b, batch) in plan.batches.iter().enumerate().skip(first_batch) {
-            if self.cancel.is_cancelled() {
-                return Ok(self.abort(
-                    plan,
-                    progress,
-                    release,
-                    ChangeOutcome::Cancelled,
-                    "cancelled by the operator".into(),
-                ));
-            }
-            let todo: Vec<usize> = batch
-                .iter()
-                .copied()
-                .filter(|&i| progress[i] == Progress::Pending)
-                .collect();
-            if !todo.is_empty() {
-                self.engine.events.emit(Event::BatchStarted {
-                    index: b,
-                    of: plan.batches.len(),
-                    hosts: todo.clone(),
-                });
-            }
-            let results = self
-                .fleet
-                .each(&todo, |i, h| self.publish(h, i, &plan.hosts[i], release));
-            for (&i, p) in todo.iter().zip(results) {
-                if !matches!(p, Progress::Switched(_)) {
-                    failures += 1;
-                }
-                progress[i] = p;
-            }
-            if failures > plan.max_failures {
-                let why = format!(
-                    "{failures} host{} failed (max_failures = {})",
-                    if failures == 1 { "" } else { "s" },
-                    plan.max_failures
-                );
-                return Ok(self.abort(plan, progress, release, ChangeOutcome::RolledBack, why));
-            }
-            if promote_all {
-                continue;
-            }
-            for pause in plan.pauses.get(b).into_iter().flatten() {
-                match self.pause(plan, &progress, b, *pause) {
-                    PauseEnd::Next => {}
-                    PauseEnd::Promote => {
-                        promote_all = true;
-                        break;
-                    }
-                    PauseEnd::Stop(outcome, why) => {
-                        return Ok(self.abort(plan, progress, release, outcome, why));
-                    }
-                }
-            }
+        match self.publish_batches(plan, &mut progress, release, first_batch) {
+            Ok(failures) => Ok(self.finish_deploy(plan, &progress, release, failures)),
+            Err((outcome, why)) => Ok(self.abort(plan, progress, release, outcome, why)),
         }
-
-        let switched: Vec<usize> = (0..progress.len())
-            .filter(|&i| matches!(progress[i], Progress::Switched(_)))
-            .collect();
-        self.fleet.each(&switched, |i, h| {
-            let _ = self.step(i, Step::Cleanup, || self.cleanup(h, i));
-        });
-        let all: Vec<usize> = (0..self.fleet.len()).collect();
-        self.unlock(&all, true);
-        let (outcome, summary) = if failures == 0 {
-            (
-                ChangeOutcome::Succeeded,
-                format!(
-                    "{} {id} to {}: {} host{} switched",
-                    self.kind.as_str(),
-                    self.env.name,
-                    switched.len(),
-                    if switched.len() == 1 { "" } else { "s" }
-                ),
-            )
-        } else {
-            (
-                ChangeOutcome::Failed,
-                format!(
-                    "{} {id} to {}: {} switched, {failures} failed and went back (within max_failures = {})",
-                    self.kind.as_str(),
-                    self.env.name,
-                    switched.len(),
-                    plan.max_failures
-                ),
-            )
-        };
-        Ok(self.report(plan, &progress, outcome, summary))
     }
 
     /// Hook variables for a host's new release: in blue/green, with the slot

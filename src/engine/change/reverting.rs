@@ -75,15 +75,30 @@ impl Run<'_> {
                 ),
             );
         }
-        let (message, progress) = match r {
-            Ok(()) => (why.clone(), Progress::Reverted(why.clone())),
-            Err(e) => {
-                let stuck = format!(
-                    "{why}; putting it back on {} also failed: {e}",
-                    back.map_or("nothing".into(), |b| b.to_string())
-                );
-                (stuck.clone(), Progress::Stuck(stuck))
-            }
+        let progress = match r {
+            Ok(()) => Progress::Reverted(why),
+            Err(e) => Progress::Stuck(format!(
+                "{why}; putting it back on {} also failed: {e}",
+                back.map_or("nothing".into(), |b| b.to_string())
+            )),
+        };
+        self.record_revert(h, i, back, release, progress)
+    }
+
+    /// The history of a host this change leaves: the change failed, and
+    /// (when it went back) the revert, in one round trip.
+    fn record_revert(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        back: Option<&ReleaseId>,
+        release: &LocalRelease,
+        progress: Progress,
+    ) -> Progress {
+        let id = &release.manifest.id;
+        let why = match &progress {
+            Progress::Reverted(why) | Progress::Stuck(why) => why.clone(),
+            _ => String::new(),
         };
         let layout = self.layout(i);
         let mut lines = vec![host::history_script(
@@ -97,7 +112,7 @@ impl Run<'_> {
                     from: back,
                     outcome: Outcome::Failed,
                     health: HealthVerdict::Failed,
-                    message: Some(message),
+                    message: Some(why.clone()),
                 },
             ),
         )];
@@ -163,6 +178,28 @@ impl Run<'_> {
         for (&i, p) in switched.iter().zip(reverted) {
             progress[i] = p;
         }
+        self.record_untouched(plan, &progress, release, &why);
+        // A host that could not be put back keeps its lock and its journal:
+        // the next operator must see what it is in the middle of.
+        let (stuck_at, done): (Vec<usize>, Vec<usize>) =
+            (0..self.fleet.len()).partition(|&i| matches!(progress[i], Progress::Stuck(_)));
+        self.unlock(&done, true);
+        if !stuck_at.is_empty() {
+            outcome = ChangeOutcome::Failed;
+        }
+        let summary = self.abort_summary(&progress, &stuck_at, id, &why);
+        self.report(plan, &progress, outcome, summary)
+    }
+
+    /// Every host the stopped change never switched says so in its history.
+    fn record_untouched(
+        &self,
+        plan: &Plan,
+        progress: &[Progress],
+        release: &LocalRelease,
+        why: &str,
+    ) {
+        let id = &release.manifest.id;
         let action = self.history_action();
         let untouched: Vec<usize> = (0..progress.len())
             .filter(|&i| {
@@ -193,11 +230,17 @@ impl Run<'_> {
                 },
             );
         });
-        // A host that could not be put back keeps its lock and its journal:
-        // the next operator must see what it is in the middle of.
-        let (stuck_at, done): (Vec<usize>, Vec<usize>) =
-            (0..self.fleet.len()).partition(|&i| matches!(progress[i], Progress::Stuck(_)));
-        self.unlock(&done, true);
+    }
+
+    /// What a stopped change says, naming the hosts it could not put back
+    /// or could not record.
+    fn abort_summary(
+        &self,
+        progress: &[Progress],
+        stuck_at: &[usize],
+        id: &ReleaseId,
+        why: &str,
+    ) -> String {
         let (unrecorded, stuck): (Vec<usize>, Vec<usize>) = stuck_at
             .iter()
             .partition(|&&i| matches!(&progress[i], Progress::Stuck(e) if e.contains(UNRECORDED)));
@@ -220,22 +263,20 @@ impl Run<'_> {
                 names(&unrecorded)
             ),
         };
-        let summary = if stuck_at.is_empty() {
+        if stuck_at.is_empty() {
             format!(
                 "{} {id} to {} stopped: {why}; every host runs what it ran before",
                 self.kind.as_str(),
                 self.env.name
             )
         } else {
-            outcome = ChangeOutcome::Failed;
             format!(
                 "{} {id} to {} stopped: {why}; {attention}: check them now; they stay locked with the change's journal, for `shipdeck rollback {env}` (or `resume`) to finish the job",
                 self.kind.as_str(),
                 self.env.name,
                 env = self.env.name
             )
-        };
-        self.report(plan, &progress, outcome, summary)
+        }
     }
 
     pub(in crate::engine) fn rollback(
@@ -243,7 +284,6 @@ impl Run<'_> {
         to: Option<&ReleaseId>,
         force: bool,
     ) -> Result<ChangeReport, EngineError> {
-        let cfg = &self.engine.config;
         let locked = self.lock_hosts(to)?;
         let states = &locked.states;
         let reachable = locked.reachable();
@@ -254,69 +294,7 @@ impl Run<'_> {
             return Ok(self.release_dead_locks(&locked, &reachable));
         }
         let names: Vec<String> = self.env.hosts.iter().map(|h| h.name.clone()).collect();
-        let plan = match plan_rollback_of(
-            &self.env.name,
-            &names,
-            states,
-            to,
-            &cfg.hooks,
-            cfg.health.is_some(),
-            &locked.unreachable,
-        ) {
-            Ok(p) => p,
-            Err(refusal) => {
-                self.unlock(&reachable, false);
-                let msg = format!(
-                    "rollback of {} refused, nothing was changed: {refusal}",
-                    self.env.name
-                );
-                self.finish_event(ChangeOutcome::Failed, &msg);
-                return Err(EngineError::Failed(msg));
-            }
-        };
-        if let Some(interrupted) = states.iter().find_map(|s| s.journal.as_ref()) {
-            let what = if interrupted.kind == ChangeKind::Rollback {
-                "finishing the interrupted rollback"
-            } else {
-                "undoing the interrupted change"
-            };
-            self.engine.events.note(
-                None,
-                format!(
-                    "{what} {} ({} {} by {}): {}",
-                    interrupted.change,
-                    interrupted.kind.as_str(),
-                    interrupted.release,
-                    interrupted.operator,
-                    if interrupted.kind == ChangeKind::Rollback {
-                        "its hosts go on to the release it was going to"
-                    } else {
-                        "its switched hosts go back to what they ran"
-                    }
-                ),
-            );
-        }
-        let crossed = self.migrations_crossed(&plan, states);
-        if !crossed.is_empty() {
-            if !force {
-                self.unlock(&reachable, false);
-                let msg = format!(
-                    "rollback of {} refused, nothing was changed: it crosses the schema migration of {}; the release it goes back to may not run on the migrated schema\n  roll back anyway with `shipdeck rollback {} --force` (in the console: R again)",
-                    self.env.name,
-                    crossed.join(", "),
-                    self.env.name
-                );
-                self.finish_event(ChangeOutcome::Failed, &msg);
-                return Err(EngineError::Migration(msg));
-            }
-            self.engine.events.note(
-                None,
-                format!(
-                    "rolling back across the schema migration of {} (--force)",
-                    crossed.join(", ")
-                ),
-            );
-        }
+        let plan = self.rollback_plan(&locked, &reachable, &names, to, force)?;
         for (i, why) in &locked.unreachable {
             self.engine.events.note(
                 Some(*i),
@@ -340,23 +318,13 @@ impl Run<'_> {
                     .join(", ")
             )
         });
-        let mut still_locked = reachable.clone();
-        for batch in &plan.batches {
-            let todo: Vec<usize> = batch
-                .iter()
-                .copied()
-                .filter(|&i| progress[i] == Progress::Pending)
-                .collect();
-            let results = self.fleet.each(&todo, |i, h| {
-                self.roll_back_host(h, i, &plan.hosts[i], &states[i], left_out.as_deref())
-            });
-            for (&i, (p, unlocked)) in todo.iter().zip(results) {
-                progress[i] = p;
-                if unlocked {
-                    still_locked.retain(|&h| h != i);
-                }
-            }
-        }
+        let still_locked = self.roll_back_batches(
+            &plan,
+            &mut progress,
+            states,
+            &reachable,
+            left_out.as_deref(),
+        );
         // A host whose rollback could not be recorded keeps its lock and its
         // journal: the next `resume` or `rollback` finishes it and writes
         // what it runs.
@@ -365,6 +333,122 @@ impl Run<'_> {
             .partition(|&i| matches!(progress[i], Progress::Stuck(_)));
         self.unlock(&unlock, true);
         Ok(self.rollback_report(&plan, &progress, &locked.unreachable, &kept))
+    }
+
+    /// The rollback's plan, or why it must not run (the locks it took are
+    /// released then): hosts that disagree or lack a target, or a schema
+    /// migration crossed without `force`.
+    fn rollback_plan(
+        &self,
+        locked: &Locked,
+        reachable: &[usize],
+        names: &[String],
+        to: Option<&ReleaseId>,
+        force: bool,
+    ) -> Result<Plan, EngineError> {
+        let states = &locked.states;
+        let plan = match plan_rollback_of(
+            &self.env.name,
+            names,
+            states,
+            to,
+            &self.engine.config.hooks,
+            self.engine.config.health.is_some(),
+            &locked.unreachable,
+        ) {
+            Ok(p) => p,
+            Err(refusal) => {
+                self.unlock(reachable, false);
+                let msg = format!(
+                    "rollback of {} refused, nothing was changed: {refusal}",
+                    self.env.name
+                );
+                self.finish_event(ChangeOutcome::Failed, &msg);
+                return Err(EngineError::Failed(msg));
+            }
+        };
+        self.note_interrupted(states);
+        let crossed = self.migrations_crossed(&plan, states);
+        if !crossed.is_empty() {
+            if !force {
+                self.unlock(reachable, false);
+                let msg = format!(
+                    "rollback of {} refused, nothing was changed: it crosses the schema migration of {}; the release it goes back to may not run on the migrated schema\n  roll back anyway with `shipdeck rollback {} --force` (in the console: R again)",
+                    self.env.name,
+                    crossed.join(", "),
+                    self.env.name
+                );
+                self.finish_event(ChangeOutcome::Failed, &msg);
+                return Err(EngineError::Migration(msg));
+            }
+            self.engine.events.note(
+                None,
+                format!(
+                    "rolling back across the schema migration of {} (--force)",
+                    crossed.join(", ")
+                ),
+            );
+        }
+        Ok(plan)
+    }
+
+    /// Say which interrupted change this rollback finishes or undoes.
+    fn note_interrupted(&self, states: &[HostState]) {
+        let Some(interrupted) = states.iter().find_map(|s| s.journal.as_ref()) else {
+            return;
+        };
+        {
+            let what = if interrupted.kind == ChangeKind::Rollback {
+                "finishing the interrupted rollback"
+            } else {
+                "undoing the interrupted change"
+            };
+            self.engine.events.note(
+                None,
+                format!(
+                    "{what} {} ({} {} by {}): {}",
+                    interrupted.change,
+                    interrupted.kind.as_str(),
+                    interrupted.release,
+                    interrupted.operator,
+                    if interrupted.kind == ChangeKind::Rollback {
+                        "its hosts go on to the release it was going to"
+                    } else {
+                        "its switched hosts go back to what they ran"
+                    }
+                ),
+            );
+        }
+    }
+
+    /// Switch every host the plan moves; the hosts whose lock is still held
+    /// after (a host rolled back releases its lock with its record).
+    fn roll_back_batches(
+        &self,
+        plan: &Plan,
+        progress: &mut [Progress],
+        states: &[HostState],
+        reachable: &[usize],
+        left_out: Option<&str>,
+    ) -> Vec<usize> {
+        let mut still_locked = reachable.to_vec();
+        for batch in &plan.batches {
+            let todo: Vec<usize> = batch
+                .iter()
+                .copied()
+                .filter(|&i| progress[i] == Progress::Pending)
+                .collect();
+            let results = self.fleet.each(&todo, |i, h| {
+                self.roll_back_host(h, i, &plan.hosts[i], &states[i], left_out)
+            });
+            for (&i, (p, unlocked)) in todo.iter().zip(results) {
+                progress[i] = p;
+                if unlocked {
+                    still_locked.retain(|&h| h != i);
+                }
+            }
+        }
+        still_locked
     }
 
     /// Before any host switches, every host the rollback changes keeps its
@@ -403,6 +487,22 @@ impl Run<'_> {
             dead.into_iter().collect::<Vec<_>>().join("; ")
         );
         self.plain_report(ChangeOutcome::NothingToDo, summary)
+    }
+
+    /// The hosts a failed rollback leaves locked, for `resume` to finish.
+    fn kept_text(&self, names: &[&str], kept: &[usize]) -> String {
+        if kept.is_empty() {
+            return String::new();
+        }
+        format!(
+            "\n  {} stay{} locked with the rollback's journal: `shipdeck resume {}` finishes it",
+            kept.iter()
+                .map(|&i| names[i])
+                .collect::<Vec<_>>()
+                .join(", "),
+            if kept.len() == 1 { "s" } else { "" },
+            self.env.name
+        )
     }
 
     fn rollback_report(
@@ -471,19 +571,7 @@ impl Run<'_> {
                     self.env.name,
                     failed.len(),
                     failed.join("\n  "),
-                    if !kept.is_empty() {
-                        format!(
-                            "\n  {} stay{} locked with the rollback's journal: `shipdeck resume {}` finishes it",
-                            kept.iter()
-                                .map(|&i| names[i])
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            if kept.len() == 1 { "s" } else { "" },
-                            self.env.name
-                        )
-                    } else {
-                        String::new()
-                    }
+                    self.kept_text(&names, kept)
                 ),
             )
         };
@@ -508,7 +596,6 @@ impl Run<'_> {
         };
         let cfg = &self.engine.config;
         let layout = self.layout(i);
-        let env = self.hook_env(i, target, hp.from.as_ref());
         let sha = state.verified.get(target).cloned();
         // The hosts a rollback could not reach are named on every line of
         // it, so each host's history says the environment was left split.
@@ -530,78 +617,18 @@ impl Run<'_> {
             self.unlock_script(i)
         );
         let switch = host::switch_script(&layout, Some(target), &self.nonce(i));
-        let blue_green = self.traffic() == Traffic::Slots;
         if cfg.hooks.restart.is_none()
             && cfg.health.is_none()
             && cfg.hooks.on_rollback.is_empty()
-            && !blue_green
+            && self.traffic() != Traffic::Slots
         {
-            let record = self.history_line(
-                h,
-                line(Outcome::Success, HealthVerdict::NotConfigured, None),
-            );
-            let done = self.steps(i, &[Step::Switch, Step::Record, Step::Unlock], || {
-                h.with(|t| {
-                    host::run_together(
-                        t,
-                        "switching, recording and unlocking",
-                        &[switch, host::history_script(&layout, &record), unlock],
-                    )
-                })
-            });
-            return match done {
-                Ok(()) => (Progress::Switched(HealthVerdict::NotConfigured), true),
-                Err(e) => {
-                    let _ = self.record(
-                        h,
-                        i,
-                        line(Outcome::Failed, HealthVerdict::NotRun, Some(e.to_string())),
-                    );
-                    (Progress::Stuck(e.to_string()), false)
-                }
-            };
+            return self.roll_back_at_once(h, i, switch, unlock, &line);
         }
-        let result = (|| -> Result<(HealthVerdict, Option<String>), StepError> {
-            if blue_green {
-                return self.roll_back_slot(h, i, hp.from.as_ref(), target, state);
-            }
-            let scripts = [switch.clone(), self.journal_script_with(i, Step::Switch)];
-            self.step(i, Step::Switch, || {
-                h.with(|t| host::run_together(t, "switching", &scripts))
-            })?;
-            self.restart(h, i, &env)?;
-            Ok((self.health_gate(h, i, &env)?, None))
-        })();
-        let message = match &result {
-            Ok((_, said)) => {
-                let failed = self.on_rollback(h, i, &env);
-                match (said.clone(), failed) {
-                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-                    (a, b) => a.or(b),
-                }
-            }
-            Err(_) => None,
-        };
-        let result = result.map(|(v, _)| v);
+        let (record, progress) = self.roll_back_gated(h, i, hp, target, state, switch, &line);
+        let mut record = self.history_line(h, record);
         // What history says is what happened to the host: switched to the
         // target and then failed is on the target.
-        let switched = self.has_done(i, Step::Switch);
-        let (record, progress) = match result {
-            Ok(v) => (line(Outcome::Success, v, message), Progress::Switched(v)),
-            Err(e) => {
-                let said = if switched {
-                    format!("on {target}, but: {e}")
-                } else {
-                    e.to_string()
-                };
-                (
-                    line(Outcome::Failed, HealthVerdict::Failed, Some(said.clone())),
-                    Progress::Stuck(said),
-                )
-            }
-        };
-        let mut record = self.history_line(h, record);
-        record.switched = switched && record.outcome == Outcome::Failed;
+        record.switched = self.has_done(i, Step::Switch) && record.outcome == Outcome::Failed;
         let recorded = self.steps(i, &[Step::Record, Step::Unlock], || {
             h.with(|t| {
                 host::run_together(
@@ -619,6 +646,90 @@ impl Run<'_> {
                 false,
             ),
             (p, r) => (p, r.is_ok()),
+        }
+    }
+
+    /// Nothing to restart, gate or run after: switch, record and unlock in
+    /// one round trip, so a rollback at 3 a.m. costs one command a host.
+    fn roll_back_at_once<'l>(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        switch: String,
+        unlock: String,
+        line: &dyn Fn(Outcome, HealthVerdict, Option<String>) -> Line<'l>,
+    ) -> (Progress, bool) {
+        let layout = self.layout(i);
+        let record = self.history_line(
+            h,
+            line(Outcome::Success, HealthVerdict::NotConfigured, None),
+        );
+        let done = self.steps(i, &[Step::Switch, Step::Record, Step::Unlock], || {
+            h.with(|t| {
+                host::run_together(
+                    t,
+                    "switching, recording and unlocking",
+                    &[switch, host::history_script(&layout, &record), unlock],
+                )
+            })
+        });
+        match done {
+            Ok(()) => (Progress::Switched(HealthVerdict::NotConfigured), true),
+            Err(e) => {
+                let _ = self.record(
+                    h,
+                    i,
+                    line(Outcome::Failed, HealthVerdict::NotRun, Some(e.to_string())),
+                );
+                (Progress::Stuck(e.to_string()), false)
+            }
+        }
+    }
+
+    /// Switch (or move traffic back to the target's slot), restart, gate and
+    /// `on_rollback`: the line to record and the host's progress.
+    #[allow(clippy::too_many_arguments)]
+    fn roll_back_gated<'l>(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        hp: &HostPlan,
+        target: &ReleaseId,
+        state: &HostState,
+        switch: String,
+        line: &dyn Fn(Outcome, HealthVerdict, Option<String>) -> Line<'l>,
+    ) -> (Line<'l>, Progress) {
+        let env = self.hook_env(i, target, hp.from.as_ref());
+        let result = (|| -> Result<(HealthVerdict, Option<String>), StepError> {
+            if self.traffic() == Traffic::Slots {
+                return self.roll_back_slot(h, i, hp.from.as_ref(), target, state);
+            }
+            let scripts = [switch, self.journal_script_with(i, Step::Switch)];
+            self.step(i, Step::Switch, || {
+                h.with(|t| host::run_together(t, "switching", &scripts))
+            })?;
+            self.restart(h, i, &env)?;
+            Ok((self.health_gate(h, i, &env)?, None))
+        })();
+        match result {
+            Ok((v, said)) => {
+                let message = match (said, self.on_rollback(h, i, &env)) {
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
+                };
+                (line(Outcome::Success, v, message), Progress::Switched(v))
+            }
+            Err(e) => {
+                let said = if self.has_done(i, Step::Switch) {
+                    format!("on {target}, but: {e}")
+                } else {
+                    e.to_string()
+                };
+                (
+                    line(Outcome::Failed, HealthVerdict::Failed, Some(said.clone())),
+                    Progress::Stuck(said),
+                )
+            }
         }
     }
 }

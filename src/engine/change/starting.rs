@@ -108,17 +108,9 @@ impl Run<'_> {
     /// meet at that first host, so one of them gets every lock and the other
     /// queues (up to `--lock-wait`) instead of both getting some and backing
     /// off.
-    pub(in crate::engine) fn lock_hosts(
-        &self,
-        release: Option<&ReleaseId>,
-    ) -> Result<Locked, EngineError> {
-        let owner = LockOwner {
-            operator: self.engine.operator.clone(),
-            pid: std::process::id(),
-            since: now_rfc3339(),
-            reason: self.lock_reason(release),
-            change: Some(self.change.clone()),
-        };
+    /// Connect every host, lock the first that answers alone, then the
+    /// others: `None` for a host not tried.
+    fn take_locks(&self, owner: &LockOwner) -> Vec<Option<Result<Attempt, StepError>>> {
         let connected = self
             .fleet
             .all(|i, h| self.step(i, Step::Connect, || h.connect().map_err(StepError::from)));
@@ -129,7 +121,7 @@ impl Run<'_> {
         let mut results: Vec<Option<Result<Attempt, StepError>>> =
             connected.into_iter().map(|r| r.err().map(Err)).collect();
         if let Some((&first, rest)) = reachable.split_first() {
-            let gate = self.lock_one(first, &owner, deadline);
+            let gate = self.lock_one(first, owner, deadline);
             let won = matches!(
                 gate,
                 Ok(Attempt {
@@ -143,11 +135,58 @@ impl Run<'_> {
             let rest = if won { rest } else { &[] };
             let others = self
                 .fleet
-                .each(rest, |i, _| self.lock_one(i, &owner, deadline));
+                .each(rest, |i, _| self.lock_one(i, owner, deadline));
             for (&i, r) in rest.iter().zip(others) {
                 results[i] = Some(r);
             }
         }
+        results
+    }
+
+    /// Why the change cannot start (its locks already released): a host
+    /// locked by someone else, or hosts that do not answer.
+    fn refusal(&self, held: Vec<String>, broken: Vec<(usize, String)>) -> EngineError {
+        let outcome = ChangeOutcome::Failed;
+        if !held.is_empty() {
+            let msg = format!(
+                "{} is locked; nothing was changed\n  {}\n  wait for it (--lock-wait), or break it with `shipdeck unlock {} --force --reason \"why\"` if its holder is gone",
+                self.env.name,
+                held.join("\n  "),
+                self.env.name
+            );
+            self.finish_event(outcome, &msg);
+            return EngineError::Locked(msg);
+        }
+        let unreachable: Vec<String> = broken.into_iter().map(|(_, e)| e).collect();
+        let msg = format!(
+            "cannot reach every host of {}; nothing was changed\n  {}{}",
+            self.env.name,
+            unreachable.join("\n  "),
+            if self.kind == ChangeKind::Rollback {
+                format!(
+                    "\n  roll back the hosts that answer with `shipdeck rollback {} --skip-unreachable`",
+                    self.env.name
+                )
+            } else {
+                String::new()
+            }
+        );
+        self.finish_event(outcome, &msg);
+        EngineError::Failed(msg)
+    }
+
+    pub(in crate::engine) fn lock_hosts(
+        &self,
+        release: Option<&ReleaseId>,
+    ) -> Result<Locked, EngineError> {
+        let owner = LockOwner {
+            operator: self.engine.operator.clone(),
+            pid: std::process::id(),
+            since: now_rfc3339(),
+            reason: self.lock_reason(release),
+            change: Some(self.change.clone()),
+        };
+        let results = self.take_locks(&owner);
         let mut locked = Locked {
             states: Vec::new(),
             unreachable: Vec::new(),
@@ -200,33 +239,7 @@ impl Run<'_> {
             return Ok(locked);
         }
         self.unlock(&acquired, false);
-        let outcome = ChangeOutcome::Failed;
-        if !held.is_empty() {
-            let msg = format!(
-                "{} is locked; nothing was changed\n  {}\n  wait for it (--lock-wait), or break it with `shipdeck unlock {} --force --reason \"why\"` if its holder is gone",
-                self.env.name,
-                held.join("\n  "),
-                self.env.name
-            );
-            self.finish_event(outcome, &msg);
-            return Err(EngineError::Locked(msg));
-        }
-        let unreachable: Vec<String> = broken.into_iter().map(|(_, e)| e).collect();
-        let msg = format!(
-            "cannot reach every host of {}; nothing was changed\n  {}{}",
-            self.env.name,
-            unreachable.join("\n  "),
-            if self.kind == ChangeKind::Rollback {
-                format!(
-                    "\n  roll back the hosts that answer with `shipdeck rollback {} --skip-unreachable`",
-                    self.env.name
-                )
-            } else {
-                String::new()
-            }
-        );
-        self.finish_event(outcome, &msg);
-        Err(EngineError::Failed(msg))
+        Err(self.refusal(held, broken))
     }
 
     /// Lock one host, queueing until `deadline` while a running change holds

@@ -126,3 +126,67 @@ impl Run<'_> {
         crossed
     }
 }
+
+impl Run<'_> {
+    /// Prepare every host before any host switches, then `run_once` on its
+    /// host: a failed upload or hook leaves the whole environment on its old
+    /// release. `Some` is why the change stops before switching.
+    pub(super) fn update_hosts(
+        &self,
+        plan: &Plan,
+        progress: &mut [Progress],
+        release: &LocalRelease,
+    ) -> Option<(ChangeOutcome, String)> {
+        let pending: Vec<usize> = (0..progress.len())
+            .filter(|&i| progress[i] == Progress::Pending)
+            .collect();
+        let prepared = self
+            .fleet
+            .each(&pending, |i, h| self.prepare(h, i, &plan.hosts[i], release));
+        for (&i, r) in pending.iter().zip(prepared) {
+            if let Err(e) = r {
+                progress[i] = Progress::FailedUnchanged(e.to_string());
+            }
+        }
+        if let Some(i) = plan.run_once_on
+            && progress[i] == Progress::Pending
+            && !self.has_done(i, Step::RunOnce)
+            && !self.cancel.is_cancelled()
+            && let Err(e) = self.run_once(plan, i, &release.manifest.id)
+        {
+            progress[i] = Progress::FailedUnchanged(e.to_string());
+        }
+        if progress
+            .iter()
+            .any(|p| matches!(p, Progress::FailedUnchanged(_)))
+        {
+            Some((
+                ChangeOutcome::RolledBack,
+                "a host failed before switching".to_owned(),
+            ))
+        } else if self.cancel.is_cancelled() {
+            Some((
+                ChangeOutcome::Cancelled,
+                "cancelled before switching".to_owned(),
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// The `run_once` hooks on their one host, the migration mark they carry,
+    /// and the journal saying they ran (so a resumed change skips them).
+    fn run_once(&self, plan: &Plan, i: usize, id: &ReleaseId) -> Result<(), StepError> {
+        let cfg = &self.engine.config;
+        let h = &self.fleet.hosts[i];
+        let env = self.release_env(i, id, plan.hosts[i].from.as_ref());
+        self.step(i, Step::RunOnce, || {
+            self.run_hooks(h, "run_once", &cfg.hooks.run_once, &env.release_dir, &env)
+        })?;
+        if cfg.hooks.run_once_migrates {
+            self.mark_migration(format!("run_once: {}", cfg.hooks.run_once.join("; ")));
+        }
+        let _ = h.with(|t| host::run_together(t, "writing the journal", &[self.journal_script(i)]));
+        Ok(())
+    }
+}

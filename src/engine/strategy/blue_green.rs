@@ -78,21 +78,18 @@ impl Run<'_> {
         self.slot_env(i, release, previous, idle_slot(self.live_slot(i)))
     }
 
-    /// Start `release` on the idle slot, gate it there, move traffic to it.
-    /// Stands in for switch, restart and gate in a blue/green environment.
-    /// Steps an interrupted run of this change finished are not done again.
-    pub(in crate::engine) fn switch_slot(
+    /// Link the idle slot to the release and restart it there; done once,
+    /// also when a change is resumed.
+    fn start_slot(
         &self,
         h: &HostHandle,
         i: usize,
+        idle: Slot,
         release: &ReleaseId,
-        previous: Option<&ReleaseId>,
-        live: Option<Slot>,
-    ) -> Result<HealthVerdict, StepError> {
+        env: &HookEnv,
+    ) -> Result<(), StepError> {
         let cfg = &self.engine.config;
         let layout = self.layout(i);
-        let idle = idle_slot(live);
-        let env = self.slot_env(i, release, previous, idle);
         let slot_dir = layout.slot(idle);
         if self.has_done(i, Step::StartSlot) {
             self.skip(i, Step::StartSlot, "done before the change was interrupted");
@@ -117,7 +114,7 @@ impl Run<'_> {
                             &format!("restart on {idle}"),
                             &slot_dir,
                             restart,
-                            &env,
+                            env,
                             cfg.ssh.command_timeout,
                         )
                     })?;
@@ -126,6 +123,24 @@ impl Run<'_> {
             })?;
             self.write_journal(h, i);
         }
+        Ok(())
+    }
+
+    /// Start `release` on the idle slot, gate it there, move traffic to it.
+    /// Stands in for switch, restart and gate in a blue/green environment.
+    /// Steps an interrupted run of this change finished are not done again.
+    pub(in crate::engine) fn switch_slot(
+        &self,
+        h: &HostHandle,
+        i: usize,
+        release: &ReleaseId,
+        previous: Option<&ReleaseId>,
+        live: Option<Slot>,
+    ) -> Result<HealthVerdict, StepError> {
+        let cfg = &self.engine.config;
+        let idle = idle_slot(live);
+        let env = self.slot_env(i, release, previous, idle);
+        self.start_slot(h, i, idle, release, &env)?;
         let verdict = match &cfg.health {
             None => HealthVerdict::NotConfigured,
             Some(health) => {
@@ -371,6 +386,34 @@ impl Engine {
         self.finish_change_with(env_name, change, &crate::engine::ChangeOptions::default())
     }
 
+    /// A deploy, promote or resume that switched a blue/green environment
+    /// with `finish_after` keeps the old slots that long (until then a
+    /// rollback is the switch back), then stops them. `None`: nothing to
+    /// wait for, or the wait was cancelled (the slots stay for `shipdeck
+    /// finish`; the console also finishes them when due).
+    pub fn finish_when_due(
+        &self,
+        report: &crate::engine::ChangeReport,
+    ) -> Option<Result<crate::engine::ChangeReport, EngineError>> {
+        let (env, _) = self.environment(&report.env).ok()?;
+        let after = finish_after(&env.strategy)?;
+        if report.outcome != ChangeOutcome::Succeeded {
+            return None;
+        }
+        self.events.note(
+            None,
+            format!(
+                "the old slots keep running for {} (until then a rollback is the switch back); Ctrl-C leaves them for `shipdeck finish {}`",
+                crate::engine::human_duration(after),
+                report.env
+            ),
+        );
+        if self.cancel_token().wait(after) {
+            return None;
+        }
+        Some(self.finish_change(&report.env, Some(&report.change)))
+    }
+
     pub fn finish_change_with(
         &self,
         env_name: &str,
@@ -390,6 +433,54 @@ impl Engine {
 }
 
 impl Run<'_> {
+    /// Stop one host's old slot and record it.
+    fn finish_host(&self, h: &HostHandle, i: usize, p: &PendingFinish) -> Result<(), StepError> {
+        let layout = self.layout(i);
+        let r = self.step(i, Step::StopSlot, || {
+            if let Some(old_release) = &p.old_release {
+                self.run_stop(h, i, p.old, old_release, Some(&p.release))?;
+            }
+            h.with(|t| {
+                host::run_together(
+                    t,
+                    "finishing",
+                    &[host::pending_finish_script(&layout, None)],
+                )
+            })
+        });
+        let message = match &r {
+            Ok(()) => format!(
+                "{} stopped ({}); {} live with {}",
+                p.old
+                    .map_or("the old release".to_owned(), |s| format!("{s} slot")),
+                p.old_release
+                    .as_ref()
+                    .map_or("nothing".into(), ToString::to_string),
+                p.live,
+                p.release
+            ),
+            Err(e) => e.to_string(),
+        };
+        let _ = self.record(
+            h,
+            i,
+            Line {
+                action: Action::Finish,
+                release: Some(&p.release),
+                sha256: None,
+                from: p.old_release.as_ref(),
+                outcome: if r.is_ok() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failed
+                },
+                health: HealthVerdict::NotRun,
+                message: Some(message),
+            },
+        );
+        r
+    }
+
     fn finish(&self, change: Option<&str>) -> Result<crate::engine::ChangeReport, EngineError> {
         let states = self.lock_all(None)?;
         let pending: Vec<Option<&PendingFinish>> = states
@@ -407,50 +498,7 @@ impl Run<'_> {
             let Some(p) = pending[i] else {
                 return Ok(());
             };
-            let layout = self.layout(i);
-            let r = self.step(i, Step::StopSlot, || {
-                if let Some(old_release) = &p.old_release {
-                    self.run_stop(h, i, p.old, old_release, Some(&p.release))?;
-                }
-                h.with(|t| {
-                    host::run_together(
-                        t,
-                        "finishing",
-                        &[host::pending_finish_script(&layout, None)],
-                    )
-                })
-            });
-            let message = match &r {
-                Ok(()) => format!(
-                    "{} stopped ({}); {} live with {}",
-                    p.old
-                        .map_or("the old release".to_owned(), |s| format!("{s} slot")),
-                    p.old_release
-                        .as_ref()
-                        .map_or("nothing".into(), ToString::to_string),
-                    p.live,
-                    p.release
-                ),
-                Err(e) => e.to_string(),
-            };
-            let _ = self.record(
-                h,
-                i,
-                Line {
-                    action: Action::Finish,
-                    release: Some(&p.release),
-                    sha256: None,
-                    from: p.old_release.as_ref(),
-                    outcome: if r.is_ok() {
-                        Outcome::Success
-                    } else {
-                        Outcome::Failed
-                    },
-                    health: HealthVerdict::NotRun,
-                    message: Some(message),
-                },
-            );
-            r
+            self.finish_host(h, i, p)
         });
         let all: Vec<usize> = (0..self.fleet.len()).collect();
         self.unlock(&all, false);

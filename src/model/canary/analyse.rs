@@ -189,89 +189,12 @@ fn check_relative(canary: &GroupWindow, baseline: &GroupWindow, t: &Thresholds) 
     };
     let mut checks = Vec::new();
     if t.expects.requests || canary.has_requests() || baseline.has_requests() {
-        let m = Metric::RelativeErrorRate;
-        let floor = t.relative_floor_error_rate;
-        checks.push(match baseline.error_ratio(t.min_requests) {
-            None => Check::NoData(match baseline.requests() {
-                Some(r) if !baseline.hosts.is_empty() => format!(
-                    "the baseline served {:.0} requests in the window, fewer than the {} an error rate needs (min_requests), so there is no error rate to compare with",
-                    r.total, t.min_requests
-                ),
-                _ => baseline.gap("error rate", |h| h.error_ratio(t.min_requests).err()),
-            }),
-            Some(base) => relative(
-                canary,
-                m,
-                |h| h.error_ratio(t.min_requests),
-                base,
-                (base * factor).max(floor),
-                format!("{factor}× the baseline, and never below {}", m.format(floor)),
-                requests_note,
-            ),
-        });
+        checks.push(relative_error_rate(canary, baseline, t, factor));
     }
     if t.expects.error_lines || canary.has_error_lines() || baseline.has_error_lines() {
-        let m = Metric::RelativeErrorLines;
-        let floor = t.relative_floor_lines_per_min;
-        checks.push(match baseline.mean_error_lines() {
-            None => Check::NoData(baseline.gap("error log lines", |h| h.error_lines().err())),
-            Some(base) => relative(
-                canary,
-                m,
-                HostWindow::error_lines,
-                base,
-                (base * factor).max(floor),
-                format!(
-                    "{factor}× the baseline, and never below {}",
-                    m.format(floor)
-                ),
-                |_| String::new(),
-            ),
-        });
+        checks.push(relative_error_lines(canary, baseline, t, factor));
     }
-    let margin = t.relative_latency_margin.as_secs_f64() * 1000.0;
-    let latency_rule = |m: Metric| {
-        format!(
-            "{factor}× the baseline, and never below the baseline + {}",
-            m.format(margin)
-        )
-    };
-    match latency_source(canary, t) {
-        LatencySource::App => {
-            let m = Metric::RelativeAppLatency;
-            checks.push(match baseline.mean_app_latency() {
-                None => Check::NoData(
-                    baseline.gap("latency (metrics.latency)", |h| h.app_latency().err()),
-                ),
-                Some(base) => relative(
-                    canary,
-                    m,
-                    HostWindow::app_latency,
-                    base,
-                    (base * factor).max(base + margin),
-                    latency_rule(m),
-                    |_| String::new(),
-                ),
-            });
-        }
-        // Without probes anywhere (no [health]) there is no latency to compare.
-        LatencySource::Probes if canary.has_answered_probes() || baseline.has_answered_probes() => {
-            let m = Metric::RelativeLatency;
-            checks.push(match baseline.probe_median() {
-                None => Check::NoData(baseline.gap("probe latency", |h| h.probe_latency().err())),
-                Some(base) => relative(
-                    canary,
-                    m,
-                    HostWindow::probe_latency,
-                    base,
-                    (base * factor).max(base + margin),
-                    latency_rule(m),
-                    |_| String::new(),
-                ),
-            });
-        }
-        LatencySource::Probes => {}
-    }
+    checks.extend(relative_latency(canary, baseline, t, factor));
     if checks.is_empty() {
         checks.push(Check::NoData(
             "max_relative is set but no host reported request counters, error log lines or latency"
@@ -279,6 +202,113 @@ fn check_relative(canary: &GroupWindow, baseline: &GroupWindow, t: &Thresholds) 
         ));
     }
     checks
+}
+
+fn relative_error_rate(
+    canary: &GroupWindow,
+    baseline: &GroupWindow,
+    t: &Thresholds,
+    factor: f64,
+) -> Check {
+    let m = Metric::RelativeErrorRate;
+    let floor = t.relative_floor_error_rate;
+    match baseline.error_ratio(t.min_requests) {
+        None => Check::NoData(match baseline.requests() {
+            Some(r) if !baseline.hosts.is_empty() => format!(
+                "the baseline served {:.0} requests in the window, fewer than the {} an error rate needs (min_requests), so there is no error rate to compare with",
+                r.total, t.min_requests
+            ),
+            _ => baseline.gap("error rate", |h| h.error_ratio(t.min_requests).err()),
+        }),
+        Some(base) => relative(
+            canary,
+            m,
+            |h| h.error_ratio(t.min_requests),
+            base,
+            (base * factor).max(floor),
+            format!(
+                "{factor}× the baseline, and never below {}",
+                m.format(floor)
+            ),
+            requests_note,
+        ),
+    }
+}
+
+fn relative_error_lines(
+    canary: &GroupWindow,
+    baseline: &GroupWindow,
+    t: &Thresholds,
+    factor: f64,
+) -> Check {
+    let m = Metric::RelativeErrorLines;
+    let floor = t.relative_floor_lines_per_min;
+    match baseline.mean_error_lines() {
+        None => Check::NoData(baseline.gap("error log lines", |h| h.error_lines().err())),
+        Some(base) => relative(
+            canary,
+            m,
+            HostWindow::error_lines,
+            base,
+            (base * factor).max(floor),
+            format!(
+                "{factor}× the baseline, and never below {}",
+                m.format(floor)
+            ),
+            |_| String::new(),
+        ),
+    }
+}
+
+/// How a comparison reads one host's figure.
+type Figure = fn(&HostWindow) -> Result<f64, String>;
+
+/// The app's own latency when it reports one, else the probes'; without
+/// probes anywhere (no [health]) there is no latency to compare.
+fn relative_latency(
+    canary: &GroupWindow,
+    baseline: &GroupWindow,
+    t: &Thresholds,
+    factor: f64,
+) -> Option<Check> {
+    let margin = t.relative_latency_margin.as_secs_f64() * 1000.0;
+    let rule = |m: Metric| {
+        format!(
+            "{factor}× the baseline, and never below the baseline + {}",
+            m.format(margin)
+        )
+    };
+    let (m, base, figure): (Metric, Result<f64, String>, Figure) = match latency_source(canary, t) {
+        LatencySource::App => (
+            Metric::RelativeAppLatency,
+            baseline.mean_app_latency().ok_or_else(|| {
+                baseline.gap("latency (metrics.latency)", |h| h.app_latency().err())
+            }),
+            HostWindow::app_latency,
+        ),
+        LatencySource::Probes if canary.has_answered_probes() || baseline.has_answered_probes() => {
+            (
+                Metric::RelativeLatency,
+                baseline
+                    .probe_median()
+                    .ok_or_else(|| baseline.gap("probe latency", |h| h.probe_latency().err())),
+                HostWindow::probe_latency,
+            )
+        }
+        LatencySource::Probes => return None,
+    };
+    Some(match base {
+        Err(gap) => Check::NoData(gap),
+        Ok(base) => relative(
+            canary,
+            m,
+            figure,
+            base,
+            (base * factor).max(base + margin),
+            rule(m),
+            |_| String::new(),
+        ),
+    })
 }
 
 /// One comparison with the baseline; `limit` is the effective one (the

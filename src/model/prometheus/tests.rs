@@ -369,6 +369,8 @@ fn buckets(page: &str, query: &str) -> Buckets {
 const LAT: &str =
     "histogram_quantile(0.99, http_request_duration_seconds{route=\"/predict/{model}\"})";
 
+// Long on purpose: every case (window, `_bucket` suffix, restart, idle, ...)
+// reads the same page builder and the same before/after scrapes.
 #[test]
 fn histogram_quantile_over_the_windows_growth() {
     let page = |counts: [u64; 4]| {

@@ -155,32 +155,62 @@ pub(super) fn append_known_host(path: &Path, existing: &str, line: &str) -> io::
 }
 
 impl SshTransport {
-    /// Open, verify and authenticate a session. `name` is the operator's label
-    /// for the host; known_hosts is looked up by `target.host` and port.
+    /// Open, verify and authenticate a session, through its bastions if it
+    /// has any. `name` is the operator's label for the host; known_hosts is
+    /// looked up by `target.host` and port.
     pub fn connect(
         name: &str,
         target: &SshTarget,
         settings: &SshSettings,
     ) -> Result<Self, TransportError> {
         let started = Instant::now();
+        let timeout = target.connect_timeout.unwrap_or(settings.connect_timeout);
         let connect_error = |reason: String| TransportError::Connect {
             host: name.to_owned(),
             reason,
         };
-        let timeout = settings.connect_timeout;
+        let mut transport = if target.jump.is_empty() {
+            let tcp = tcp_connect(&target.host, target.port, timeout).map_err(connect_error)?;
+            // libssh2 leaves Nagle on, which costs ~40 ms per round trip on a kept-open session.
+            tcp.set_nodelay(true)
+                .map_err(|e| connect_error(format!("cannot set TCP_NODELAY: {e}")))?;
+            Self::establish(name, target, settings, tcp, timeout)?
+        } else {
+            let bastion = jump::bastion(&target.jump, settings)
+                .map_err(|e| connect_error(format!("through its bastion: {e}")))?;
+            let stream = bastion
+                .open(&target.host, target.port, timeout)
+                .map_err(connect_error)?;
+            let mut t = Self::establish(name, target, settings, stream, timeout)?;
+            t._via = Some(bastion);
+            t
+        };
+        let keepalive = target.keepalive.unwrap_or(KEEPALIVE);
+        // Keepalives go out while libssh2 waits in a blocking call, so a long
+        // quiet command does not get its connection dropped by a NAT or firewall.
+        transport
+            .session
+            .set_keepalive(true, keepalive.as_secs().min(u32::MAX as u64) as u32);
+        transport.name = name.to_owned();
+        tracing::debug!(host = %name, target = %target.route(), elapsed = ?started.elapsed(), "ssh connected");
+        Ok(transport)
+    }
 
-        let known = read_known_hosts(&settings.known_hosts).map_err(|e| {
-            connect_error(format!(
-                "cannot read {}: {e}",
-                settings.known_hosts.display()
-            ))
-        })?;
-
-        let tcp = tcp_connect(&target.host, target.port, timeout).map_err(connect_error)?;
-        // libssh2 leaves Nagle on, which costs ~40 ms per round trip on a kept-open session.
-        tcp.set_nodelay(true)
-            .map_err(|e| connect_error(format!("cannot set TCP_NODELAY: {e}")))?;
-
+    /// Handshake, host key check and authentication on an open stream.
+    pub(super) fn establish(
+        name: &str,
+        target: &SshTarget,
+        settings: &SshSettings,
+        stream: impl std::os::fd::AsRawFd + 'static,
+        timeout: Duration,
+    ) -> Result<Self, TransportError> {
+        let connect_error = |reason: String| TransportError::Connect {
+            host: name.to_owned(),
+            reason,
+        };
+        let known_hosts = target.known_hosts.as_ref().unwrap_or(&settings.known_hosts);
+        let known = read_known_hosts(known_hosts)
+            .map_err(|e| connect_error(format!("cannot read {}: {e}", known_hosts.display())))?;
         let mut session =
             Session::new().map_err(|e| connect_error(format!("cannot start libssh2: {e}")))?;
         session.set_timeout(millis(timeout));
@@ -189,7 +219,7 @@ impl SshTransport {
             set_hostkey_preference(&session, &known_types);
         }
         set_fast_preferences(&session);
-        session.set_tcp_stream(tcp);
+        session.set_tcp_stream(stream);
         session.handshake().map_err(|e| {
             if is_timeout(ssh_code(&e)) {
                 connect_error(format!("no SSH handshake within {timeout:?}"))
@@ -202,20 +232,15 @@ impl SshTransport {
             kex = ?session.methods(MethodType::Kex),
             hostkey = ?session.methods(MethodType::HostKey),
             cipher = ?session.methods(MethodType::CryptCs),
-            mac = ?session.methods(MethodType::MacCs),
             "negotiated"
         );
-
         let transport = SshTransport {
             name: name.to_owned(),
             session,
+            _via: None,
         };
-        transport.verify_host_key(target, settings, &known)?;
-        transport.authenticate(&target.user, settings.identity.as_deref(), timeout)?;
-        // Keepalives go out while libssh2 waits in a blocking call, so a long
-        // quiet command does not get its connection dropped by a NAT or firewall.
-        transport.session.set_keepalive(true, 15);
-        tracing::debug!(host = %name, target = %target, elapsed = ?started.elapsed(), "ssh connected");
+        transport.verify_host_key(target, settings, known_hosts, &known)?;
+        transport.authenticate(target, timeout)?;
         Ok(transport)
     }
 
@@ -223,6 +248,7 @@ impl SshTransport {
         &self,
         target: &SshTarget,
         settings: &SshSettings,
+        known_hosts_path: &Path,
         known: &str,
     ) -> Result<(), TransportError> {
         let (blob, kind) = self
@@ -237,7 +263,7 @@ impl SshTransport {
             .unwrap_or(host_key_type_name(kind))
             .to_owned();
         let fingerprint = known_hosts::fingerprint_sha256(&blob);
-        let known_hosts_name = settings.known_hosts.display().to_string();
+        let known_hosts_name = known_hosts_path.display().to_string();
         match known_hosts::check(known, &target.host, target.port, &key_type, &blob) {
             KeyCheck::Match => Ok(()),
             check @ (KeyCheck::Mismatch | KeyCheck::Revoked) => {
@@ -259,7 +285,7 @@ impl SshTransport {
             }
             KeyCheck::NotFound if settings.accept_new_host_keys => {
                 let line = known_hosts::entry_line(&target.host, target.port, &key_type, &blob);
-                append_known_host(&settings.known_hosts, known, &line).map_err(|e| {
+                append_known_host(known_hosts_path, known, &line).map_err(|e| {
                     TransportError::Io {
                         host: self.name.clone(),
                         reason: format!("cannot add host key to {known_hosts_name}: {e}"),

@@ -15,7 +15,7 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ssh2::{Channel, ErrorCode, HostKeyType, MethodType, Session};
@@ -29,6 +29,8 @@ pub use crate::config::SshSettings;
 
 mod auth;
 mod connect;
+pub mod jump;
+pub mod keys;
 
 // libssh2 error codes (libssh2.h); `ssh2` does not re-export them.
 const ERR_SOCKET_SEND: i32 = -7;
@@ -74,7 +76,13 @@ pub struct SshTransport {
     /// The operator's label for the host, used in every error.
     name: String,
     session: Session,
+    /// The bastion this session runs through, kept open while it does
+    /// (dropped after `session`).
+    _via: Option<std::sync::Arc<jump::Bastion>>,
 }
+
+/// Keepalives when ssh_config sets no `ServerAliveInterval`.
+const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// What an operation is, for its errors.
 struct Op {
