@@ -515,6 +515,24 @@ fn the_demo_starts_with_v1_healthy_on_every_host() {
 }
 
 /// The host's records of `history production --json`.
+#[test]
+fn a_second_console_quitting_leaves_the_apps_the_first_still_shows() {
+    let demo = Demo::new();
+    demo.wait_healthy(None, "v1", HOSTS);
+    // A first console shows the sandbox (a process that lives on stands
+    // for it); a second one, this process, opens on it and quits.
+    let mut first = Command::new("sleep").arg("600").spawn().unwrap();
+    shipdeck::demo::note_console(&demo.dir, first.id()).unwrap();
+    assert_eq!(shipdeck::demo::start_apps(&demo.dir).unwrap(), 0);
+    shipdeck::demo::stop_apps(&demo.dir);
+    assert_eq!(apps_of(&demo.dir).len(), PROCESSES);
+    demo.wait_healthy(None, "v1", HOSTS);
+    // The first one quits too (or dies): the apps go with the last.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    demo.finish();
+}
+
 fn history_of<'a>(history: &'a [serde_json::Value], host: &str) -> Vec<&'a serde_json::Value> {
     history
         .iter()

@@ -742,3 +742,21 @@ fn a_tarball_changed_after_build_is_refused_before_any_host_is_reached() {
     );
     assert!(!sb.host("stage-1").exists(), "the host was reached");
 }
+
+#[test]
+fn the_console_without_a_config_points_to_the_demo_and_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("shipdeck.toml")
+            && err.contains("`shipdeck demo`")
+            && err.contains("`shipdeck init`"),
+        "{err}"
+    );
+}

@@ -473,9 +473,24 @@ fn canary_breach() -> App {
 
 const MIGRATION: &str = "rollback of production refused, nothing was changed: it crosses the schema migration of v2 (run_once_migrates); the release it goes back to may not run on the migrated schema\n  roll back anyway with `shipdeck rollback production --force` (in the console: R again)";
 
+/// Every host of environment `env` on `current`, going back to `previous`.
+fn with_previous(app: &mut App, env: usize, current: &str, previous: &str) {
+    let name = app.envs[env].name.clone();
+    for host in 0..app.envs[env].hosts.len() {
+        let key = HostKey { env, host };
+        let mut view = app.monitor.host(key).and_then(|h| h.view.clone()).unwrap();
+        view.history.push(record(current, &name));
+        view.current = Some(id(current));
+        view.previous = Some(id(previous));
+        view.rollback_ready = true;
+        app.update(Msg::Monitor(MonitorEvent::State { key, state: view }));
+    }
+}
+
 /// `R` on production, refused: v2 migrated the schema. Armed for 10 s.
 fn migration_armed() -> App {
     let mut app = idle();
+    with_previous(&mut app, 1, "v2", "v1");
     app.env_cursor = 1;
     assert_eq!(
         key(&mut app, KeyCode::Char('R')),
@@ -1170,6 +1185,10 @@ fn every_state() -> Vec<(&'static str, App)> {
         ("paused elsewhere", paused_elsewhere()),
         ("window refused", window_refused()),
         ("override reason", reason),
+        ("history", with_key(with_history(), KeyCode::Char('H'))),
+        ("host detail", host_detail()),
+        ("succeeded", succeeded()),
+        ("logs scrolled", with_key(many_log_lines(), KeyCode::PageUp)),
     ]
 }
 
@@ -1291,15 +1310,23 @@ fn r_acts_on_the_selected_environment_and_keys_for_another_name_it() {
         "{s}"
     );
     assert!(s.contains("select production to steer it"), "{s}");
-    // R, n, P: nothing reaches production's canary.
-    for c in ['R', 'n', 'P'] {
-        assert!(key(&mut app, KeyCode::Char(c)).is_empty(), "{c}");
-    }
+    // R, n, P: nothing reaches production's canary, and each says why.
+    assert!(key(&mut app, KeyCode::Char('R')).is_empty());
     let s = screen(&app, 120, 40);
     assert!(
         s.contains("staging not rolled back: deploy v2 → production is running"),
         "{s}"
     );
+    for c in ['n', 'P'] {
+        assert!(key(&mut app, KeyCode::Char(c)).is_empty(), "{c}");
+        let s = screen(&app, 120, 40);
+        assert!(
+            s.contains(&format!(
+                "{c}: only while a canary of the selected environment is paused"
+            )),
+            "{s}"
+        );
+    }
     assert!(
         s.contains("next step in 42s"),
         "still paused, untouched:\n{s}"
@@ -1319,11 +1346,19 @@ fn r_acts_on_the_selected_environment_and_keys_for_another_name_it() {
             word: Control::Abort
         }]
     );
-    // Idle, each environment's R names it and where it goes.
+    // Idle, each environment's R names it and where it goes; where there
+    // is nothing to go back to, R is not offered and says so.
     let mut app = idle();
     assert!(screen(&app, 80, 24).contains("R  roll back staging → v1"));
     app.select_env(1);
-    assert!(screen(&app, 80, 24).contains("R  roll back production "));
+    assert!(!screen(&app, 80, 24).contains("R  roll back"));
+    assert!(key(&mut app, KeyCode::Char('R')).is_empty());
+    assert!(
+        screen(&app, 80, 24)
+            .contains("production not rolled back: no host of it has a release to go back to")
+    );
+    with_previous(&mut app, 1, "v2", "v1");
+    assert!(screen(&app, 80, 24).contains("R  roll back production → v1"));
     assert_eq!(
         key(&mut app, KeyCode::Char('R')),
         [Effect::rollback("production", false)]
@@ -1415,7 +1450,12 @@ fn the_console_opens_on_the_environment_changed_last() {
     host_state(&mut app, 1, 1, "v1", "production");
     host_state(&mut app, 1, 2, "v1", "production");
     assert_eq!(app.selected_env().name, "staging");
-    assert!(screen(&app, 80, 24).contains("R  roll back staging"));
+    assert!(screen(&app, 80, 24).contains("H  history"));
+    assert!(
+        app.rollback_refusal()
+            .is_some_and(|why| why.starts_with("staging not rolled back")),
+        "the selection is staging's"
+    );
     // Every host read: the selection stays, whatever comes next.
     host_state(&mut app, 1, 2, "v2", "production");
     assert_eq!(app.selected_env().name, "staging");
@@ -1443,4 +1483,544 @@ fn the_first_frames_say_loading_not_that_nothing_was_built() {
         !listed.contains("loading…") && listed.contains("v1"),
         "{listed}"
     );
+}
+
+/// A history record of `env`'s host `host` at `time`.
+fn happened(
+    time: &str,
+    change: &str,
+    action: Action,
+    host: &str,
+    release: Option<&str>,
+    from: Option<&str>,
+    outcome: Outcome,
+) -> HistoryRecord {
+    HistoryRecord {
+        time: time.into(),
+        change: change.into(),
+        action,
+        host: host.into(),
+        release: release.map(id),
+        from: from.map(id),
+        outcome,
+        ..record("v1", "production")
+    }
+}
+
+/// Production's hosts' own history: v1 everywhere at 01:00; bob's promote
+/// of v2 at 02:00 failed its health gate on web-2 and was put back; alice
+/// held production for an incident, then released it; carol promoted v2
+/// again at 02:40; a rollback to v1 at 02:55.
+fn with_history() -> App {
+    let mut app = idle();
+    let bob = Operator {
+        who: "bob".into(),
+        machine: "ci-runner".into(),
+    };
+    for host in 0..3 {
+        let name = format!("local:hosts/web-{}", host + 1);
+        let ok = Outcome::Success;
+        let mut records = vec![happened(
+            "2026-11-22T01:00:00Z",
+            "c-v1",
+            Action::Deploy,
+            &name,
+            Some("v1"),
+            None,
+            ok,
+        )];
+        let gate = if host == 1 { Outcome::Failed } else { ok };
+        let mut promote = happened(
+            "2026-11-22T02:00:00.120Z",
+            "c-bob",
+            Action::Promote,
+            &name,
+            Some("v2"),
+            Some("v1"),
+            gate,
+        );
+        promote.operator = bob.clone();
+        if host == 1 {
+            promote.message = Some("not healthy within 8s (HTTP 500)".into());
+        }
+        records.push(promote);
+        if host == 0 {
+            let mut revert = happened(
+                "2026-11-22T02:00:09Z",
+                "c-bob",
+                Action::Revert,
+                &name,
+                Some("v1"),
+                Some("v2"),
+                ok,
+            );
+            revert.operator = bob.clone();
+            records.push(revert);
+        }
+        let mut lock = happened(
+            "2026-11-22T02:10:00Z",
+            "c-lock",
+            Action::Lock,
+            &name,
+            None,
+            None,
+            ok,
+        );
+        lock.message = Some("INC-4711: checkout errors, hold deploys".into());
+        records.push(lock);
+        records.push(happened(
+            "2026-11-22T02:30:00Z",
+            "c-unlock",
+            Action::Unlock,
+            &name,
+            None,
+            None,
+            ok,
+        ));
+        let mut carol = happened(
+            "2026-11-22T02:40:00Z",
+            "c-carol",
+            Action::Promote,
+            &name,
+            Some("v2"),
+            Some("v1"),
+            ok,
+        );
+        carol.operator.who = "carol".into();
+        records.push(carol);
+        records.push(happened(
+            "2026-11-22T02:55:00Z",
+            "c-rb",
+            Action::Rollback,
+            &name,
+            Some("v1"),
+            Some("v2"),
+            ok,
+        ));
+        let key = HostKey { env: 1, host };
+        let mut view = app.monitor.host(key).and_then(|h| h.view.clone()).unwrap();
+        view.history = records;
+        view.previous = None;
+        app.update(Msg::Monitor(MonitorEvent::State { key, state: view }));
+    }
+    app.select_env(1);
+    app
+}
+
+both_sizes!(history_view, {
+    let mut app = with_history();
+    key(&mut app, KeyCode::Char('H'));
+    app
+});
+
+#[test]
+fn the_history_lists_each_change_once_newest_first_as_the_cli_does() {
+    let mut app = with_history();
+    assert!(key(&mut app, KeyCode::Char('H')).is_empty());
+    let s = screen(&app, 120, 40);
+    let order = [
+        "rollback", "promote", "unlock", "lock", "revert", "promote", "deploy",
+    ];
+    let rows: Vec<&str> = s.lines().filter(|l| l.contains("2026-11-22 0")).collect();
+    assert_eq!(rows.len(), order.len(), "{s}");
+    for (row, action) in rows.iter().zip(order) {
+        assert!(row.contains(&format!(" {action} ")), "{action}: {row}\n{s}");
+    }
+    // bob's promote: failed on web-2 (named as the screen names it), with why.
+    let bob = rows[5];
+    assert!(
+        bob.contains("bob@ci-runner") && bob.contains("FAILED 1/3 web-2"),
+        "{bob}"
+    );
+    assert!(
+        bob.contains("v1 → v2") && bob.contains("not healthy within 8s"),
+        "{bob}"
+    );
+    assert!(rows[3].contains("INC-4711"), "{}", rows[3]);
+    // The same lines as `shipdeck history`: one projection for both.
+    let records: Vec<HistoryRecord> = (0..3)
+        .flat_map(|host| {
+            app.monitor
+                .host(HostKey { env: 1, host })
+                .unwrap()
+                .view
+                .clone()
+                .unwrap()
+                .history
+        })
+        .collect();
+    let mut records = records;
+    shipdeck::model::history::in_order(&mut records);
+    let cli: Vec<String> = shipdeck::model::history::changes(&records)
+        .iter()
+        .map(|c| c.outcome())
+        .rev()
+        .collect();
+    let console: Vec<String> = app.history_rows(1).into_iter().map(|r| r.outcome).collect();
+    assert_eq!(console, cli);
+    // Tab: the next environment's; Esc: back to the console.
+    key(&mut app, KeyCode::Tab);
+    assert!(screen(&app, 120, 40).contains("History staging"));
+    key(&mut app, KeyCode::Esc);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("Environments") && !s.contains("History"), "{s}");
+}
+
+/// web-2 of production selected, Enter: its detail.
+fn host_detail() -> App {
+    let mut app = with_history();
+    app.host_cursor = 1;
+    let key_ = HostKey { env: 1, host: 1 };
+    let mut view = app.monitor.host(key_).and_then(|h| h.view.clone()).unwrap();
+    view.previous = Some(id("v2"));
+    view.rollback_ready = true;
+    view.lock = Some("alice@laptop since 2026-11-22T02:58:00Z (shipdeck lock): INC-4711".into());
+    app.update(Msg::Monitor(MonitorEvent::State {
+        key: key_,
+        state: view,
+    }));
+    for i in 0..30 {
+        app.update(Msg::Monitor(MonitorEvent::Log {
+            key: key_,
+            line: LogLine {
+                host: 1,
+                received: at(10 + i),
+                text: format!("INFO GET /api/orders/{i} 200 {}ms", 5 + i % 7),
+                error: false,
+            },
+        }));
+    }
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    app
+}
+
+both_sizes!(host_detail_page, host_detail());
+
+#[test]
+fn enter_on_a_host_shows_what_it_runs_ran_and_could_go_back_to() {
+    let mut app = host_detail();
+    let s = screen(&app, 120, 40);
+    for want in [
+        "web-2 · production · local:hosts/web-2",
+        "runs         v1",
+        "previous     v2 · rollback ready: on disk",
+        "last change  02:55:00",
+        "rollback v2 → v1 by alice@laptop: success",
+        "health       ✓ healthy",
+        "lock         held by alice@laptop since 2026-11-22T02:58:00Z (shipdeck lock): INC-4711",
+        "last log lines",
+        "INFO GET /api/orders/29 200",
+    ] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    // j: the next host; PgUp: older log lines; Esc: back.
+    key(&mut app, KeyCode::Char('j'));
+    assert!(screen(&app, 120, 40).contains("web-3 · production"));
+    key(&mut app, KeyCode::Char('k'));
+    key(&mut app, KeyCode::PageUp);
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("newer below") && !s.contains("orders/29 "),
+        "{s}"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(screen(&app, 120, 40).contains("Environments"));
+    // What Enter showed before, the last change's output, is `o`.
+    let mut app = failed();
+    assert_eq!(app.focus, shipdeck::tui::app::Pane::Environments);
+    key(&mut app, KeyCode::Char('o'));
+    assert!(screen(&app, 120, 40).contains("What failed"));
+}
+
+/// A promote of v2 to production that went through: folded to one line.
+fn succeeded() -> App {
+    let mut app = in_flight();
+    for h in [1, 2] {
+        for s in [Step::Switch, Step::Restart, Step::Health, Step::Record] {
+            step(&mut app, h, s, done());
+        }
+    }
+    engine(
+        &mut app,
+        Event::ChangeFinished {
+            change: "c1".into(),
+            outcome: ChangeOutcome::Succeeded,
+            summary: "promote v2 to production: 3 hosts switched".into(),
+        },
+    );
+    app.now = at(90);
+    app
+}
+
+both_sizes!(finished_change_folded, succeeded());
+
+#[test]
+fn a_finished_change_folds_to_one_line_with_final_bars_in_its_output() {
+    let s = screen(&succeeded(), 120, 40);
+    let line = s
+        .lines()
+        .find(|l| l.contains("promote v2 → production"))
+        .unwrap();
+    assert!(
+        line.starts_with("✓ promote v2 → production done 12.0s"),
+        "{line}"
+    );
+    assert!(line.contains("3 hosts switched"), "{line}");
+    // A failed one keeps its pane on a tall screen, one line on 80×24, and
+    // its bars are final: full where a host was put back, stopped where it
+    // never switched.
+    let tall = screen(&failed(), 120, 40);
+    assert!(tall.contains("↩ web-1 ██████████ put back"), "{tall}");
+    assert!(
+        tall.contains("· web-3 █████████╌ stopped: upload"),
+        "{tall}"
+    );
+    assert!(!tall.contains('░'), "no bar still in progress:\n{tall}");
+    let small = screen(&failed(), 80, 24);
+    assert!(
+        small.contains("✗ promote v2 → production FAILED, hosts put back 12.0s"),
+        "{small}"
+    );
+}
+
+#[test]
+fn the_pause_shows_its_own_age_not_the_change_s() {
+    // The change started at 60 s, paused at 100 s; it is 118 s.
+    let s = screen(&canary_paused(), 120, 40);
+    assert!(s.contains("deploy v2 → production PAUSED 18.0s"), "{s}");
+    assert!(!s.contains("PAUSED 58.0s"), "{s}");
+}
+
+#[test]
+fn a_breach_names_the_host_as_the_screen_does() {
+    let mut app = canary_paused();
+    engine(
+        &mut app,
+        Event::Analysis {
+            verdict: Verdict::Breach {
+                metric: Metric::ErrorRate,
+                value: 0.125,
+                threshold: 0.01,
+                host: Some("local:hosts/web-1".into()),
+                detail: "40 of 320 requests failed on local:hosts/web-1".into(),
+            },
+            lines: Vec::new(),
+        },
+    );
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("canary breach on web-1: error rate"), "{s}");
+    assert!(!s.contains("local:hosts/web-1"), "{s}");
+}
+
+/// Idle with 60 lines of logs: the logs pane focused.
+fn many_log_lines() -> App {
+    let mut app = idle();
+    for i in 0..60u64 {
+        let host = (i % 3) as usize;
+        let text = if i % 10 == 7 {
+            format!("ERROR payment {i} declined")
+        } else {
+            format!("INFO GET /api/orders/{i} 200 {}ms", 3 + i % 9)
+        };
+        app.update(Msg::Monitor(MonitorEvent::Log {
+            key: HostKey { env: 1, host },
+            line: LogLine {
+                host,
+                received: at(60 + i),
+                error: text.starts_with("ERROR"),
+                text,
+            },
+        }));
+    }
+    app.focus = shipdeck::tui::app::Pane::Logs;
+    app
+}
+
+both_sizes!(logs_scrolled_back, {
+    let mut app = many_log_lines();
+    key(&mut app, KeyCode::PageUp);
+    app
+});
+both_sizes!(logs_filtered_as_typed, {
+    let mut app = many_log_lines();
+    key(&mut app, KeyCode::Char('/'));
+    for c in "ERROR".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    app
+});
+
+#[test]
+fn the_logs_page_go_to_either_end_and_follow_again() {
+    let mut app = many_log_lines();
+    let newest = "orders/59 ";
+    assert!(screen(&app, 120, 40).contains(newest));
+    // PgUp: a page back, paused, the newest out of view; the title counts
+    // what is below. Lines that come meanwhile do not move it.
+    key(&mut app, KeyCode::PageUp);
+    let s = screen(&app, 120, 40);
+    assert!(
+        !s.contains(newest) && s.contains("PAUSED ·") && s.contains("newer below"),
+        "{s}"
+    );
+    app.update(Msg::Monitor(MonitorEvent::Log {
+        key: HostKey { env: 1, host: 0 },
+        line: LogLine {
+            host: 0,
+            received: at(200),
+            text: "INFO late line".into(),
+            error: false,
+        },
+    }));
+    assert_eq!(screen(&app, 120, 40).lines().nth(12), s.lines().nth(12));
+    // g / Home: the oldest line kept; G / End: the newest, following.
+    for (top, bottom) in [
+        (KeyCode::Char('g'), KeyCode::Char('G')),
+        (KeyCode::Home, KeyCode::End),
+    ] {
+        key(&mut app, top);
+        let s = screen(&app, 120, 40);
+        assert!(
+            s.contains("INFO GET /api/orders 200 12ms"),
+            "the first line:\n{s}"
+        );
+        key(&mut app, bottom);
+        let s = screen(&app, 120, 40);
+        assert!(
+            s.contains("INFO late line") && s.contains("following"),
+            "{s}"
+        );
+    }
+    // PgDn back to the newest, then once more: following again; f too.
+    key(&mut app, KeyCode::PageUp);
+    key(&mut app, KeyCode::PageDown);
+    key(&mut app, KeyCode::PageDown);
+    assert!(screen(&app, 120, 40).contains("following"));
+    key(&mut app, KeyCode::Char('f'));
+    assert!(screen(&app, 120, 40).contains("PAUSED"));
+    key(&mut app, KeyCode::Char('f'));
+    assert!(screen(&app, 120, 40).contains("following"));
+}
+
+#[test]
+fn the_filter_applies_as_it_is_typed_enter_keeps_it_esc_clears_it() {
+    let mut app = many_log_lines();
+    key(&mut app, KeyCode::Char('/'));
+    for c in "declined".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("payment 57 declined") && !s.contains("orders/59 "),
+        "{s}"
+    );
+    assert!(s.contains("filtering /declined"), "{s}");
+    // Esc while typing: no filter at all.
+    key(&mut app, KeyCode::Esc);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("orders/59 ") && !s.contains("/declined"), "{s}");
+    // Enter keeps it; Esc then clears it.
+    key(&mut app, KeyCode::Char('/'));
+    for c in "declined".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("filter /declined") && !s.contains("orders/59 "),
+        "{s}"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(screen(&app, 120, 40).contains("orders/59 "));
+}
+
+/// The help on a screen tall enough to show it whole.
+fn whole_help(app: &mut App) -> String {
+    key(app, KeyCode::Char('?'));
+    let s = screen(app, 120, 90);
+    key(app, KeyCode::Esc);
+    s
+}
+
+#[test]
+fn help_lists_every_key_once_and_says_why_the_others_do_nothing() {
+    use shipdeck::tui::keymap::BINDINGS;
+    for mut app in [idle(), in_flight(), canary_paused(), with_history()] {
+        let s = whole_help(&mut app);
+        for b in BINDINGS {
+            let label = format!("│{:>8}  ", b.key_label);
+            let n = s.matches(&label).count();
+            assert_eq!(n, 1, "{} listed {n} times:\n{s}", b.key_label);
+        }
+    }
+    // Idle: c does nothing, and says why; R works.
+    let s = whole_help(&mut idle());
+    let (now, not_now) = s.split_once("Keys that do nothing now, and why").unwrap();
+    assert!(
+        now.contains("│       R  roll the selected environment back"),
+        "{s}"
+    );
+    assert!(
+        not_now.contains("│       c  cancel the change in flight"),
+        "{s}"
+    );
+    assert!(
+        not_now.contains("only while a change of this console runs"),
+        "{s}"
+    );
+    assert!(
+        not_now.contains("no change has run in this console yet"),
+        "{s}"
+    );
+    // While a change runs, R says what stops it.
+    let s = whole_help(&mut in_flight());
+    let (_, not_now) = s.split_once("Keys that do nothing now, and why").unwrap();
+    assert!(
+        not_now.contains("not rolled back: promote v2 → production is running"),
+        "{s}"
+    );
+}
+
+both_sizes!(help_during_a_change, {
+    let mut app = in_flight();
+    key(&mut app, KeyCode::Char('?'));
+    app
+});
+
+#[test]
+fn the_footer_shows_only_keys_that_apply_now() {
+    // Nothing ran: no `o`; nothing runs: no `c`.
+    let s = screen(&idle(), 120, 40);
+    assert!(!s.contains("o  output") && !s.contains("c  cancel"), "{s}");
+    assert!(s.contains("H  history") && s.contains("Enter  host"), "{s}");
+    // A change runs: c, and no d or p (they would be refused).
+    let s = screen(&in_flight(), 120, 40);
+    let footer = s.lines().last().unwrap();
+    assert!(
+        footer.contains("c  cancel") && !footer.contains("d  deploy"),
+        "{footer}"
+    );
+    assert!(!footer.contains("R  roll back"), "{footer}");
+    // A change ran: its output.
+    let footer = screen(&failed(), 120, 40);
+    assert!(
+        footer.lines().last().unwrap().contains("o  output"),
+        "{footer}"
+    );
+    // The logs focused: no Enter.
+    let s = screen(&many_log_lines(), 120, 40);
+    assert!(!s.lines().last().unwrap().contains("Enter"), "{s}");
+}
+
+#[test]
+fn the_snapshots_are_what_no_color_shows() {
+    // Every snapshot is drawn with the theme NO_COLOR gives: not one cell
+    // has a colour, so every state above reads without it.
+    for (name, app) in every_state() {
+        let buf = render_to_buffer(&app, 120, 40);
+        for cell in buf.content() {
+            assert_eq!(cell.fg, ratatui::style::Color::Reset, "{name}");
+            assert_eq!(cell.bg, ratatui::style::Color::Reset, "{name}");
+        }
+    }
 }

@@ -345,7 +345,7 @@ fn the_console_steers_a_canary_and_shows_a_bad_release_rolling_itself_back() {
         s.contains("CANARY BREACH, hosts put back")
     });
     assert!(
-        s.contains("canary breach on local:hosts/web-1") && s.contains("(max_error_rate)"),
+        s.contains("canary breach on web-1") && s.contains("(max_error_rate)"),
         "{s}"
     );
     // Under the breach: web-1's last log lines (which of them are errors is
@@ -445,10 +445,13 @@ fn esc_never_cancels_c_asks_and_r_acts_on_the_selected_environment_only() {
     let Some((tmux, sandbox, state, s)) = open_demo(dir.path()) else {
         return;
     };
-    assert!(
-        s.contains("R  roll back production-eu"),
-        "the console opens on the environment changed last:\n{s}"
-    );
+    // The console opens on the environment changed last: R there says it
+    // has nothing to go back to (v1 is all the demo ran), changing nothing.
+    assert!(!s.contains("R  roll back"), "{s}");
+    tmux.keys("R");
+    tmux.wait_for("R on production-eu", Duration::from_secs(5), |s| {
+        s.contains("production-eu not rolled back: no host of it has a release to go back to")
+    });
     let config = sandbox.join("shipdeck.toml");
     let out = Command::new(bin)
         .arg("--config")
@@ -525,6 +528,109 @@ fn esc_never_cancels_c_asks_and_r_acts_on_the_selected_environment_only() {
         s.contains("cancelled, hosts put back")
     });
     assert_eq!(current("web-1"), "releases/v1");
+    let s = tmux.quit();
+    assert!(
+        !s.contains("Environments"),
+        "the console did not quit:\n{s}"
+    );
+}
+
+#[test]
+fn h_shows_the_history_enter_a_host_and_the_logs_page_back_and_follow_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_shipdeck");
+    let Some((tmux, sandbox, state, _)) = open_demo(dir.path()) else {
+        return;
+    };
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(sandbox.join("shipdeck.toml"))
+        .args(["deploy", "staging", "v2"])
+        .env("XDG_STATE_HOME", &state)
+        .env("SHIPDECK_OPERATOR", "alice")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.wait_for("stage-1 on v2 on screen", Duration::from_secs(15), |s| {
+        host_line(s, "stage-1").contains(" v2 ")
+    });
+
+    // H: the history of the selected environment (production-eu, changed
+    // last), from its hosts; Tab: the next one, staging, newest first.
+    tmux.keys("H");
+    let s = tmux.wait_for("the history", Duration::from_secs(5), |s| {
+        s.contains("History production-eu") && s.contains("promote")
+    });
+    assert!(
+        s.contains("shipdeck-demo@") && s.contains("success 2/2"),
+        "{s}"
+    );
+    tmux.keys("Tab");
+    let s = tmux.wait_for("staging's history", Duration::from_secs(5), |s| {
+        s.contains("History staging") && s.contains("v1 → v2")
+    });
+    let rows: Vec<&str> = s.lines().filter(|l| l.contains("success 1/1")).collect();
+    assert!(rows.len() >= 2, "{s}");
+    assert!(
+        rows[0].contains("deploy") && rows[0].contains("v1 → v2") && rows[0].contains("alice@"),
+        "newest first:\n{s}"
+    );
+    // Esc: back to the console, and never a change.
+    tmux.keys("Escape");
+    tmux.wait_for("the console again", Duration::from_secs(5), |s| {
+        s.contains("Environments") && !s.contains("History staging")
+    });
+
+    // Enter on stage-1: what it runs, what R would go back to, its logs.
+    select_top(&tmux);
+    tmux.keys("Enter");
+    let s = tmux.wait_for("stage-1's detail", Duration::from_secs(5), |s| {
+        s.contains("stage-1 · staging") && s.contains("last log lines")
+    });
+    for want in [
+        "runs         v2",
+        "previous     v1 · rollback ready: on disk",
+        "deploy v1 → v2 by alice@",
+        "health       ✓ healthy",
+        "lock         none",
+    ] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    tmux.keys("Escape");
+    tmux.wait_for("the console again", Duration::from_secs(5), |s| {
+        s.contains("Logs all hosts · following")
+    });
+
+    // The logs page back, hold still while lines come, and follow again.
+    tmux.keys("PPage");
+    let paused = tmux.wait_for("the logs paged back", Duration::from_secs(5), |s| {
+        s.contains("PAUSED ·") && s.contains("newer below")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let later = tmux.screen();
+    let logs = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with("│") && l.contains(" INFO "))
+            .map(|l| l.chars().take(60).collect())
+            .collect()
+    };
+    assert_eq!(logs(&paused), logs(&later), "paused logs moved:\n{later}");
+    tmux.keys("End");
+    tmux.wait_for("following again", Duration::from_secs(5), |s| {
+        s.contains("Logs all hosts · following")
+    });
+    tmux.keys("g");
+    tmux.wait_for("the oldest line, paused", Duration::from_secs(5), |s| {
+        s.contains("PAUSED ·")
+    });
+    tmux.keys("G");
+    tmux.wait_for("following again", Duration::from_secs(5), |s| {
+        s.contains("Logs all hosts · following")
+    });
     let s = tmux.quit();
     assert!(
         !s.contains("Environments"),

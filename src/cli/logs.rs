@@ -17,18 +17,22 @@ pub fn follow(
     let hosts: Vec<_> = environment
         .hosts
         .iter()
-        .filter(|h| only.is_none_or(|o| h.name == o))
+        .filter(|h| only.is_none_or(|o| h.name == o || h.label.as_deref() == Some(o)))
         .cloned()
         .collect();
     if hosts.is_empty() {
-        let names: Vec<&str> = environment.hosts.iter().map(|h| h.name.as_str()).collect();
+        let names: Vec<&str> = environment.hosts.iter().map(|h| h.shown()).collect();
         return Err(EngineError::Usage(format!(
             "{env} has no host {:?} (have: {})",
             only.unwrap_or_default(),
             names.join(", ")
         )));
     }
-    let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(8);
+    let width = hosts
+        .iter()
+        .map(|h| h.shown().chars().count())
+        .max()
+        .unwrap_or(8);
     let settings = cfg.ssh.settings(false);
     let (tx, rx) = std::sync::mpsc::channel::<TailEvent>();
     let stop = CancelToken::new();
@@ -40,7 +44,7 @@ pub fn follow(
                 cfg.path.display()
             )));
         };
-        names.push(host.name.clone());
+        names.push(host.shown().to_owned());
         let tx = tx.clone();
         let (settings, pattern, stop) = (
             settings.clone(),

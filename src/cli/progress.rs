@@ -4,7 +4,7 @@ use std::io::Write;
 
 use super::json::Mode;
 use crate::engine::canary::Verdict;
-use crate::engine::{Control, Event, EventSink, StepStatus};
+use crate::engine::{Control, Event, EventSink, Step, StepStatus};
 
 pub struct Progress {
     env: String,
@@ -13,6 +13,12 @@ pub struct Progress {
     /// The kind of the last analysis verdict printed: a pause analyses every
     /// few seconds, a log needs a line only when the verdict changes.
     last_verdict: Option<std::mem::Discriminant<Verdict>>,
+    /// `lock ok` lines held back until the locks are all taken: a change
+    /// refused because one host is locked prints that host's refusal, not
+    /// an `ok` for every other host first (nor their unlocks).
+    locked: Vec<String>,
+    /// A lock was refused: the unlocks that follow undo the others.
+    lock_refused: bool,
 }
 
 impl Progress {
@@ -22,10 +28,62 @@ impl Progress {
             hosts: Vec::new(),
             width: 8,
             last_verdict: None,
+            locked: Vec::new(),
+            lock_refused: false,
         }
     }
 
+    /// What to print for `event`, if anything: the locks taken print once
+    /// the change goes past them, and not at all when one was refused.
     pub fn line(&mut self, event: &Event) -> Option<String> {
+        let text = self.describe(event);
+        match event {
+            Event::ChangeStarted { .. } => {
+                self.locked.clear();
+                self.lock_refused = false;
+            }
+            Event::HostStep {
+                step: Step::Lock,
+                status: StepStatus::Done { .. },
+                ..
+            } if !self.lock_refused => {
+                self.locked.extend(text);
+                return None;
+            }
+            Event::HostStep {
+                step: Step::Lock,
+                status: StepStatus::Failed { .. },
+                ..
+            } => {
+                self.lock_refused = true;
+                return text;
+            }
+            Event::HostStep {
+                step: Step::Unlock | Step::Lock,
+                ..
+            } if self.lock_refused => return None,
+            Event::HostStep {
+                status: StepStatus::Started,
+                ..
+            } => return text,
+            Event::ChangeFinished { .. } if self.lock_refused => {
+                self.locked.clear();
+                return text;
+            }
+            _ => {}
+        }
+        // Past the locks: they were all taken, or the change goes on without
+        // the one refused (a host left out).
+        self.lock_refused = false;
+        if self.locked.is_empty() {
+            return text;
+        }
+        let mut lines = std::mem::take(&mut self.locked);
+        lines.extend(text);
+        Some(lines.join("\n"))
+    }
+
+    fn describe(&mut self, event: &Event) -> Option<String> {
         match event {
             Event::ChangeStarted {
                 env,
@@ -222,4 +280,89 @@ fn spawn_printer(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::{ChangeKind, ChangeOutcome};
+
+    fn started() -> Event {
+        Event::ChangeStarted {
+            change: "c1".into(),
+            env: "production".into(),
+            kind: ChangeKind::Rollback,
+            release: None,
+            hosts: vec!["web-1".into(), "web-2".into(), "web-3".into()],
+        }
+    }
+
+    fn step(host: usize, step: Step, ok: bool) -> Event {
+        Event::HostStep {
+            host,
+            step,
+            status: if ok {
+                StepStatus::Done {
+                    elapsed: Duration::from_millis(3),
+                    detail: None,
+                }
+            } else {
+                StepStatus::Failed {
+                    elapsed: Duration::from_millis(3),
+                    error: "held by bob@vm2 since 2026-12-02T15:00:00Z (shipdeck lock): hold"
+                        .into(),
+                }
+            },
+        }
+    }
+
+    fn printed(events: &[Event]) -> String {
+        let mut p = Progress::new();
+        events
+            .iter()
+            .filter_map(|e| p.line(e))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_refused_lock_prints_the_refusal_not_an_ok_for_every_other_host() {
+        let out = printed(&[
+            started(),
+            step(0, Step::Connect, true),
+            step(0, Step::Lock, true),
+            step(1, Step::Lock, true),
+            step(2, Step::Lock, false),
+            step(1, Step::Unlock, true),
+            step(0, Step::Unlock, true),
+            Event::ChangeFinished {
+                change: "c1".into(),
+                outcome: ChangeOutcome::Failed,
+                summary: "locked".into(),
+            },
+        ]);
+        assert!(out.contains("web-3     lock          FAILED"), "{out}");
+        assert!(!out.contains("lock          ok"), "{out}");
+        assert!(!out.contains("unlock"), "{out}");
+    }
+
+    #[test]
+    fn locks_all_taken_print_when_the_change_goes_on() {
+        let out = printed(&[
+            started(),
+            step(0, Step::Lock, true),
+            step(1, Step::Lock, true),
+            step(2, Step::Lock, true),
+            step(0, Step::Switch, true),
+        ]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 5, "{out}");
+        assert!(
+            lines[1..4].iter().all(|l| l.contains("lock          ok")),
+            "{out}"
+        );
+        assert!(lines[4].contains("switch"), "{out}");
+    }
 }

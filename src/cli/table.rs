@@ -7,7 +7,7 @@ use crate::engine::{
     ChangeReport, CheckReport, Engine, EngineError, HostStatus, Plan, bytes, human_duration,
     short_sha,
 };
-use crate::model::{HistoryRecord, Outcome};
+use crate::model::HistoryRecord;
 use crate::store::LocalRelease;
 
 /// Columns padded to their widest cell.
@@ -327,28 +327,13 @@ pub fn change(report: &ChangeReport) {
     );
 }
 
-/// One line per change (its records across hosts merged), oldest first.
+/// One line per change (its records across hosts merged), oldest first:
+/// the lines the console's history view lists too (`model::history::changes`).
 pub fn history(records: &[HistoryRecord]) {
-    let mut changes: Vec<(&str, Vec<&HistoryRecord>)> = Vec::new();
-    for r in records {
-        let key = (r.change.as_str(), r.action);
-        match changes
-            .iter_mut()
-            .find(|(c, rs)| *c == key.0 && rs[0].action == key.1)
-        {
-            Some((_, rs)) => rs.push(r),
-            None => changes.push((key.0, vec![r])),
-        }
-    }
-    let rows: Vec<Vec<String>> = changes
+    let rows: Vec<Vec<String>> = crate::model::history::changes(records)
         .iter()
-        .map(|(_, rs)| {
-            let first = rs[0];
-            let ok = rs.iter().filter(|r| r.outcome == Outcome::Success).count();
-            let message = rs
-                .iter()
-                .find_map(|r| r.message.clone())
-                .unwrap_or_default();
+        .map(|change| {
+            let first = change.first();
             vec![
                 crate::model::time::to_the_second(&first.time),
                 first.env.clone(),
@@ -356,12 +341,8 @@ pub fn history(records: &[HistoryRecord]) {
                 or_dash(first.release.as_ref()),
                 or_dash(first.from.as_ref()),
                 first.operator.to_string(),
-                if ok == rs.len() {
-                    format!("success {ok}/{}", rs.len())
-                } else {
-                    format!("FAILED {}/{}", rs.len() - ok, rs.len())
-                },
-                message,
+                change.outcome(),
+                change.message().unwrap_or_default().to_owned(),
             ]
         })
         .collect();

@@ -120,6 +120,7 @@ impl Resolver<'_> {
                 }
                 host.vars.insert(k.clone(), v.clone());
             }
+            host.label = self.host_label(h, t.name.as_deref())?;
         }
         host.health_http = urls
             .health
@@ -191,6 +192,7 @@ impl Resolver<'_> {
                 vars: Default::default(),
                 health_http: None,
                 metrics: None,
+                label: None,
             });
         }
         let target = self.ssh_target(h, address, user, port, common, env_ssh)?;
@@ -205,6 +207,7 @@ impl Resolver<'_> {
             vars: Default::default(),
             health_http: None,
             metrics: None,
+            label: None,
         })
     }
 
@@ -316,6 +319,39 @@ impl Resolver<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Resolver<'_> {
+    /// A host's `name`: something to read (1 to 40 characters, none of
+    /// them a control character or a space at either end), given to one
+    /// host only in the whole file.
+    fn host_label(
+        &self,
+        h: &Spanned<RawHost>,
+        name: Option<&str>,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(name) = name else { return Ok(None) };
+        if name.trim().is_empty() || name.trim() != name || name.chars().count() > 40 {
+            return Err(self.err(
+                h,
+                format!(
+                    "host name {name:?} must be 1 to 40 characters, without spaces at either end"
+                ),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(self.err(h, format!("host name {name:?} holds a control character")));
+        }
+        let mut given = self.host_labels.borrow_mut();
+        if given.iter().any(|n| n == name) {
+            return Err(self.err(
+                h,
+                format!("host name {name:?} is given to two hosts; each host needs its own, the console tells them apart by it"),
+            ));
+        }
+        given.push(name.to_owned());
+        Ok(Some(name.to_owned()))
     }
 }
 

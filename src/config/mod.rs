@@ -209,7 +209,12 @@ pub struct Environment {
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let source = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::whole_file(path, format!("cannot read the config file: {e}"))
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                "; `shipdeck init` writes one, `shipdeck demo` opens the console on a sandbox of local hosts to try it"
+            } else {
+                ""
+            };
+            ConfigError::whole_file(path, format!("cannot read the config file: {e}{hint}"))
         })?;
         Config::parse(path, &source)
     }
@@ -227,6 +232,7 @@ impl Config {
             path,
             source,
             dir: &dir,
+            host_labels: Default::default(),
         }
         .resolve(raw)
     }
@@ -281,6 +287,8 @@ struct Resolver<'a> {
     path: &'a Path,
     source: &'a str,
     dir: &'a Path,
+    /// The hosts' `name`s given so far: each one once in the file.
+    host_labels: std::cell::RefCell<Vec<String>>,
 }
 
 impl Resolver<'_> {

@@ -133,7 +133,7 @@ pub struct RawEnvSsh {
 )]
 pub enum RawHost {
     Short(String),
-    Table(RawHostTable),
+    Table(Box<RawHostTable>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +147,8 @@ pub struct RawHostTable {
     pub jump: Option<String>,
     #[serde(default)]
     pub vars: indexmap::IndexMap<String, String>,
+    /// What the console and the tables call the host instead of its address.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

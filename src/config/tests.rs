@@ -126,6 +126,27 @@ fn every_invalid_fixture_fails_where_it_says() {
 }
 
 #[test]
+fn a_host_may_be_given_a_name_to_be_shown_by() {
+    let src = r#"
+[app]
+name = "hello"
+artifact = "dist"
+deploy_to = "/srv/hello"
+
+[environments.production]
+hosts = ["root@127.0.0.1:2201", { address = "root@127.0.0.1:2202", name = "web-2" },
+         { address = "local:hosts/web-3", name = "web-3 (eu)" }]
+"#;
+    let cfg = Config::parse(Path::new("/x/shipdeck.toml"), src).unwrap();
+    let hosts = &cfg.environments[0].hosts;
+    let shown: Vec<&str> = hosts.iter().map(|h| h.shown()).collect();
+    assert_eq!(shown, ["root@127.0.0.1:2201", "web-2", "web-3 (eu)"]);
+    // What the hosts' records name it by stays the address.
+    assert_eq!(hosts[1].name, "root@127.0.0.1:2202");
+    assert_eq!(hosts[0].label, None);
+}
+
+#[test]
 fn per_host_vars_fill_the_health_and_metrics_urls() {
     let src = r#"
 [app]

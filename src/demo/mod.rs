@@ -7,6 +7,7 @@
 //! nothing outside this binary.
 
 mod app;
+mod consoles;
 mod daemon;
 mod front;
 mod process;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::Slot;
 
+pub use consoles::note as note_console;
 pub use sandbox::{DemoError, create, is_sandbox, start_apps};
 
 /// Where each demo host keeps its app's pid file, under its deploy_to.
@@ -176,13 +178,31 @@ pub fn sample_app(args: SampleAppArgs) -> i32 {
     }
 }
 
-/// Stop every sample app of the sandbox at `config_dir` (the folder holding
-/// its `shipdeck.toml`): those its hosts' pid files name (the app's, each
-/// blue/green slot's, the front's), and any other whose pid file lies in the
-/// sandbox. Returns once they are gone (a few seconds at
-/// most: SIGTERM, then SIGKILL). Safe to call on any folder: only processes
-/// that are sample apps are ever signalled.
+/// This process, a console on the sandbox at `config_dir` (the folder
+/// holding its `shipdeck.toml`), is done with it: stop its sample apps,
+/// unless another console still shows them (`create` and `start_apps` note
+/// the process that will show the sandbox; a second `shipdeck` on the same
+/// demo that quits leaves the first one's apps running). See
+/// [`stop_all_apps`].
 pub fn stop_apps(config_dir: &Path) {
+    consoles::forget(config_dir, std::process::id());
+    let others = consoles::showing(config_dir);
+    if let Some(pid) = others.first() {
+        eprintln!(
+            "shipdeck demo: the sample apps keep running: another console (pid {pid}) still shows {}",
+            config_dir.display()
+        );
+        return;
+    }
+    stop_all_apps(config_dir);
+}
+
+/// Stop every sample app of the sandbox at `config_dir`: those its hosts'
+/// pid files name (the app's, each blue/green slot's, the front's), and any
+/// other whose pid file lies in the sandbox. Returns once they are gone (a
+/// few seconds at most: SIGTERM, then SIGKILL). Safe to call on any folder:
+/// only processes that are sample apps are ever signalled.
+pub fn stop_all_apps(config_dir: &Path) {
     let mut pids = Vec::new();
     let mut pid_files = Vec::new();
     if let Ok(hosts) = std::fs::read_dir(config_dir.join(sandbox::HOSTS_DIR)) {

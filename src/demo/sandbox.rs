@@ -98,8 +98,9 @@ pub fn is_sandbox(config_dir: &Path) -> bool {
 
 /// Build the sandbox in `dir` (a new temporary folder when `None`, kept
 /// after exit), start v1 on every host, and return the path of its
-/// `shipdeck.toml`. A `dir` that holds an earlier demo is rebuilt; any other
-/// non-empty folder is refused. Prints where the sandbox is on stderr.
+/// `shipdeck.toml`; this process is noted as showing it (see `stop_apps`).
+/// A `dir` that holds an earlier demo is rebuilt; any other non-empty
+/// folder is refused. Prints where the sandbox is on stderr.
 pub fn create(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
     let started = Instant::now();
     let root = prepare(dir)?;
@@ -110,9 +111,11 @@ pub fn create(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
     let built = build(&root);
     if built.is_err() {
         // Whatever had started must not run on in a half-built sandbox.
-        super::stop_apps(&root);
+        super::stop_all_apps(&root);
     }
     let (config, ports) = built?;
+    // This process opens the console on it: its apps run until it is done.
+    let _ = super::consoles::note(&root, std::process::id());
     eprintln!(
         "shipdeck demo: ready in {:.1}s in {}\n  v1 runs on staging (1 host), production (3 hosts, canary) and production-eu (2 hosts, blue/green: v1 on blue); v2 and v3 (healthy, bad in traffic) are built\n  apps and fronts on 127.0.0.1 ports {}\n  re-open it: shipdeck --config {}",
         started.elapsed().as_secs_f64(),
@@ -140,7 +143,7 @@ fn prepare(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
     let root = std::path::absolute(dir).map_err(io_err(dir))?;
     if root.exists() {
         if is_sandbox(&root) {
-            super::stop_apps(&root);
+            super::stop_all_apps(&root);
             for entry in OWN_ENTRIES {
                 let p = root.join(entry);
                 match fs::symlink_metadata(&p) {
@@ -308,6 +311,9 @@ fn succeeded(what: &str, result: Result<ChangeReport, EngineError>) -> Result<()
 /// how many apps were started (fronts not counted).
 pub fn start_apps(config_dir: &Path) -> Result<usize, DemoError> {
     let config = Config::load(&config_dir.join(CONFIG_FILE))?;
+    // The caller shows the sandbox (a console re-opened on it) until it
+    // calls `stop_apps`.
+    let _ = super::consoles::note(config_dir, std::process::id());
     let Some(restart) = &config.hooks.restart else {
         return Ok(0);
     };

@@ -154,7 +154,7 @@ impl Engine {
         let layout = Layout::new(&h.host.deploy_to);
         let mut status = HostStatus {
             env: env.to_owned(),
-            host: h.host.name.clone(),
+            host: h.host.shown().to_owned(),
             reachable: false,
             error: None,
             current: None,
@@ -232,7 +232,7 @@ impl Engine {
             hosts.extend(fleet.all(|_, h| {
                 let mut check = HostCheck {
                     env: name.clone(),
-                    host: h.host.name.clone(),
+                    host: h.host.shown().to_owned(),
                     reached: reached(&h.host),
                     problems: local_problems.clone(),
                     lock: None,
@@ -547,10 +547,7 @@ impl Engine {
                 }
             }
         }
-        records.sort_by(|a, b| {
-            let at = |r: &HistoryRecord| crate::model::time::parse_rfc3339(&r.time);
-            at(a).cmp(&at(b)).then_with(|| a.change.cmp(&b.change))
-        });
+        crate::model::history::in_order(&mut records);
         Ok((records, errors))
     }
 }

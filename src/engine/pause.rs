@@ -50,7 +50,9 @@ impl Run<'_> {
         let watched: Vec<(usize, String)> = canary
             .iter()
             .chain(&baseline)
-            .map(|&i| (i, plan.hosts[i].name.clone()))
+            // The verdict names a host as the operator reads it (its
+            // configured `name`, else its address).
+            .map(|&i| (i, self.env.hosts[i].shown().to_owned()))
             .collect();
         let tick = cfg.health.as_ref().map_or(DEFAULT_TICK, |h| h.interval);
         let started = Instant::now();

@@ -157,6 +157,81 @@ pub fn releases_to_remove(
         .collect()
 }
 
+/// Records read from several hosts, put in the order things happened: by
+/// time, then by change (a change's records on its hosts stay together).
+pub fn in_order(records: &mut [HistoryRecord]) {
+    records.sort_by(|a, b| {
+        let at = |r: &HistoryRecord| parse_rfc3339(&r.time);
+        at(a).cmp(&at(b)).then_with(|| a.change.cmp(&b.change))
+    });
+}
+
+/// One change as a history lists it (`shipdeck history`, the console's
+/// history view): its records on every host it touched, merged.
+#[derive(Debug, Clone)]
+pub struct ChangeLine<'a> {
+    /// In the order given, never empty.
+    pub records: Vec<&'a HistoryRecord>,
+}
+
+impl<'a> ChangeLine<'a> {
+    /// The first record: time, who, what, where it went and from where.
+    pub fn first(&self) -> &'a HistoryRecord {
+        self.records[0]
+    }
+
+    /// Hosts that recorded a success.
+    pub fn succeeded(&self) -> usize {
+        self.records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Success)
+            .count()
+    }
+
+    /// `success 3/3`, or `FAILED 1/3` when any host did not succeed.
+    pub fn outcome(&self) -> String {
+        let (ok, all) = (self.succeeded(), self.records.len());
+        if ok == all {
+            format!("success {ok}/{all}")
+        } else {
+            format!("FAILED {}/{all}", all - ok)
+        }
+    }
+
+    /// The hosts (as their records name them) that did not succeed.
+    pub fn failed_hosts(&self) -> Vec<&'a str> {
+        self.records
+            .iter()
+            .filter(|r| r.outcome != Outcome::Success)
+            .map(|r| r.host.as_str())
+            .collect()
+    }
+
+    /// The first message any of its records carries (a reason, an override,
+    /// what failed).
+    pub fn message(&self) -> Option<&'a str> {
+        self.records.iter().find_map(|r| r.message.as_deref())
+    }
+}
+
+/// One line per change, in the order of `records` (oldest first when they
+/// went through [`in_order`]): a change's records on each host merged, and a
+/// change that did two things (a failed deploy and the revert it caused)
+/// listed once per action.
+pub fn changes(records: &[HistoryRecord]) -> Vec<ChangeLine<'_>> {
+    let mut lines: Vec<ChangeLine<'_>> = Vec::new();
+    for r in records {
+        match lines
+            .iter_mut()
+            .find(|l| l.first().change == r.change && l.first().action == r.action)
+        {
+            Some(l) => l.records.push(r),
+            None => lines.push(ChangeLine { records: vec![r] }),
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +296,35 @@ mod tests {
             Some(id("v1"))
         );
         assert_eq!(environment_release([&[][..]]), None);
+    }
+
+    #[test]
+    fn a_change_is_one_line_across_its_hosts_and_its_actions() {
+        let on = |host: &str, action, outcome, time: &str| {
+            let mut r = rec(action, Some("v2"), outcome);
+            r.host = host.into();
+            r.time = time.into();
+            r
+        };
+        let mut records = vec![
+            on("web-2", Deploy, Failed, "2026-11-22T01:00:00.200Z"),
+            on("web-1", Deploy, Success, "2026-11-22T01:00:00.100Z"),
+            on("web-1", Revert, Success, "2026-11-22T01:00:01Z"),
+        ];
+        let mut later = rec(Rollback, Some("v1"), Success);
+        later.change = "c2".into();
+        later.time = "2026-11-22T02:00:00Z".into();
+        records.insert(0, later);
+        in_order(&mut records);
+        let lines = changes(&records);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].first().host, "web-1", "oldest first");
+        assert_eq!(lines[0].outcome(), "FAILED 1/2");
+        assert_eq!(lines[0].failed_hosts(), ["web-2"]);
+        assert_eq!(lines[1].first().action, Revert);
+        assert_eq!(lines[1].outcome(), "success 1/1");
+        assert_eq!(lines[2].first().action, Rollback);
+        assert!(lines[2].failed_hosts().is_empty());
     }
 
     #[test]

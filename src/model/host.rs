@@ -118,6 +118,18 @@ pub struct Host {
     pub health_http: Option<HttpTarget>,
     /// `metrics.prometheus` for this host.
     pub metrics: Option<HttpTarget>,
+    /// The `name` the config gives it (`{ address = "…", name = "web-1" }`):
+    /// what a person reads for it, in place of the address. Records on the
+    /// hosts keep naming it by `name`.
+    pub label: Option<String>,
+}
+
+impl Host {
+    /// The host as a person reads it: its configured `name`, else its
+    /// address as written.
+    pub fn shown(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// An HTTP endpoint as seen from the host itself.

@@ -3,6 +3,7 @@
 
 pub mod canary;
 pub mod change;
+pub mod fit;
 pub mod history;
 mod host;
 pub mod journal;

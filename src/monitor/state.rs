@@ -367,6 +367,31 @@ impl MonitorState {
     }
 }
 
+impl MonitorState {
+    /// How many lines (of `only`, matching `filter` as [`Self::logs`] does)
+    /// arrived at or after arrival number `from`: what a paused view has not
+    /// shown yet. Reads only those lines.
+    pub fn count_logs_since(
+        &self,
+        only: Option<HostKey>,
+        filter: Option<&str>,
+        from: u64,
+    ) -> usize {
+        let matcher = filter.filter(|f| !f.is_empty()).map(smart_case);
+        self.hosts()
+            .filter(|(key, _)| only.is_none_or(|o| o == *key))
+            .map(|(_, h)| {
+                h.log
+                    .iter()
+                    .rev()
+                    .take_while(|(seq, _)| *seq >= from)
+                    .filter(|(_, l)| matcher.as_ref().is_none_or(|m| m.matches(&l.text)))
+                    .count()
+            })
+            .sum()
+    }
+}
+
 /// Reads one host's ring backwards; `end` is the match last found (or one
 /// past the last line to read).
 struct Cursor<'a> {

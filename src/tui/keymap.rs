@@ -1,11 +1,13 @@
 //! Keys are data, listed once: this table drives the key handler, the footer
-//! and the `?` overlay, so they can never disagree. A binding may hold only
-//! in some moments (`When`): during a canary pause of the selected
-//! environment `n`, `P` and `R` steer the change, and the keys that would
-//! start another one are gone; `r`, `F` and `O` appear only where there is
-//! something to resume, finish or override, `c` only while a change runs.
-//! `Esc` only closes, clears or goes back: no key but `c` (and `q`, both
-//! asking first) cancels a change.
+//! and the `?` overlay, so they can never disagree. A binding holds on some
+//! pages (`Where`: the console, or the history and a host's detail) and in
+//! some moments (`When`): during a canary pause of the selected environment
+//! `n`, `P` and `R` steer the change, and the keys that would start another
+//! one are gone; `r`, `F` and `O` appear only where there is something to
+//! resume, finish or override, `c` only while a change runs, `R` only where
+//! a rollback can start. A key that does not hold says why, in the status
+//! line when pressed and in `?`. `Esc` only closes, clears or goes back: no
+//! key but `c` (and `q`, both asking first) cancels a change.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -13,8 +15,17 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub enum Action {
     Up,
     Down,
+    PageUp,
+    PageDown,
+    /// The oldest line (logs, history), paused there.
+    Top,
+    /// The newest line, following again.
+    Bottom,
     NextPane,
     PrevPane,
+    /// In the history or a host's detail: the next environment.
+    NextEnv,
+    PrevEnv,
     Deploy,
     Promote,
     Rollback,
@@ -32,15 +43,55 @@ pub enum Action {
     Override,
     /// Ask to cancel the change in flight (`y` confirms).
     Cancel,
-    /// Close an overlay, clear the log filter, leave an offer: never a
-    /// change to a host.
+    /// Close an overlay, leave a page, clear the log filter, leave an
+    /// offer: never a change to a host.
     Back,
+    /// The selected environment's history, newest first.
+    History,
+    /// The selected host's detail.
+    OpenHost,
     ShowOutput,
     Filter,
     ToggleFollow,
     ToggleHostLogs,
     Help,
     Quit,
+}
+
+/// The page the console shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Page {
+    #[default]
+    Console,
+    History,
+    Host,
+}
+
+/// On which pages a binding holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Where {
+    Anywhere,
+    Console,
+    /// The history or a host's detail.
+    Pages,
+}
+
+impl Where {
+    fn holds(self, page: Page) -> bool {
+        match self {
+            Where::Anywhere => true,
+            Where::Console => page == Page::Console,
+            Where::Pages => page != Page::Console,
+        }
+    }
+
+    fn why_not(self) -> &'static str {
+        match self {
+            Where::Anywhere => "",
+            Where::Console => "on the console only (Esc goes back to it)",
+            Where::Pages => "in the history (H) or a host's detail (Enter) only",
+        }
+    }
 }
 
 /// When a binding holds.
@@ -50,8 +101,9 @@ pub enum When {
     /// A canary change of the selected environment is paused between steps:
     /// this console's, or one run elsewhere.
     Paused,
-    /// Anything but a canary pause.
-    NotPaused,
+    /// Nothing runs from this console and no canary pause waits: a
+    /// change can start.
+    Ready,
     /// The selected environment has an interrupted change (and no pause).
     Interrupted,
     /// The selected blue/green environment still runs old slots.
@@ -60,16 +112,13 @@ pub enum When {
     Offered,
     /// A change of this console runs.
     Running,
-}
-
-/// What the bindings that hold depend on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Moment {
-    pub paused: bool,
-    pub interrupted: bool,
-    pub unfinished: bool,
-    pub offered: bool,
-    pub running: bool,
+    /// No pause, and a rollback of the selected environment can start (the
+    /// console says why not, when not).
+    CanRollBack,
+    /// A change ran in this console: its output can be shown.
+    ChangeRan,
+    /// A host is selected: the Environments pane has the focus.
+    OnHosts,
 }
 
 impl When {
@@ -77,18 +126,78 @@ impl When {
         match self {
             When::Always => true,
             When::Paused => m.paused,
-            When::NotPaused => !m.paused,
-            When::Interrupted => m.interrupted && !m.paused,
-            When::Unfinished => m.unfinished && !m.paused,
-            When::Offered => m.offered && !m.paused,
+            When::Ready => !m.paused && !m.running,
+            When::Interrupted => m.interrupted && !m.paused && !m.running,
+            When::Unfinished => m.unfinished && !m.paused && !m.running,
+            When::Offered => m.offered && !m.paused && !m.running,
             When::Running => m.running,
+            When::CanRollBack => m.can_roll_back && !m.paused,
+            When::ChangeRan => m.change_ran,
+            When::OnHosts => m.on_hosts,
+        }
+    }
+
+    /// Whether a pause is as this condition needs it: of the bindings of
+    /// one key (`R`), the one a pause or its absence is for.
+    fn pause_fits(self, m: Moment) -> bool {
+        match self {
+            When::Paused => m.paused,
+            When::Ready
+            | When::CanRollBack
+            | When::Interrupted
+            | When::Unfinished
+            | When::Offered => !m.paused,
+            _ => true,
+        }
+    }
+
+    /// Why a binding does not hold at `m`, said in `?` and when its key is
+    /// pressed. `CanRollBack`'s reason depends on the hosts: the console
+    /// gives it.
+    pub fn why_not(self, m: Moment) -> &'static str {
+        let starts = matches!(
+            self,
+            When::Ready | When::Interrupted | When::Unfinished | When::Offered | When::CanRollBack
+        );
+        if starts && m.paused {
+            return "not during a canary pause: n, P and R steer it";
+        }
+        if starts && m.running && self != When::CanRollBack {
+            return "not while a change of this console runs (c cancels it)";
+        }
+        match self {
+            When::Always | When::Ready => "",
+            When::Paused => "only while a canary of the selected environment is paused",
+            When::Interrupted => "only when the selected environment has an interrupted change",
+            When::Unfinished => {
+                "only while the selected blue/green environment still runs its old slots"
+            }
+            When::Offered => "only after the deploy window refused a change",
+            When::Running => "only while a change of this console runs",
+            When::CanRollBack => "only when the selected environment can be rolled back",
+            When::ChangeRan => "no change has run in this console yet (H: the history)",
+            When::OnHosts => "with a host selected in the Environments pane (Tab to it)",
         }
     }
 }
 
+/// What the bindings that hold depend on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moment {
+    pub page: Page,
+    pub paused: bool,
+    pub interrupted: bool,
+    pub unfinished: bool,
+    pub offered: bool,
+    pub running: bool,
+    pub can_roll_back: bool,
+    pub change_ran: bool,
+    pub on_hosts: bool,
+}
+
 pub struct Binding {
     pub keys: &'static [KeyCode],
-    /// Shown for the keys, e.g. `j/k`.
+    /// Shown for the keys, e.g. `j/↓`: each key in one label only.
     pub key_label: &'static str,
     pub action: Action,
     /// Short, for the footer; empty keeps it out of the footer. Keys that
@@ -98,92 +207,151 @@ pub struct Binding {
     /// Changes hosts: refused in a read-only console.
     pub changes_hosts: bool,
     pub when: When,
+    pub on: Where,
 }
 
+impl Binding {
+    pub fn holds(&self, m: Moment) -> bool {
+        self.on.holds(m.page) && self.when.holds(m)
+    }
+
+    /// Why it does not hold now (empty when it does).
+    pub fn why_not(&self, m: Moment) -> &'static str {
+        if !self.on.holds(m.page) {
+            self.on.why_not()
+        } else if !self.when.holds(m) {
+            self.when.why_not(m)
+        } else {
+            ""
+        }
+    }
+}
+
+/// A binding, with the defaults most have.
+const fn key(
+    keys: &'static [KeyCode],
+    key_label: &'static str,
+    action: Action,
+    footer: &'static str,
+    help: &'static str,
+) -> Binding {
+    Binding {
+        keys,
+        key_label,
+        action,
+        footer,
+        help,
+        changes_hosts: false,
+        when: When::Always,
+        on: Where::Anywhere,
+    }
+}
+
+/// A binding that changes hosts, from the console only.
+const fn change(
+    keys: &'static [KeyCode],
+    key_label: &'static str,
+    action: Action,
+    footer: &'static str,
+    help: &'static str,
+    when: When,
+) -> Binding {
+    Binding {
+        keys,
+        key_label,
+        action,
+        footer,
+        help,
+        changes_hosts: true,
+        when,
+        on: Where::Console,
+    }
+}
+
+const fn on(b: Binding, on: Where) -> Binding {
+    Binding { on, ..b }
+}
+
+const fn when(b: Binding, when: When) -> Binding {
+    Binding { when, ..b }
+}
+
+/// In the table's order: the footer shows the first ones that fit.
 pub const BINDINGS: &[Binding] = &[
     // First: while a canary pauses, these are what the operator came for.
-    Binding {
-        keys: &[KeyCode::Char('n')],
-        key_label: "n",
-        action: Action::NextStep,
-        footer: "next step",
-        help: "canary paused: go on to the next step now",
-        changes_hosts: true,
-        when: When::Paused,
-    },
-    Binding {
-        keys: &[KeyCode::Char('P')],
-        key_label: "P",
-        action: Action::PromoteAll,
-        footer: "promote all",
-        help: "canary paused: go through every remaining step without pausing again",
-        changes_hosts: true,
-        when: When::Paused,
-    },
-    Binding {
-        keys: &[KeyCode::Char('R')],
-        key_label: "R",
-        action: Action::AbortCanary,
-        footer: "ABORT canary",
-        help: "canary paused: abort the change and put the canary hosts back on what they ran",
-        changes_hosts: true,
-        when: When::Paused,
-    },
+    change(
+        &[KeyCode::Char('n')],
+        "n",
+        Action::NextStep,
+        "next step",
+        "canary paused: go on to the next step now",
+        When::Paused,
+    ),
+    change(
+        &[KeyCode::Char('P')],
+        "P",
+        Action::PromoteAll,
+        "promote all",
+        "canary paused: go through every remaining step without pausing again",
+        When::Paused,
+    ),
+    change(
+        &[KeyCode::Char('R')],
+        "R",
+        Action::AbortCanary,
+        "ABORT canary",
+        "canary paused: abort the change and put the canary hosts back on what they ran",
+        When::Paused,
+    ),
     // Only where there is something to do: shown first, then.
-    Binding {
-        keys: &[KeyCode::Char('O')],
-        key_label: "O",
-        action: Action::Override,
-        footer: "override window",
-        help: "the deploy window refused the change: start it anyway, with a reason the history keeps",
-        changes_hosts: true,
-        when: When::Offered,
-    },
-    Binding {
-        keys: &[KeyCode::Char('r')],
-        key_label: "r",
-        action: Action::Resume,
-        footer: "resume",
-        help: "continue the selected environment's interrupted change from the host and step it stopped at (R undoes it)",
-        changes_hosts: true,
-        when: When::Interrupted,
-    },
-    Binding {
-        keys: &[KeyCode::Char('F')],
-        key_label: "F",
-        action: Action::Finish,
-        footer: "finish",
-        help: "blue/green: stop the old slots of the selected environment; until then a rollback is the switch back",
-        changes_hosts: true,
-        when: When::Unfinished,
-    },
-    Binding {
-        keys: &[KeyCode::Char('d')],
-        key_label: "d",
-        action: Action::Deploy,
-        footer: "deploy",
-        help: "deploy the selected release to the selected environment",
-        changes_hosts: true,
-        when: When::NotPaused,
-    },
-    Binding {
-        keys: &[KeyCode::Char('p')],
-        key_label: "p",
-        action: Action::Promote,
-        footer: "promote",
-        help: "promote the selected release to the selected environment (it must have passed the one it requires)",
-        changes_hosts: true,
-        when: When::NotPaused,
-    },
-    Binding {
-        keys: &[KeyCode::Char('R')],
-        key_label: "R",
-        action: Action::Rollback,
-        footer: "roll back",
-        help: "roll the selected environment back to its previous release (the footer names both), at once (across a schema migration: R twice)",
-        changes_hosts: true,
-        when: When::NotPaused,
-    },
+    change(
+        &[KeyCode::Char('O')],
+        "O",
+        Action::Override,
+        "override window",
+        "the deploy window refused the change: start it anyway, with a reason the history keeps",
+        When::Offered,
+    ),
+    change(
+        &[KeyCode::Char('r')],
+        "r",
+        Action::Resume,
+        "resume",
+        "continue the selected environment's interrupted change from the host and step it stopped at (R undoes it)",
+        When::Interrupted,
+    ),
+    change(
+        &[KeyCode::Char('F')],
+        "F",
+        Action::Finish,
+        "finish",
+        "blue/green: stop the old slots of the selected environment; until then a rollback is the switch back",
+        When::Unfinished,
+    ),
+    change(
+        &[KeyCode::Char('d')],
+        "d",
+        Action::Deploy,
+        "deploy",
+        "deploy the selected release to the selected environment",
+        When::Ready,
+    ),
+    change(
+        &[KeyCode::Char('p')],
+        "p",
+        Action::Promote,
+        "promote",
+        "promote the selected release to the selected environment (it must have passed the one it requires)",
+        When::Ready,
+    ),
+    change(
+        &[KeyCode::Char('R')],
+        "R",
+        Action::Rollback,
+        "roll back",
+        "roll the selected environment back to its previous release (the footer names both), at once (across a schema migration: R twice)",
+        When::CanRollBack,
+    ),
     Binding {
         keys: &[KeyCode::Char('c')],
         key_label: "c",
@@ -192,111 +360,176 @@ pub const BINDINGS: &[Binding] = &[
         help: "cancel the change in flight (asks y first): it stops after the current step, switched hosts go back",
         changes_hosts: true,
         when: When::Running,
+        on: Where::Anywhere,
     },
-    Binding {
-        keys: &[KeyCode::Esc],
-        key_label: "Esc",
-        action: Action::Back,
-        footer: "",
-        help: "close, clear or go back (overlay, prompt, log filter, offer); never changes a host",
-        changes_hosts: false,
-        when: When::Always,
-    },
-    Binding {
-        keys: &[KeyCode::Char('?')],
-        key_label: "?",
-        action: Action::Help,
-        footer: "help",
-        help: "this help",
-        changes_hosts: false,
-        when: When::Always,
-    },
-    Binding {
-        keys: &[KeyCode::Char('q')],
-        key_label: "q",
-        action: Action::Quit,
-        footer: "quit",
-        help: "quit (asks while a change is running)",
-        changes_hosts: false,
-        when: When::Always,
-    },
-    Binding {
-        keys: &[KeyCode::Char('o'), KeyCode::Enter],
-        key_label: "o/Enter",
-        action: Action::ShowOutput,
-        footer: "output",
-        help: "show what failed in the last change, host by host",
-        changes_hosts: false,
-        when: When::Always,
-    },
-    Binding {
-        keys: &[KeyCode::Char('j'), KeyCode::Down],
-        key_label: "j/k",
-        action: Action::Down,
-        footer: "move",
-        help: "move down / up in the focused pane (arrows work too)",
-        changes_hosts: false,
-        when: When::Always,
-    },
-    Binding {
-        keys: &[KeyCode::Char('k'), KeyCode::Up],
-        key_label: "k",
-        action: Action::Up,
-        footer: "",
-        help: "move up",
-        changes_hosts: false,
-        when: When::Always,
-    },
-    Binding {
-        keys: &[KeyCode::Tab],
-        key_label: "Tab",
-        action: Action::NextPane,
-        footer: "pane",
-        help: "focus the next pane (Shift-Tab: the one before)",
-        changes_hosts: false,
-        when: When::Always,
-    },
-    Binding {
-        keys: &[KeyCode::BackTab],
-        key_label: "S-Tab",
-        action: Action::PrevPane,
-        footer: "",
-        help: "focus the previous pane",
-        changes_hosts: false,
-        when: When::Always,
-    },
-    Binding {
-        keys: &[KeyCode::Char('/')],
-        key_label: "/",
-        action: Action::Filter,
-        footer: "filter",
-        help: "filter the logs (Enter keeps it, Esc clears it)",
-        changes_hosts: false,
-        when: When::Always,
-    },
-    Binding {
-        keys: &[KeyCode::Char('f')],
-        key_label: "f",
-        action: Action::ToggleFollow,
-        footer: "follow",
-        help: "follow the newest log lines, or pause to read",
-        changes_hosts: false,
-        when: When::Always,
-    },
-    Binding {
-        keys: &[KeyCode::Char('h')],
-        key_label: "h",
-        action: Action::ToggleHostLogs,
-        footer: "host logs",
-        help: "logs of every host merged, or of the selected host only",
-        changes_hosts: false,
-        when: When::Always,
-    },
+    key(
+        &[KeyCode::Char('H')],
+        "H",
+        Action::History,
+        "history",
+        "the selected environment's history from its hosts, newest first: who did what, when, and how it ended (H again: back)",
+    ),
+    when(
+        on(
+            key(
+                &[KeyCode::Enter],
+                "Enter",
+                Action::OpenHost,
+                "host",
+                "the selected host: what it runs and ran, rollback, health, lock, last log lines",
+            ),
+            Where::Console,
+        ),
+        When::OnHosts,
+    ),
+    key(
+        &[KeyCode::Esc],
+        "Esc",
+        Action::Back,
+        "",
+        "close, clear or go back (overlay, prompt, page, log filter, offer); never changes a host",
+    ),
+    key(
+        &[KeyCode::Char('?')],
+        "?",
+        Action::Help,
+        "help",
+        "this help: every key, and why the ones that do nothing now do nothing",
+    ),
+    key(
+        &[KeyCode::Char('q')],
+        "q",
+        Action::Quit,
+        "quit",
+        "quit (asks while a change is running)",
+    ),
+    when(
+        key(
+            &[KeyCode::Char('o')],
+            "o",
+            Action::ShowOutput,
+            "output",
+            "what the last change of this console said, and what failed in it, host by host",
+        ),
+        When::ChangeRan,
+    ),
+    key(
+        &[KeyCode::Char('j'), KeyCode::Down],
+        "j/↓",
+        Action::Down,
+        "move",
+        "down: the next host or release, a log line (in the history: a line; in a host's detail: the next host)",
+    ),
+    key(
+        &[KeyCode::Char('k'), KeyCode::Up],
+        "k/↑",
+        Action::Up,
+        "",
+        "up, as j goes down",
+    ),
+    key(
+        &[KeyCode::PageUp],
+        "PgUp",
+        Action::PageUp,
+        "",
+        "a page back in the logs (in the history: in it; in a host's detail: in its log lines)",
+    ),
+    key(
+        &[KeyCode::PageDown],
+        "PgDn",
+        Action::PageDown,
+        "",
+        "a page on, as PgUp goes back",
+    ),
+    key(
+        &[KeyCode::Char('g'), KeyCode::Home],
+        "g/Home",
+        Action::Top,
+        "",
+        "to the top: the oldest log line kept, paused there (in the history: the newest change)",
+    ),
+    key(
+        &[KeyCode::Char('G'), KeyCode::End],
+        "G/End",
+        Action::Bottom,
+        "",
+        "to the bottom: the newest log line, following again (in the history: the oldest change)",
+    ),
+    on(
+        key(
+            &[KeyCode::Tab],
+            "Tab",
+            Action::NextPane,
+            "pane",
+            "focus the next pane (Shift-Tab: the one before)",
+        ),
+        Where::Console,
+    ),
+    on(
+        key(
+            &[KeyCode::Tab],
+            "Tab",
+            Action::NextEnv,
+            "environment",
+            "the next environment's history or host",
+        ),
+        Where::Pages,
+    ),
+    on(
+        key(
+            &[KeyCode::BackTab],
+            "S-Tab",
+            Action::PrevPane,
+            "",
+            "focus the previous pane",
+        ),
+        Where::Console,
+    ),
+    on(
+        key(
+            &[KeyCode::BackTab],
+            "S-Tab",
+            Action::PrevEnv,
+            "",
+            "the previous environment's history or host",
+        ),
+        Where::Pages,
+    ),
+    on(
+        key(
+            &[KeyCode::Char('/')],
+            "/",
+            Action::Filter,
+            "filter",
+            "filter the logs as you type (Enter keeps it, Esc clears it)",
+        ),
+        Where::Console,
+    ),
+    on(
+        key(
+            &[KeyCode::Char('f')],
+            "f",
+            Action::ToggleFollow,
+            "follow",
+            "follow the newest log lines, or pause to read",
+        ),
+        Where::Console,
+    ),
+    on(
+        key(
+            &[KeyCode::Char('h')],
+            "h",
+            Action::ToggleHostLogs,
+            "host logs",
+            "logs of every host merged, or of the selected host only",
+        ),
+        Where::Console,
+    ),
 ];
 
 /// The bindings that hold now, in the table's order.
 pub fn active(m: Moment) -> impl Iterator<Item = &'static Binding> {
-    BINDINGS.iter().filter(move |b| b.when.holds(m))
+    BINDINGS.iter().filter(move |b| b.holds(m))
 }
 
 /// The action a key press means now, if any.
@@ -312,6 +545,19 @@ pub fn action_for(key: &KeyEvent, m: Moment) -> Option<Action> {
         .map(|b| b.action)
 }
 
+/// The binding a key would have if it held now: the one of this page
+/// first. `None` for a key bound to nothing.
+pub fn refused(key: &KeyEvent, m: Moment) -> Option<&'static Binding> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return None;
+    }
+    let bound = || BINDINGS.iter().filter(|b| b.keys.contains(&key.code));
+    bound()
+        .find(|b| b.on.holds(m.page) && b.when.pause_fits(m))
+        .or_else(|| bound().find(|b| b.on.holds(m.page)))
+        .or_else(|| bound().next())
+}
+
 pub fn binding(action: Action) -> &'static Binding {
     BINDINGS
         .iter()
@@ -319,125 +565,22 @@ pub fn binding(action: Action) -> &'static Binding {
         .expect("every action has a binding")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn every_moment() -> Vec<Moment> {
-        (0..32u8)
-            .map(|b| Moment {
-                paused: b & 1 != 0,
-                interrupted: b & 2 != 0,
-                unfinished: b & 4 != 0,
-                offered: b & 8 != 0,
-                running: b & 16 != 0,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn no_key_is_bound_twice_at_the_same_moment() {
-        for m in every_moment() {
-            let mut seen = Vec::new();
-            for b in active(m) {
-                for k in b.keys {
-                    assert!(!seen.contains(k), "{k:?} bound twice ({m:?})");
-                    seen.push(*k);
-                }
-            }
+/// Every key once, in the table's order: the binding that holds now where
+/// one does, else the one the key would have here (`R` outside a pause is
+/// the rollback), which `?` marks, with why.
+pub fn every_key(m: Moment) -> Vec<&'static Binding> {
+    let mut out: Vec<&'static Binding> = Vec::new();
+    for b in BINDINGS {
+        if out.iter().any(|o| o.keys == b.keys) {
+            continue;
         }
+        let mut same = BINDINGS.iter().filter(|o| o.keys == b.keys);
+        let now = same.clone().find(|o| o.holds(m));
+        let meant = same.find(|o| o.on.holds(m.page) && o.when.pause_fits(m));
+        out.push(now.or(meant).unwrap_or(b));
     }
-
-    #[test]
-    fn r_rolls_back_or_aborts_the_canary_and_n_p_only_hold_in_a_pause() {
-        let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
-        let idle = Moment::default();
-        let paused = Moment {
-            paused: true,
-            ..idle
-        };
-        assert_eq!(action_for(&key('R'), idle), Some(Action::Rollback));
-        assert_eq!(action_for(&key('R'), paused), Some(Action::AbortCanary));
-        assert_eq!(action_for(&key('n'), paused), Some(Action::NextStep));
-        assert_eq!(action_for(&key('P'), paused), Some(Action::PromoteAll));
-        assert_eq!(action_for(&key('n'), idle), None);
-        assert_eq!(action_for(&key('P'), idle), None);
-        assert_eq!(action_for(&key('d'), paused), None);
-        // c cancels only while a change of this console runs.
-        assert_eq!(action_for(&key('c'), paused), None);
-        let running = Moment {
-            running: true,
-            ..paused
-        };
-        assert_eq!(action_for(&key('c'), running), Some(Action::Cancel));
-    }
-
-    #[test]
-    fn esc_never_changes_a_host_at_any_moment() {
-        let esc = KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE);
-        for m in every_moment() {
-            assert_eq!(action_for(&esc, m), Some(Action::Back), "{m:?}");
-            assert!(!binding(Action::Back).changes_hosts);
-        }
-        // Of the keys that change hosts, none is Esc.
-        for b in BINDINGS.iter().filter(|b| b.changes_hosts) {
-            assert!(!b.keys.contains(&KeyCode::Esc), "{}", b.key_label);
-        }
-    }
-
-    #[test]
-    fn resume_finish_and_override_hold_only_where_they_mean_something() {
-        let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
-        let idle = Moment::default();
-        for c in ['r', 'F', 'O'] {
-            assert_eq!(action_for(&key(c), idle), None, "{c}");
-        }
-        let all = Moment {
-            interrupted: true,
-            unfinished: true,
-            offered: true,
-            paused: false,
-            running: false,
-        };
-        assert_eq!(action_for(&key('r'), all), Some(Action::Resume));
-        assert_eq!(action_for(&key('F'), all), Some(Action::Finish));
-        assert_eq!(action_for(&key('O'), all), Some(Action::Override));
-        // A pause comes first: nothing else starts while it waits.
-        let paused = Moment {
-            paused: true,
-            ..all
-        };
-        assert_eq!(action_for(&key('r'), paused), None);
-        assert_eq!(action_for(&key('F'), paused), None);
-    }
-
-    #[test]
-    fn every_action_has_a_binding() {
-        use Action::*;
-        for a in [
-            Up,
-            Down,
-            NextPane,
-            PrevPane,
-            Deploy,
-            Promote,
-            Rollback,
-            NextStep,
-            PromoteAll,
-            AbortCanary,
-            Resume,
-            Finish,
-            Override,
-            Cancel,
-            Back,
-            ShowOutput,
-            Filter,
-            ToggleFollow,
-            ToggleHostLogs,
-            Help,
-            Quit,
-        ] {
-            binding(a);
-        }
-    }
+    out
 }
+
+#[cfg(test)]
+mod tests;

@@ -306,3 +306,20 @@ fn merged_logs_are_fast_on_a_full_fleet() {
     assert!(plain < Duration::from_millis(50), "{plain:?}");
     assert!(filtered < Duration::from_millis(2_000), "{filtered:?}");
 }
+
+#[test]
+fn a_paused_view_counts_the_lines_that_came_since() {
+    let mut s = state();
+    for i in 0..5 {
+        s.apply(log(A, &format!("INFO a {i}"), false, t(0)));
+    }
+    let pause = s.last_log_seq() + 1;
+    assert_eq!(s.count_logs_since(None, None, pause), 0);
+    s.apply(log(A, "INFO a 5", false, t(1)));
+    s.apply(log(B, "ERROR b", true, t(1)));
+    s.apply(log(C, "INFO c", false, t(1)));
+    assert_eq!(s.count_logs_since(None, None, pause), 3);
+    assert_eq!(s.count_logs_since(Some(A), None, pause), 1);
+    assert_eq!(s.count_logs_since(None, Some("error"), pause), 1);
+    assert_eq!(s.count_logs_since(None, None, 1), 8);
+}

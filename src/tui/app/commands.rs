@@ -231,18 +231,8 @@ impl App {
     /// environment forces.
     pub(super) fn rollback(&mut self, armed: Option<Armed>) -> Vec<Effect> {
         let env = self.selected_env().name.clone();
-        if let Some(c) = self.running_change() {
-            let what = c.label();
-            let text = if c.env == env {
-                format!(
-                    "not rolled back: {what} is running; c cancels it (asks first), switched hosts go back"
-                )
-            } else {
-                format!(
-                    "{env} not rolled back: {what} is running; roll {env} back once it ends (c cancels it, asking first)"
-                )
-            };
-            self.say(text, Tone::Info);
+        if let Some(why) = self.rollback_refusal() {
+            self.say(why, Tone::Info);
             return Vec::new();
         }
         let force = armed.is_some_and(|a| a.env == env);

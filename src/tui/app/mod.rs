@@ -1,9 +1,17 @@
 //! The one owner of the console's state: `update` is the only thing that
 //! changes it, views only read it, and what must happen outside (start a
 //! change, cancel it, quit) comes back as `Effect`s for the runtime to do.
+//!
+//! Split by what each part reduces: `update` routes the messages, `change`
+//! is the change pane's reducer (engine events), `logs` the logs pane's,
+//! `keys` turns keys into actions and pages, `commands` asks the engine,
+//! `query` answers what the views and keys ask of the state.
 
+mod change;
 mod commands;
 mod keys;
+mod logs;
+mod query;
 mod update;
 
 use std::sync::Arc;
@@ -11,18 +19,17 @@ use std::time::{Duration, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use super::keymap::{self, Action};
+use super::keymap::{self, Action, Page};
 use crate::config::Config;
-use crate::engine::bluegreen::PendingFinish;
-use crate::engine::canary::{CanaryStep, Verdict};
-use crate::engine::journal::{ChangeInfo, Liveness, PauseState};
-use crate::engine::{
-    ChangeKind, ChangeOptions, ChangeOutcome, ChangeReport, Command, Control, EngineError, Event,
-    Step, StepStatus,
-};
-use crate::model::{ReleaseId, Strategy};
+use crate::engine::canary::CanaryStep;
+use crate::engine::{ChangeOptions, ChangeReport, Command, Control, EngineError, Event};
+use crate::model::Strategy;
 use crate::monitor::{HostKey, MonitorEvent, MonitorState};
 use crate::store::Manifest;
+
+pub use change::{AnalysisView, ChangeView, HostProgress, PauseView, StepState};
+pub use logs::LogView;
+pub use query::HistoryRow;
 
 #[derive(Debug)]
 pub enum Msg {
@@ -133,31 +140,6 @@ pub struct Armed {
     pub until: SystemTime,
 }
 
-/// A canary pause, as the engine's `Paused` events tell it.
-#[derive(Debug, Clone)]
-pub struct PauseView {
-    /// The batch just moved, from 0, of `of`.
-    pub batch: usize,
-    pub of: usize,
-    /// Hosts on the new release, by index.
-    pub canary: Vec<usize>,
-    /// When the next step starts by itself; `None`: it waits for the operator.
-    pub until: Option<SystemTime>,
-    /// Why the analysis could not decide.
-    pub why: Option<String>,
-    /// What this console already told the change during this pause: one
-    /// word per pause, so a second `n` cannot carry over into the next one.
-    pub sent: Option<Control>,
-}
-
-/// The latest canary analysis of a change.
-#[derive(Debug, Clone)]
-pub struct AnalysisView {
-    pub verdict: Verdict,
-    /// On a breach: the last log lines of the host that breached.
-    pub lines: Vec<String>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
     Environments,
@@ -176,7 +158,7 @@ pub enum Overlay {
     ConfirmQuit,
     /// `c` while a change runs: `y` cancels it, any other key leaves it.
     ConfirmCancel,
-    /// Typing a log filter.
+    /// Typing a log filter: the logs follow it as it is typed.
     Filter(String),
     /// Typing the reason for overriding the deploy window.
     Reason(String),
@@ -190,84 +172,11 @@ pub enum Tone {
 }
 
 #[derive(Debug, Clone)]
-pub struct HostProgress {
-    pub name: String,
-    pub step: Option<Step>,
-    pub state: StepState,
-    pub steps_done: usize,
-    /// Steps the plan gives this host (connect and lock before, unlock after).
-    pub steps_total: usize,
-    pub error: Option<String>,
-    /// A step failed; stays set while the host is put back.
-    pub failed: bool,
-    /// The host was put back on what it ran.
-    pub reverted: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepState {
-    Waiting,
-    Running,
-    Done,
-    Skipped,
-    Failed,
-}
-
-/// The change in flight, or the last one, as the engine's events told it.
-#[derive(Debug, Clone)]
-pub struct ChangeView {
-    /// The engine's change id.
-    pub id: String,
-    pub env: String,
-    pub kind: ChangeKind,
-    pub release: Option<ReleaseId>,
-    pub started: SystemTime,
-    pub hosts: Vec<HostProgress>,
-    pub batch: Option<(usize, usize)>,
-    pub notes: Vec<String>,
-    /// While the canary waits between steps.
-    pub pause: Option<PauseView>,
-    /// Kept after the change ends, so a breach stays on screen.
-    pub analysis: Option<AnalysisView>,
-    /// A rollback refused because it crosses a schema migration.
-    pub refused: Option<String>,
-    /// A canary pause ended in an abort: its hosts are going back.
-    pub aborting: bool,
-    pub finished: Option<(ChangeOutcome, String, SystemTime)>,
-}
-
-impl ChangeView {
-    pub fn running(&self) -> bool {
-        self.finished.is_none()
-    }
-
-    /// The pause of a change still running.
-    pub fn paused(&self) -> Option<&PauseView> {
-        self.pause.as_ref().filter(|_| self.running())
-    }
-
-    /// The change as questions and messages name it: `promote v2 → production`.
-    pub fn label(&self) -> String {
-        match &self.release {
-            Some(r) => format!("{} {r} → {}", self.kind.as_str(), self.env),
-            None => format!("{} {}", self.kind.as_str(), self.env),
-        }
-    }
-
-    /// Host names of `indices`, in order.
-    pub fn names(&self, indices: &[usize]) -> Vec<&str> {
-        indices
-            .iter()
-            .filter_map(|&i| self.hosts.get(i).map(|h| h.name.as_str()))
-            .collect()
-    }
-}
-
-#[derive(Debug, Clone)]
 pub struct EnvRow {
     pub name: String,
     pub strategy: String,
     pub requires: Option<String>,
+    /// Each host as the screen names it (see [`screen_name`]).
     pub hosts: Vec<String>,
 }
 
@@ -313,9 +222,12 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
     crate::model::time::parse_rfc3339(s)
 }
 
-/// How a host is named on screen: a `local:` host by its folder's name, an
-/// SSH host as written in the config.
-fn display_name(h: &crate::model::Host) -> String {
+/// How a host is named on screen: the `name` the config gives it, else a
+/// `local:` host by its folder's name and an SSH host as written.
+pub fn screen_name(h: &crate::model::Host) -> String {
+    if let Some(label) = &h.label {
+        return label.clone();
+    }
     match &h.target {
         crate::model::Target::Local { dir } => dir
             .file_name()
@@ -338,16 +250,17 @@ pub struct App {
     pub host_cursor: usize,
     pub release_cursor: usize,
     pub focus: Pane,
+    /// The console, the selected environment's history, or the selected
+    /// host's detail.
+    pub page: Page,
+    /// Lines the page is scrolled: the history from its newest line, a
+    /// host's log lines back from its newest.
+    pub page_scroll: usize,
+    /// Lines the help is scrolled.
+    pub help_scroll: usize,
     pub overlay: Overlay,
     pub change: Option<ChangeView>,
-    pub follow_logs: bool,
-    /// While paused: only lines older than this arrival number are shown, so
-    /// the view holds still while lines keep coming.
-    pub log_anchor: Option<u64>,
-    /// Lines scrolled back from the anchor (or from the newest).
-    pub log_scroll: usize,
-    pub one_host_logs: bool,
-    pub log_filter: Option<String>,
+    pub logs: LogView,
     pub status: Option<(String, Tone)>,
     /// A rollback refused for a schema migration, waiting for the second `R`.
     pub armed: Option<Armed>,
@@ -383,7 +296,7 @@ impl App {
                 name: e.name.clone(),
                 strategy: strategy_label(&e.strategy),
                 requires: e.requires.clone(),
-                hosts: e.hosts.iter().map(display_name).collect(),
+                hosts: e.hosts.iter().map(screen_name).collect(),
             })
             .collect();
         // Until the hosts say which was changed last: the last environment
@@ -400,13 +313,12 @@ impl App {
             host_cursor: 0,
             release_cursor: 0,
             focus: Pane::Environments,
+            page: Page::Console,
+            page_scroll: 0,
+            help_scroll: 0,
             overlay: Overlay::None,
             change: None,
-            follow_logs: true,
-            log_anchor: None,
-            log_scroll: 0,
-            one_host_logs: false,
-            log_filter: None,
+            logs: LogView::default(),
             status: None,
             armed: None,
             rollback_env: None,
@@ -436,6 +348,14 @@ impl App {
         self.releases.get(self.release_cursor)
     }
 
+    /// The screen name of a host.
+    pub fn host_name(&self, key: HostKey) -> &str {
+        self.envs
+            .get(key.env)
+            .and_then(|e| e.hosts.get(key.host))
+            .map_or("?", String::as_str)
+    }
+
     pub fn change_running(&self) -> bool {
         self.change.as_ref().is_some_and(ChangeView::running)
     }
@@ -459,129 +379,6 @@ impl App {
             .and_then(ChangeView::paused)
     }
 
-    /// The environment the hosts say was changed last (their newest history
-    /// record or journal); on a tie the later one; none: the last one.
-    pub fn latest_env(&self) -> usize {
-        let mut latest: Option<(SystemTime, usize)> = None;
-        for (env, row) in self.envs.iter().enumerate() {
-            for host in 0..row.hosts.len() {
-                let Some(v) = self
-                    .monitor
-                    .host(HostKey { env, host })
-                    .and_then(|h| h.view.as_ref())
-                else {
-                    continue;
-                };
-                let journal = v.change.iter().map(|c| c.updated.as_str());
-                let times = v.history.iter().map(|r| r.time.as_str()).chain(journal);
-                for t in times.filter_map(parse_time) {
-                    if latest.is_none_or(|(l, _)| t >= l) {
-                        latest = Some((t, env));
-                    }
-                }
-            }
-        }
-        latest.map_or(self.envs.len().saturating_sub(1), |(_, e)| e)
-    }
-
-    /// What `R` would do now, as the footer names it: the selected
-    /// environment and what its hosts go back to; `None` while a change runs
-    /// (`R` is refused then).
-    pub fn rollback_hint(&self) -> Option<String> {
-        if self.change_running() {
-            return None;
-        }
-        let env = &self.selected_env().name;
-        let mut to: Vec<String> = self
-            .rollback_preview(self.env_cursor)
-            .into_iter()
-            .filter_map(|(_, _, prev)| prev.map(|p| p.to_string()))
-            .collect();
-        to.sort();
-        to.dedup();
-        Some(if to.is_empty() {
-            format!("roll back {env}")
-        } else {
-            format!("roll back {env} → {}", to.join(","))
-        })
-    }
-
-    /// What `c` would cancel, as the footer names it: the environment too
-    /// when it is not the selected one.
-    pub fn cancel_hint(&self) -> Option<String> {
-        let c = self.running_change()?;
-        Some(if c.env == self.selected_env().name {
-            "cancel".to_owned()
-        } else {
-            format!("cancel {}", c.env)
-        })
-    }
-
-    /// The change a host of environment `env` carries that is not this
-    /// console's: an interrupted one first, then one on another machine, then
-    /// one of another process here.
-    pub fn foreign_change(&self, env: usize) -> Option<&ChangeInfo> {
-        let ours = self.change.as_ref().map(|c| c.id.as_str());
-        let infos: Vec<&ChangeInfo> = self
-            .host_changes(env)
-            .filter(|c| Some(c.change.as_str()) != ours)
-            .collect();
-        [
-            Liveness::Interrupted,
-            Liveness::Elsewhere,
-            Liveness::Running,
-        ]
-        .into_iter()
-        .find_map(|l| infos.iter().copied().find(|c| c.liveness == l))
-    }
-
-    /// Where the change another process runs on `env` is paused, by the
-    /// newest pause any of its hosts' journals records.
-    pub fn foreign_pause(&self, env: usize) -> Option<(&ChangeInfo, &PauseState)> {
-        let c = self.foreign_change(env)?;
-        if c.liveness == Liveness::Interrupted {
-            return None;
-        }
-        let pause = self
-            .host_changes(env)
-            .filter(|o| o.change == c.change)
-            .filter_map(|o| o.pause.as_ref())
-            .max_by_key(|p| p.batch)?;
-        Some((c, pause))
-    }
-
-    /// What the journals on the hosts of `env` say of a change, host by host.
-    fn host_changes(&self, env: usize) -> impl Iterator<Item = &ChangeInfo> {
-        (0..self.envs[env].hosts.len())
-            .filter_map(move |host| self.monitor.host(HostKey { env, host }))
-            .filter_map(|h| h.view.as_ref()?.change.as_deref())
-    }
-
-    /// The old slots a blue/green environment still runs, by host.
-    pub fn unfinished(&self, env: usize) -> Vec<(usize, &PendingFinish)> {
-        (0..self.envs[env].hosts.len())
-            .filter_map(|host| {
-                let v = self.monitor.host(HostKey { env, host })?.view.as_ref()?;
-                Some((host, v.pending_finish.as_deref()?))
-            })
-            .collect()
-    }
-
-    /// What the key bindings hold for now.
-    pub fn moment(&self) -> keymap::Moment {
-        let env = self.env_cursor;
-        keymap::Moment {
-            paused: self.paused_here().is_some()
-                || (!self.change_running() && self.foreign_pause(env).is_some()),
-            interrupted: self
-                .foreign_change(env)
-                .is_some_and(|c| c.liveness == Liveness::Interrupted),
-            unfinished: !self.unfinished(env).is_empty(),
-            offered: self.offer.is_some(),
-            running: self.change_running(),
-        }
-    }
-
     /// The terminal is too small for the console: it shows one line, and
     /// keys that change hosts do nothing (what they would do is not on screen).
     pub fn too_small(&self) -> bool {
@@ -599,44 +396,8 @@ impl App {
         self.change_running() || self.armed.is_some() || self.next_finish().is_some()
     }
 
-    /// The first blue/green change whose `finish_after` this console will
-    /// finish when it falls due: (environment, change, when).
-    pub fn next_finish(&self) -> Option<(usize, &PendingFinish, SystemTime)> {
-        if self.readonly {
-            return None;
-        }
-        (0..self.envs.len())
-            .flat_map(|e| self.unfinished(e).into_iter().map(move |(_, p)| (e, p)))
-            .filter(|(_, p)| !self.finishing.contains(&p.change))
-            .filter_map(|(e, p)| Some((e, p, parse_time(p.finish_at.as_deref()?)?)))
-            .min_by_key(|(_, _, at)| *at)
-    }
-
     fn say(&mut self, text: impl Into<String>, tone: Tone) {
         self.status = Some((text.into(), tone));
-    }
-
-    /// What a rollback of `env` would do, host by host, from what the hosts say.
-    pub fn rollback_preview(
-        &self,
-        env: usize,
-    ) -> Vec<(String, Option<ReleaseId>, Option<ReleaseId>)> {
-        self.envs[env]
-            .hosts
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let view = self
-                    .monitor
-                    .host(HostKey { env, host: i })
-                    .and_then(|h| h.view.as_ref());
-                (
-                    name.clone(),
-                    view.and_then(|v| v.current.clone()),
-                    view.and_then(|v| v.previous.clone()),
-                )
-            })
-            .collect()
     }
 
     /// Time since the change started (or how long it took).

@@ -3,6 +3,9 @@ use std::path::Path;
 use crossterm::event::KeyModifiers;
 
 use super::*;
+use crate::engine::canary::Verdict;
+use crate::engine::{ChangeKind, ChangeOutcome};
+use crate::model::ReleaseId;
 
 const CONFIG: &str = r#"
 [app]
@@ -158,9 +161,9 @@ fn esc_closes_clears_and_goes_back_but_never_cancels() {
     assert!(!a.quitting);
     assert!(a.change_running() && a.paused().is_some());
     // What Esc does: clear the log filter.
-    a.log_filter = Some("ERROR".into());
+    a.logs.filter = Some("ERROR".into());
     assert!(key(&mut a, KeyCode::Esc).is_empty());
-    assert_eq!(a.log_filter, None);
+    assert_eq!(a.logs.filter, None);
 }
 
 #[test]
@@ -219,14 +222,20 @@ fn r_n_p_act_on_the_selected_environment_only() {
     // Staging selected: R is staging's rollback, refused while
     // production's canary runs; n and P steer nothing.
     a.env_cursor = 0;
-    for c in ['R', 'n', 'P'] {
-        assert!(press(&mut a, c).is_empty(), "{c}");
-    }
+    assert!(press(&mut a, 'R').is_empty());
     let (text, _) = a.status.clone().unwrap();
     assert!(
         text.starts_with("staging not rolled back: deploy v2 → production is running"),
         "{text}"
     );
+    for c in ['n', 'P'] {
+        assert!(press(&mut a, c).is_empty(), "{c}");
+        let (text, _) = a.status.clone().unwrap();
+        assert_eq!(
+            text,
+            format!("{c}: only while a canary of the selected environment is paused")
+        );
+    }
     assert_eq!(a.paused().unwrap().sent, None, "the canary heard nothing");
     assert_eq!(a.cancel_hint().as_deref(), Some("cancel production"));
     assert_eq!(a.rollback_hint(), None, "R is refused: not offered");
@@ -355,4 +364,76 @@ fn a_readonly_console_sends_nothing() {
     }));
     assert!(press(&mut a, 'R').is_empty());
     assert!(a.armed.is_none());
+}
+
+#[test]
+fn pages_only_read_and_esc_goes_back() {
+    use crate::tui::keymap::{BINDINGS, Page};
+    let mut a = app(false);
+    a.env_cursor = 1;
+    // Enter: the selected host; H: the history; Esc: back to the console.
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    assert_eq!(a.page, Page::Host);
+    assert!(press(&mut a, 'H').is_empty());
+    assert_eq!(a.page, Page::History);
+    assert!(press(&mut a, 'H').is_empty());
+    assert_eq!(a.page, Page::Console);
+    for page in [Page::History, Page::Host] {
+        // No key changes a host from a page; each says where it would.
+        for b in BINDINGS
+            .iter()
+            .filter(|b| b.changes_hosts && b.action != Action::Cancel)
+        {
+            a.page = page;
+            for code in b.keys {
+                assert!(key(&mut a, *code).is_empty(), "{} on {page:?}", b.key_label);
+            }
+            let (said, _) = a.status.clone().unwrap();
+            assert!(said.contains("on the console only"), "{said}");
+        }
+        a.page = page;
+        assert!(key(&mut a, KeyCode::Esc).is_empty());
+        assert_eq!(a.page, Page::Console);
+    }
+    // Enter means a host only where hosts are: not from the logs.
+    a.focus = Pane::Logs;
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    assert_eq!(a.page, Page::Console);
+    assert!(
+        a.status
+            .as_ref()
+            .unwrap()
+            .0
+            .starts_with("Enter: with a host selected")
+    );
+}
+
+#[test]
+fn o_shows_the_output_only_once_a_change_ran() {
+    let mut a = app(false);
+    assert!(press(&mut a, 'o').is_empty());
+    assert_eq!(a.overlay, Overlay::None);
+    assert!(a.status.as_ref().unwrap().0.contains("no change has run"));
+    start(&mut a, ChangeKind::Deploy);
+    press(&mut a, 'o');
+    assert_eq!(a.overlay, Overlay::Output);
+}
+
+#[test]
+fn the_filter_applies_while_it_is_typed() {
+    let mut a = app(false);
+    press(&mut a, '/');
+    for c in "err".chars() {
+        press(&mut a, c);
+    }
+    assert_eq!(a.log_filter(), Some("err"));
+    assert_eq!(a.logs.filter, None, "kept only with Enter");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.logs.filter.as_deref(), Some("err"));
+    press(&mut a, '/');
+    key(&mut a, KeyCode::Backspace);
+    assert_eq!(a.log_filter(), Some("er"));
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.log_filter(), None);
+    assert_eq!(a.logs.filter, None);
 }

@@ -11,32 +11,53 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::super::app::{App, ChangeView, PauseView, StepState};
+use super::super::app::{App, ChangeView, HostProgress, PauseView, StepState};
 use super::super::theme::Theme;
-use super::{fit, pane, wrap};
+use super::{fit, pad, pane, wrap};
 use crate::engine::canary::Verdict;
 use crate::engine::plan::LEFT_OUT;
 use crate::engine::{ChangeOutcome, Control, human_duration};
+use crate::model::fit::fit_all;
 
 /// Log lines of a breaching host shown at most.
 const BREACH_LINES: usize = 5;
-/// Rows the logs keep however much a paused or breached change has to say.
-const LOGS_KEEP: u16 = 4;
+/// Below this many rows a finished change folds to one line; a change that
+/// succeeded folds on any screen (`o` shows it all).
+const FOLD_BELOW: u16 = 30;
+/// The progress bar, in characters.
+const BAR: usize = 10;
 
-/// Rows the pane takes: none until a change has run. `top` is what the
-/// environments took of `body`; `width` the pane's.
-pub fn height(app: &App, body: u16, top: u16, width: u16) -> u16 {
-    let Some(c) = &app.change else { return 0 };
-    let hosts = c.hosts.len() as u16;
-    let inner = width.saturating_sub(2) as usize;
-    let block = pause_rows(c) + analysis_rows(c, BREACH_LINES, inner);
-    if block == 0 {
-        return (hosts + 3).min(body / 3).max(4);
+/// How the change pane is drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Form {
+    /// No change has run.
+    #[default]
+    None,
+    /// One line, no frame: a finished change, or one squeezed out.
+    Line,
+    Pane,
+}
+
+/// How the pane would be drawn and the rows it asks for; the layout may
+/// give fewer. `body` is the height under the screen's status and keys,
+/// `screen` the terminal's.
+pub fn wanted(app: &App, body: Rect, screen: u16) -> (Form, u16) {
+    let Some(c) = &app.change else {
+        return (Form::None, 0);
+    };
+    if c.finished.is_some() && (c.succeeded() || screen < FOLD_BELOW) {
+        return (Form::Line, 1);
     }
+    let hosts = c.hosts.len() as u16;
+    let inner = body.width.saturating_sub(2) as usize;
+    let block = pause_rows(c) + analysis_rows(c, BREACH_LINES, inner);
     let summary = c.finished.is_some() && !summary_in_title(c);
     let want = 2 + u16::from(summary) + block + hosts;
-    let room = body.saturating_sub(top + LOGS_KEEP).max(body / 3);
-    want.min(room).max(4)
+    if block == 0 {
+        // The hosts alone: at most a third of the body, they scroll.
+        return (Form::Pane, want.min((body.height / 3).max(4)));
+    }
+    (Form::Pane, want)
 }
 
 /// Rows of the pause block.
@@ -225,63 +246,110 @@ fn analysis_lines(
     out
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let Some(c) = &app.change else { return };
-    let elapsed = app.change_elapsed().map(human_duration).unwrap_or_default();
-    let (state, style) = match &c.finished {
-        None if c.paused().is_some() => ("PAUSED".to_owned(), theme.warn_bold()),
-        None if c.aborting => (
-            "ABORTED, putting the canary hosts back".to_owned(),
-            theme.bad(),
-        ),
-        None if breached(c) => ("CANARY BREACH, putting hosts back".to_owned(), theme.bad()),
-        None => (
-            match c.batch {
+/// The change's state in words, and its style: `PAUSED`, `running, batch
+/// 2/3`, `FAILED, hosts put back`.
+fn state(c: &ChangeView, theme: &Theme) -> (String, Style) {
+    let (text, style) = match &c.finished {
+        None if c.paused().is_some() => ("PAUSED", theme.warn_bold()),
+        None if c.aborting => ("ABORTED, putting the canary hosts back", theme.bad()),
+        None if breached(c) => ("CANARY BREACH, putting hosts back", theme.bad()),
+        None => {
+            let text = match c.batch {
                 Some((i, of)) if of > 1 => format!("running, batch {i}/{of}"),
                 _ => "running".to_owned(),
-            },
-            theme.warn(),
-        ),
-        Some(_) if c.refused.is_some() => ("REFUSED, nothing changed".to_owned(), theme.bad()),
-        Some((ChangeOutcome::Succeeded | ChangeOutcome::NothingToDo, _, _)) => {
-            ("done".to_owned(), theme.ok())
+            };
+            return (text, theme.warn());
         }
-        Some((ChangeOutcome::Cancelled, _, _)) => {
-            ("cancelled, hosts put back".to_owned(), theme.warn())
-        }
+        Some(_) if c.refused.is_some() => ("REFUSED, nothing changed", theme.bad()),
+        Some((ChangeOutcome::Succeeded | ChangeOutcome::NothingToDo, _, _)) => ("done", theme.ok()),
+        Some((ChangeOutcome::Cancelled, _, _)) => ("cancelled, hosts put back", theme.warn()),
         Some((ChangeOutcome::RolledBack, _, _)) if breached(c) => {
-            ("CANARY BREACH, hosts put back".to_owned(), theme.bad())
+            ("CANARY BREACH, hosts put back", theme.bad())
         }
-        Some((ChangeOutcome::RolledBack, _, _)) => {
-            ("FAILED, hosts put back".to_owned(), theme.bad())
-        }
-        Some((ChangeOutcome::Failed, _, _)) => ("FAILED".to_owned(), theme.bad()),
+        Some((ChangeOutcome::RolledBack, _, _)) => ("FAILED, hosts put back", theme.bad()),
+        Some((ChangeOutcome::Failed, _, _)) => ("FAILED", theme.bad()),
     };
-    let title = Line::from(vec![
-        Span::styled(
+    (text.to_owned(), style)
+}
+
+/// How long the change took, or runs; while paused, how long the pause is.
+fn clock(app: &App, c: &ChangeView) -> String {
+    match c.paused() {
+        Some(p) => human_duration(app.now.duration_since(p.since).unwrap_or_default()),
+        None => app.change_elapsed().map(human_duration).unwrap_or_default(),
+    }
+}
+
+/// `promote v2 → production `
+fn what(c: &ChangeView) -> String {
+    format!(
+        " {} {}→ {} ",
+        c.kind.as_str(),
+        c.release
+            .as_ref()
+            .map(|r| format!("{r} "))
+            .unwrap_or_default(),
+        c.env
+    )
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, form: Form, app: &App, theme: &Theme) {
+    let Some(c) = &app.change else { return };
+    if area.height == 0 {
+        return;
+    }
+    match form {
+        Form::None => {}
+        Form::Line => draw_line(frame, area, app, c, theme),
+        Form::Pane => draw_pane(frame, area, app, c, theme),
+    }
+}
+
+/// The change in one line: what, how it stands, how long, and its summary
+/// (or, while it runs, how many hosts are done).
+fn draw_line(frame: &mut Frame, area: Rect, app: &App, c: &ChangeView, theme: &Theme) {
+    let (state, style) = state(c, theme);
+    let mark = match &c.finished {
+        None => "▶",
+        Some(_) if c.succeeded() => "✓",
+        Some(_) => "✗",
+    };
+    let head = format!("{mark}{}{state} {} ", what(c), clock(app, c));
+    let tail = match &c.finished {
+        Some((_, summary, _)) => {
+            let text = c.refused.as_deref().unwrap_or(summary);
             format!(
-                " {} {}→ {} ",
-                c.kind.as_str(),
-                c.release
-                    .as_ref()
-                    .map(|r| format!("{r} "))
-                    .unwrap_or_default(),
-                c.env
-            ),
-            theme.title(),
-        ),
+                "· {} · o: all of it",
+                text.lines().next().unwrap_or_default()
+            )
+        }
+        None => {
+            let done = c
+                .hosts
+                .iter()
+                .filter(|h| h.state == StepState::Done)
+                .count();
+            format!("· {done}/{} hosts done", c.hosts.len())
+        }
+    };
+    let width = area.width as usize;
+    let room = width.saturating_sub(head.chars().count());
+    let line = Line::from(vec![
+        Span::styled(head, style),
+        Span::styled(fit(&tail, room), theme.dim()),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn draw_pane(frame: &mut Frame, area: Rect, app: &App, c: &ChangeView, theme: &Theme) {
+    let (state, style) = state(c, theme);
+    let title = Line::from(vec![
+        Span::styled(what(c), theme.title()),
         Span::styled(format!("{state} "), style),
-        Span::styled(format!("{elapsed} "), theme.dim()),
+        Span::styled(format!("{} ", clock(app, c)), theme.dim()),
     ]);
     let width = area.width.saturating_sub(2) as usize;
     let rows = area.height.saturating_sub(2) as usize;
-    let name_w = c
-        .hosts
-        .iter()
-        .map(|h| h.name.chars().count())
-        .max()
-        .unwrap_or(8)
-        .min(width / 3);
     let mut lines: Vec<Line> = Vec::new();
     if let Some((_, summary, _)) = c.finished.as_ref().filter(|_| !summary_in_title(c)) {
         let text = c.refused.as_deref().unwrap_or(summary);
@@ -298,51 +366,91 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let room = rows.saturating_sub(fixed).clamp(1, BREACH_LINES);
         lines.extend(analysis_lines(app, verdict, log, room, width, theme));
     }
-    for h in &c.hosts {
-        let (mark, st) = match h.state {
-            StepState::Waiting => ("·", theme.dim()),
-            StepState::Running => ("▶", theme.warn()),
-            StepState::Done => ("✓", theme.ok()),
-            StepState::Skipped => ("-", theme.dim()),
-            StepState::Failed => ("✗", theme.bad()),
-        };
-        let left_out = h.state == StepState::Skipped
-            && h.error.as_deref().is_some_and(|e| e.starts_with(LEFT_OUT));
-        let (mark, st) = if left_out {
-            ("⊘", theme.bad())
-        } else if h.reverted && !h.failed {
-            ("↩", theme.warn())
-        } else {
-            (mark, st)
-        };
-        let step = if h.reverted {
-            "put back"
-        } else {
-            h.step.map(|s| s.label()).unwrap_or("waiting")
-        };
-        let bar_w = 10;
-        let filled = (h.steps_done * bar_w / h.steps_total.max(1)).min(bar_w);
-        let bar = format!("{}{}", "█".repeat(filled), "░".repeat(bar_w - filled));
-        let mut spans = vec![
-            Span::styled(format!("{mark} "), st),
-            Span::raw(fit(&h.name, name_w)),
-            Span::raw(" "),
-            Span::styled(bar, st),
-            Span::raw(" "),
-            Span::raw(fit(step, 13)),
-        ];
-        if let Some(err) = &h.error {
-            let room = width.saturating_sub(name_w + 28);
-            spans.push(Span::styled(
-                fit(err.lines().next().unwrap_or_default(), room),
-                if h.state == StepState::Failed || left_out {
-                    theme.bad()
-                } else {
-                    theme.dim()
-                },
-            ));
-        }
-        lines.push(Line::from(spans));
+    let names: Vec<&str> = c.hosts.iter().map(|h| h.name.as_str()).collect();
+    let name_w = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(8)
+        .min(width / 3);
+    let names = fit_all(&names, name_w);
+    for (h, name) in c.hosts.iter().zip(&names) {
+        lines.push(host_line(c, h, name, name_w, width, theme));
     }
     frame.render_widget(Paragraph::new(lines).block(pane(title, false, theme)), area);
+}
+
+/// One host's row: its mark, its bar, its step, its error. Once the change
+/// is over the bar is final: full where the host finished, stopped (`╌`)
+/// where it did not, never progress that goes on.
+fn host_line(
+    c: &ChangeView,
+    h: &HostProgress,
+    name: &str,
+    name_w: usize,
+    width: usize,
+    theme: &Theme,
+) -> Line<'static> {
+    let (mark, st) = match h.state {
+        StepState::Waiting => ("·", theme.dim()),
+        StepState::Running => ("▶", theme.warn()),
+        StepState::Done => ("✓", theme.ok()),
+        StepState::Skipped => ("-", theme.dim()),
+        StepState::Failed => ("✗", theme.bad()),
+    };
+    let left_out = h.state == StepState::Skipped
+        && h.error.as_deref().is_some_and(|e| e.starts_with(LEFT_OUT));
+    let over = c.finished.is_some();
+    // Stopped before it switched: not a host that finished.
+    let stopped = over && !c.succeeded() && h.state == StepState::Done && !h.reverted;
+    let (mark, st) = if left_out {
+        ("⊘", theme.bad())
+    } else if h.reverted && !h.failed {
+        ("↩", theme.warn())
+    } else if stopped {
+        ("·", theme.dim())
+    } else {
+        (mark, st)
+    };
+    let step = if h.reverted {
+        "put back".to_owned()
+    } else if over && h.state == StepState::Done && c.succeeded() {
+        "done".to_owned()
+    } else if over && h.state != StepState::Skipped {
+        format!(
+            "stopped: {}",
+            h.step.map(|s| s.label()).unwrap_or("waiting")
+        )
+    } else {
+        h.step.map(|s| s.label()).unwrap_or("waiting").to_owned()
+    };
+    let bar = if over && (c.succeeded() || h.reverted) && h.state != StepState::Skipped {
+        "█".repeat(BAR)
+    } else {
+        // A bar that stopped never reads as a finished one.
+        let most = if over { BAR - 1 } else { BAR };
+        let filled = (h.steps_done * BAR / h.steps_total.max(1)).min(most);
+        let rest = if over { "╌" } else { "░" };
+        format!("{}{}", "█".repeat(filled), rest.repeat(BAR - filled))
+    };
+    let mut spans = vec![
+        Span::styled(format!("{mark} "), st),
+        Span::raw(pad(name, name_w)),
+        Span::raw(" "),
+        Span::styled(bar, st),
+        Span::raw(" "),
+        Span::raw(fit(&step, 15)),
+    ];
+    if let Some(err) = &h.error {
+        let room = width.saturating_sub(name_w + 30);
+        spans.push(Span::styled(
+            fit(err.lines().next().unwrap_or_default(), room),
+            if h.state == StepState::Failed || left_out {
+                theme.bad()
+            } else {
+                theme.dim()
+            },
+        ));
+    }
+    Line::from(spans)
 }

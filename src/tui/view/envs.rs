@@ -12,7 +12,7 @@ use super::super::app::parse_time;
 use super::super::app::{App, Pane};
 use super::super::theme::Theme;
 use super::health::{dot, host_cells};
-use super::{fit, focused, pane, widest_host};
+use super::{fit, focused, host_names, pad, pane, release_names, short, widest_host};
 use crate::engine::journal::Liveness;
 use crate::monitor::HostKey;
 
@@ -30,15 +30,6 @@ pub fn rows(app: &App) -> u16 {
 fn age(started: &str, now: std::time::SystemTime) -> Option<String> {
     let t = parse_time(started)?;
     Some(short(now.duration_since(t).unwrap_or_default()))
-}
-
-fn short(d: std::time::Duration) -> String {
-    match d.as_secs() {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 48 * 3600 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
 }
 
 /// What the operator must know of environment `e` beyond its hosts' rows:
@@ -109,42 +100,90 @@ fn notices(app: &App, e: usize, width: usize, theme: &Theme) -> Vec<Line<'static
             ));
         }
     }
-    let unfinished = app.unfinished(e);
-    if let Some((_, first)) = unfinished.first() {
-        let old = match (&first.old, &first.old_release) {
-            (Some(slot), Some(r)) => format!("{slot} keeps {r}"),
-            (None, Some(r)) => format!("{r} keeps running outside the slots"),
-            (_, None) => "the old slot keeps running".to_owned(),
-        };
-        let when = first
-            .finish_at
-            .as_deref()
-            .and_then(parse_time)
-            .map(|at| match at.duration_since(app.now) {
-                Ok(left) => format!(" (auto in {})", short(left)),
-                Err(_) => " (due now)".to_owned(),
-            })
-            .unwrap_or_default();
-        let hosts = app.envs[e].hosts.len();
-        let some = if unfinished.len() < hosts {
-            format!(" on {}/{hosts}", unfinished.len())
-        } else {
-            String::new()
-        };
-        // The host rows say `⇄ v1`: a rollback is the switch back.
-        let until = if app.readonly {
-            "until finished"
-        } else {
-            "until F finish"
-        };
-        out.push(line(format!("⇄ {old}{some} {until}{when}"), theme.dim()));
-    }
+    out.extend(unfinished(app, e, width, theme));
     out
+}
+
+/// The old slots a blue/green change keeps running, until it is finished.
+fn unfinished(app: &App, e: usize, width: usize, theme: &Theme) -> Option<Line<'static>> {
+    let unfinished = app.unfinished(e);
+    let (_, first) = unfinished.first()?;
+    let old = match (&first.old, &first.old_release) {
+        (Some(slot), Some(r)) => format!("{slot} keeps {r}"),
+        (None, Some(r)) => format!("{r} keeps running outside the slots"),
+        (_, None) => "the old slot keeps running".to_owned(),
+    };
+    let when = first
+        .finish_at
+        .as_deref()
+        .and_then(parse_time)
+        .map(|at| match at.duration_since(app.now) {
+            Ok(left) => format!(" (auto in {})", short(left)),
+            Err(_) => " (due now)".to_owned(),
+        })
+        .unwrap_or_default();
+    let hosts = app.envs[e].hosts.len();
+    let some = if unfinished.len() < hosts {
+        format!(" on {}/{hosts}", unfinished.len())
+    } else {
+        String::new()
+    };
+    // The host rows say `⇄ v1`: a rollback is the switch back.
+    let until = if app.readonly {
+        "until finished"
+    } else {
+        "until F finish"
+    };
+    let text = format!("⇄ {old}{some} {until}{when}");
+    Some(Line::from(Span::styled(fit(&text, width), theme.dim())))
+}
+
+/// Release ids as the rows show them, fitted together.
+const RELEASE_W: usize = 11;
+const BACK_W: usize = 14;
+
+/// Every id the environment rows show (current and previous of each
+/// host), fitted together so two builds never read the same.
+fn row_releases(app: &App) -> std::collections::HashMap<String, String> {
+    let mut ids: Vec<String> = app
+        .monitor
+        .hosts()
+        .filter_map(|(_, h)| h.view.as_ref())
+        .flat_map(|v| [&v.current, &v.previous])
+        .flatten()
+        .map(ToString::to_string)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    release_names(&ids, RELEASE_W - 2)
+}
+
+/// What a host row needs to know of the rows around it.
+struct Rows<'a> {
+    names: Vec<Vec<String>>,
+    name_w: usize,
+    ids: std::collections::HashMap<String, String>,
+    width: usize,
+    theme: &'a Theme,
+}
+
+impl Rows<'_> {
+    fn id(&self, r: &str) -> String {
+        self.ids.get(r).cloned().unwrap_or_else(|| r.to_owned())
+    }
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let width = area.width.saturating_sub(2) as usize;
     let name_w = widest_host(app).clamp(8, (width / 3).max(8));
+    let rows = Rows {
+        names: host_names(app, name_w),
+        name_w,
+        ids: row_releases(app),
+        width,
+        theme,
+    };
     let mut lines = Vec::new();
     let mut selected_line = 0;
     for (e, env) in app.envs.iter().enumerate() {
@@ -158,73 +197,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         lines.push(Line::from(header));
         lines.extend(notices(app, e, width, theme));
         let env_on = environment_release(app, e);
-        for (h, name) in env.hosts.iter().enumerate() {
-            let key = HostKey { env: e, host: h };
-            let cells = host_cells(app, key);
-            let (symbol, style) = dot(&cells, theme);
-            let release = cells.current.clone().unwrap_or_else(|| "-".into());
-            let release = match &cells.slot {
-                Some(slot) => format!("{release} {slot}"),
-                None => release,
-            };
-            let back = match (&cells.previous, cells.rollback_ready) {
-                (Some(p), _) if cells.switch_back => format!("⇄ {p}"),
-                (Some(p), true) => format!("↩ {p}"),
-                (Some(p), false) => format!("↩ {p} (gone)"),
-                (None, _) => "↩ -".into(),
-            };
-            let mut spans = vec![
-                Span::raw(" "),
-                Span::styled(symbol, style),
-                Span::raw(" "),
-                Span::raw(fit(name, name_w)),
-                Span::raw(" "),
-                Span::styled(fit(&release, 11), theme.title()),
-                Span::raw(" "),
-                Span::styled(
-                    fit(&back, 14),
-                    if cells.rollback_ready {
-                        theme.dim()
-                    } else {
-                        theme.warn()
-                    },
-                ),
-            ];
-            if let Some(lock) = &cells.lock {
-                spans.push(Span::styled(format!(" 🔒 {lock}"), theme.warn()));
-            } else if let Some(reason) = &cells.disconnected {
-                spans.push(Span::styled(format!(" {reason}"), theme.bad()));
-            }
-            // Said in full where the row has room, shortest where it has not.
-            let mut say = |long: String, short: String| {
-                let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-                let text = if used + long.chars().count() <= width {
-                    long
-                } else {
-                    short
-                };
-                spans.push(Span::styled(text, theme.warn()));
-            };
-            if let (Some(on), Some(runs)) = (&env_on, &cells.current)
-                && on.as_str() != runs
-            {
-                say(
-                    format!(" behind: {} on {on}", env.name),
-                    format!(" BEHIND {on}"),
-                );
-            }
-            if !cells.corrupt_history.is_empty() {
-                let n: Vec<String> = cells
-                    .corrupt_history
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
-                say(
-                    format!(" ⚠ history line {} corrupt", n.join(", ")),
-                    format!(" ⚠ hist {}", n.join(",")),
-                );
-            }
-            let mut line = Line::from(spans);
+        for h in 0..env.hosts.len() {
+            let mut line = host_row(app, HostKey { env: e, host: h }, &rows, env_on.as_ref());
             if e == app.env_cursor && h == app.host_cursor {
                 selected_line = lines.len();
                 if focused(app, Pane::Environments) {
@@ -245,6 +219,84 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         )),
         area,
     );
+}
+
+/// One host's row: health glyph, name, release (and slot), where a
+/// rollback goes, then its lock or why it is unreachable, whether it is
+/// behind its environment, and corrupt history lines.
+fn host_row(
+    app: &App,
+    key: HostKey,
+    rows: &Rows<'_>,
+    env_on: Option<&crate::model::ReleaseId>,
+) -> Line<'static> {
+    let theme = rows.theme;
+    let cells = host_cells(app, key);
+    let (symbol, style) = dot(&cells, theme);
+    let unread = app.monitor.host(key).is_none_or(|m| m.view.is_none());
+    let release = match &cells.current {
+        Some(r) => rows.id(r),
+        None if unread && cells.disconnected.is_none() => "reading…".into(),
+        None => "-".into(),
+    };
+    let release = match &cells.slot {
+        Some(slot) => format!("{release} {slot}"),
+        None => release,
+    };
+    let back = match (&cells.previous, cells.rollback_ready) {
+        (Some(p), _) if cells.switch_back => format!("⇄ {}", rows.id(p)),
+        (Some(p), true) => format!("↩ {}", rows.id(p)),
+        (Some(p), false) => format!("↩ {} (gone)", rows.id(p)),
+        (None, _) => "↩ -".into(),
+    };
+    let back_style = if cells.rollback_ready {
+        theme.dim()
+    } else {
+        theme.warn()
+    };
+    let mut spans = vec![
+        Span::raw(" "),
+        Span::styled(symbol, style),
+        Span::raw(" "),
+        Span::raw(pad(&rows.names[key.env][key.host], rows.name_w)),
+        Span::raw(" "),
+        Span::styled(fit(&release, RELEASE_W), theme.title()),
+        Span::raw(" "),
+        Span::styled(fit(&back, BACK_W), back_style),
+    ];
+    if let Some(lock) = &cells.lock {
+        spans.push(Span::styled(format!(" 🔒 {lock}"), theme.warn()));
+    } else if let Some(reason) = &cells.disconnected {
+        spans.push(Span::styled(format!(" {reason}"), theme.bad()));
+    }
+    // Said in full where the row has room, shortest where it has not.
+    let mut say = |long: String, short: String| {
+        let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+        let text = if used + long.chars().count() <= rows.width {
+            long
+        } else {
+            short
+        };
+        spans.push(Span::styled(text, theme.warn()));
+    };
+    if let (Some(on), Some(runs)) = (env_on, &cells.current)
+        && on.as_str() != runs
+    {
+        let env = &app.envs[key.env].name;
+        say(format!(" behind: {env} on {on}"), format!(" BEHIND {on}"));
+    }
+    if !cells.corrupt_history.is_empty() {
+        let n: Vec<String> = cells
+            .corrupt_history
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        say(
+            format!(" ⚠ history line {} corrupt", n.join(", ")),
+            format!(" ⚠ hist {}", n.join(",")),
+        );
+    }
+    Line::from(spans)
 }
 
 /// The release an environment's last change put its hosts on, by their

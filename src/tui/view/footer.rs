@@ -4,7 +4,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::super::app::{App, Overlay, Tone};
-use super::super::keymap::{self, Action};
+use super::super::keymap::{self, Action, Page};
 use super::super::theme::Theme;
 use super::{fit, wrap};
 
@@ -81,7 +81,7 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         (Overlay::Filter(text), _) => Line::from(vec![
             Span::styled(" filter logs: ", theme.title()),
             Span::raw(format!("{text}▏")),
-            Span::styled("  Enter keep · Esc clear", theme.dim()),
+            Span::styled("  as you type · Enter keep · Esc clear", theme.dim()),
         ]),
         (_, Some((text, tone))) => {
             let style = match tone {
@@ -101,24 +101,48 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
+/// The footer's hint for a binding that holds now: the keymap's word, with
+/// the environment (and `R`'s target) where the key acts on one; `None`
+/// keeps it out (a read-only console's keys that change hosts, `R` where a
+/// rollback cannot start).
+fn hint(app: &App, b: &keymap::Binding) -> Option<String> {
+    if app.readonly && b.changes_hosts {
+        return None;
+    }
+    match b.action {
+        Action::Rollback => app.rollback_hint(),
+        Action::Cancel => app.cancel_hint(),
+        Action::Back if app.page != Page::Console => Some("back".to_owned()),
+        Action::History if app.page == Page::History => None,
+        _ => (!b.footer.is_empty()).then(|| b.footer.to_owned()),
+    }
+}
+
 pub fn draw_keys(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let hints: Vec<(&keymap::Binding, String)> = keymap::active(app.moment())
+        .filter_map(|b| Some((b, hint(app, b)?)))
+        .collect();
+    let width_of =
+        |b: &keymap::Binding, label: &str| b.key_label.chars().count() + label.chars().count() + 4;
+    // `?` is always there: it says what the others are.
+    let help = keymap::binding(Action::Help);
+    let reserve = width_of(help, help.footer);
     let mut spans = Vec::new();
     let mut used = 0;
-    for b in keymap::active(app.moment()).filter(|b| !b.footer.is_empty()) {
-        if app.readonly && b.changes_hosts {
-            continue;
-        }
-        // A key that acts on an environment names it (and `R` its target).
-        let label = match b.action {
-            Action::Rollback => app.rollback_hint(),
-            Action::Cancel => app.cancel_hint(),
-            _ => Some(b.footer.to_owned()),
+    let mut full = false;
+    for (b, label) in &hints {
+        // Whole hints only: the most important come first in the table, so
+        // the first that does not fit ends them (but for `?`).
+        let width = width_of(b, label);
+        let help = b.action == Action::Help;
+        let room = if help {
+            area.width as usize
+        } else {
+            (area.width as usize).saturating_sub(reserve)
         };
-        let Some(label) = label else { continue };
-        // Whole hints only: the most important come first in the table.
-        let width = b.key_label.chars().count() + label.chars().count() + 4;
-        if used + width > area.width as usize {
-            break;
+        full = full || used + width > room;
+        if full && !help || used + width > room {
+            continue;
         }
         used += width;
         let key_style = if matches!(b.action, Action::Rollback | Action::AbortCanary) {

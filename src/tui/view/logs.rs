@@ -1,36 +1,34 @@
-//! Live logs: every host merged with a host column, or one host; follow or
-//! paused; filtered with `/`; error lines stand out.
+//! Live logs: every host merged with a host column, or one host; following
+//! or paused (with how many lines are below); filtered as the filter is
+//! typed; error lines stand out.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::super::app::{App, Pane};
+use super::super::app::{App, Overlay, Pane};
 use super::super::theme::Theme;
-use super::{clock, fit, focused, pane, widest_host};
+use super::{clock, fit, focused, host_names, pad, pane, widest_host};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    if area.height == 0 {
+        return;
+    }
     let rows = area.height.saturating_sub(2) as usize;
     let width = area.width.saturating_sub(2) as usize;
-    let only = app.one_host_logs.then(|| app.selected_host());
-    let want = rows + app.log_scroll;
-    let lines = app
-        .monitor
-        .logs_before(only, app.log_filter.as_deref(), want, app.log_anchor);
-    let end = lines.len().saturating_sub(app.log_scroll);
-    let start = end.saturating_sub(rows);
+    let only = app.log_host();
     let name_w = widest_host(app).min(14);
-    let text: Vec<Line> = lines[start..end]
+    let names = host_names(app, name_w);
+    let text: Vec<Line> = app
+        .log_lines(rows)
         .iter()
         .map(|entry| {
             let (key, line) = (entry.key, entry.line);
-            let host = app
-                .envs
+            let host = names
                 .get(key.env)
-                .and_then(|e| e.hosts.get(key.host))
-                .map(String::as_str)
-                .unwrap_or("?");
+                .and_then(|e| e.get(key.host))
+                .map_or("?", String::as_str);
             let style = if line.error {
                 theme.bad()
             } else {
@@ -40,10 +38,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 format!("{} ", clock(line.received)),
                 theme.dim(),
             )];
+            let mut used = 9;
             if only.is_none() {
-                spans.push(Span::styled(format!("{} ", fit(host, name_w)), theme.dim()));
+                let host = pad(host, name_w);
+                used += host.chars().count() + 1;
+                spans.push(Span::styled(format!("{host} "), theme.dim()));
             }
-            let used = 9 + if only.is_none() { name_w + 1 } else { 0 };
             spans.push(Span::styled(
                 fit(&line.text, width.saturating_sub(used)),
                 style,
@@ -51,34 +51,48 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Line::from(spans)
         })
         .collect();
-    let scope = match only {
-        Some(k) => app
-            .envs
-            .get(k.env)
-            .and_then(|e| e.hosts.get(k.host))
-            .cloned()
-            .unwrap_or_default(),
+    let text = if text.is_empty() {
+        vec![Line::from(Span::styled(empty(app), theme.dim()))]
+    } else {
+        text
+    };
+    frame.render_widget(
+        Paragraph::new(text).block(pane(title(app, theme), focused(app, Pane::Logs), theme)),
+        area,
+    );
+}
+
+/// What an empty pane says: why there is nothing to read.
+fn empty(app: &App) -> String {
+    match app.log_filter() {
+        Some(f) => format!("no line matches /{f}"),
+        None if app.monitor.last_log_seq() == 0 => "no log lines yet…".to_owned(),
+        None => String::new(),
+    }
+}
+
+/// ` Logs all hosts · following /error `, or `PAUSED · 37 newer below · G follows`.
+fn title<'a>(app: &App, theme: &Theme) -> Line<'a> {
+    let scope = match app.log_host() {
+        Some(k) => app.host_name(k).to_owned(),
         None => "all hosts".to_owned(),
+    };
+    let state = if app.logs.follow {
+        "following".to_owned()
+    } else {
+        match app.logs_behind() {
+            0 => "PAUSED · f or G follows".to_owned(),
+            n => format!("PAUSED · {n} newer below · f or G follows"),
+        }
     };
     let mut title = vec![
         Span::styled(" Logs ", theme.title()),
-        Span::styled(
-            format!(
-                "{scope} · {} ",
-                if app.follow_logs {
-                    "following"
-                } else {
-                    "PAUSED"
-                }
-            ),
-            theme.dim(),
-        ),
+        Span::styled(format!("{scope} · {state} "), theme.dim()),
     ];
-    if let Some(f) = &app.log_filter {
-        title.push(Span::styled(format!("/{f} "), theme.warn()));
+    let typing = matches!(app.overlay, Overlay::Filter(_));
+    if let Some(f) = app.log_filter() {
+        let what = if typing { "filtering" } else { "filter" };
+        title.push(Span::styled(format!("{what} /{f} "), theme.warn()));
     }
-    frame.render_widget(
-        Paragraph::new(text).block(pane(Line::from(title), focused(app, Pane::Logs), theme)),
-        area,
-    );
+    Line::from(title)
 }

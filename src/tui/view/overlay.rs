@@ -1,5 +1,6 @@
-//! Overlays: help (from the key table), the failure output of the last
-//! change, and the question before quitting mid-change.
+//! Overlays: the help (`help`), what the last change said and what failed
+//! in it, the questions before cancelling or quitting mid-change, and the
+//! reason for overriding the deploy window.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,15 +8,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use super::super::app::{App, ChangeView, Effect, Overlay, StepState};
-use super::super::keymap;
 use super::super::theme::Theme;
 use super::{pane, wrap};
 use crate::engine::Command;
 
 /// Overlays are this wide, or the screen's width.
 const WIDTH: u16 = 76;
-/// The help's key column, with its gap.
-const KEY_COLUMN: usize = 10;
 
 /// What an open question or prompt asks, in one line: all a terminal too
 /// small for the console shows of it.
@@ -50,39 +48,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let (title, lines): (&str, Vec<Line>) = match &app.overlay {
         Overlay::None | Overlay::Filter(_) => return,
-        Overlay::Help => (
-            " Keys ",
-            keymap::active(app.moment())
-                .flat_map(|b| {
-                    let style = if app.readonly && b.changes_hosts {
-                        theme.dim()
-                    } else {
-                        theme.title()
-                    };
-                    // Wrapped here, under the help column, so the overlay
-                    // knows its height.
-                    let inner = WIDTH.min(area.width).saturating_sub(2) as usize;
-                    wrap(b.help, inner.saturating_sub(KEY_COLUMN), 3)
-                        .into_iter()
-                        .enumerate()
-                        .map(move |(i, text)| {
-                            let key = if i == 0 { b.key_label } else { "" };
-                            Line::from(vec![
-                                Span::styled(format!("{key:>8}  "), style),
-                                Span::raw(text),
-                            ])
-                        })
-                })
-                .chain(std::iter::once(Line::from(Span::styled(
-                    if app.readonly {
-                        "read-only console: keys that change hosts are off"
-                    } else {
-                        "any key closes this"
-                    },
-                    theme.dim(),
-                ))))
-                .collect(),
-        ),
+        Overlay::Help => return super::help::draw(frame, area, app, theme),
         Overlay::Output => (" What failed ", failures(app, theme)),
         Overlay::Reason(text) => (
             " Override the deploy window ",

@@ -7,9 +7,12 @@ use ratatui::widgets::Paragraph;
 
 use super::super::app::{App, Pane};
 use super::super::theme::Theme;
-use super::{fit, focused, pane};
+use super::{fit, focused, pad, pane, release_names};
 use crate::engine::history::passed_gate;
 use crate::monitor::HostKey;
+
+/// Release ids in the list, fitted together: a timestamp id keeps its end.
+const ID_W: usize = 10;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let width = area.width.saturating_sub(2) as usize;
@@ -22,6 +25,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.dim(),
         )));
     }
+    let ids: Vec<&str> = app.releases.iter().map(|m| m.id.as_str()).collect();
+    let shown = release_names(&ids, ID_W);
     // Newest first: the release an operator ships next is at the top.
     for (i, m) in app.releases.iter().enumerate().rev() {
         let mut where_ = Vec::new();
@@ -57,7 +62,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         } else {
             format!(" ✓{}", passed.join(","))
         };
-        let text = format!("{} {}{}", fit(m.id.as_str(), 10), runs, ok);
+        let id = shown
+            .get(m.id.as_str())
+            .map_or(m.id.as_str(), String::as_str);
+        let text = format!("{} {}{}", pad(id, ID_W), runs, ok);
         let mut line = Line::from(vec![Span::raw(fit(&text, width))]);
         if i == app.release_cursor {
             line = line.style(if focused(app, Pane::Releases) {
