@@ -294,7 +294,7 @@ impl App {
         (0..self.envs.len())
             .flat_map(|e| self.unfinished(e).into_iter().map(move |(_, p)| (e, p)))
             .filter(|(_, p)| !self.finishing.contains(&p.change))
-            .filter_map(|(e, p)| Some((e, p, parse_time(p.finish_at.as_deref()?)?)))
+            .filter_map(|(e, p)| Some((e, p, p.due()?)))
             .min_by_key(|(_, _, at)| *at)
     }
 }

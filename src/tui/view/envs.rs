@@ -114,9 +114,7 @@ fn unfinished(app: &App, e: usize, width: usize, theme: &Theme) -> Option<Line<'
         (_, None) => "the old slot keeps running".to_owned(),
     };
     let when = first
-        .finish_at
-        .as_deref()
-        .and_then(parse_time)
+        .due()
         .map(|at| match at.duration_since(app.now) {
             Ok(left) => format!(" (auto in {})", short(left)),
             Err(_) => " (due now)".to_owned(),
