@@ -637,3 +637,89 @@ fn h_shows_the_history_enter_a_host_and_the_logs_page_back_and_follow_again() {
         "the console did not quit:\n{s}"
     );
 }
+
+/// A headless promote killed (`kill -9`) in its canary pause is shown
+/// INTERRUPTED within a few seconds (the pid check at the monitor's state
+/// tick), not as a change in progress for the journal's heartbeat.
+#[test]
+fn a_killed_headless_change_shows_interrupted_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_shipdeck");
+    let Some((tmux, sandbox, state, _)) = open_demo(dir.path()) else {
+        return;
+    };
+    let config = sandbox.join("shipdeck.toml");
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", "staging", "v2"])
+        .env("XDG_STATE_HOME", &state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut promote = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["promote", "v2", "--to", "production"])
+        .env("XDG_STATE_HOME", &state)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let web1 = sandbox.join("hosts/web-1");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    // web-1 alone is switched and judged: the canary's first pause.
+    while std::fs::read_link(web1.join("current"))
+        .map(|l| l.to_string_lossy().into_owned())
+        .ok()
+        .as_deref()
+        != Some("releases/v2")
+        || !std::fs::read_to_string(web1.join(".shipdeck/change.json"))
+            .ok()
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+            .is_some_and(|j| j["pause"].is_object())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the canary never paused"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    select_top(&tmux);
+    tmux.keys("j");
+    tmux.wait_for(
+        "the change shown in progress",
+        Duration::from_secs(15),
+        |s| s.contains("IN PROGRESS"),
+    );
+    promote.kill().unwrap();
+    promote.wait().unwrap();
+    let killed = std::time::Instant::now();
+    let s = tmux.wait_for(
+        "the change shown interrupted",
+        Duration::from_secs(15),
+        |s| s.contains("INTERRUPTED") && !s.contains("IN PROGRESS"),
+    );
+    let took = killed.elapsed();
+    assert!(s.contains("INTERRUPTED"), "{s}");
+    eprintln!(
+        "interrupted shown {:.1} s after kill -9",
+        took.as_secs_f64()
+    );
+    // The hosts say the same: status agrees with the screen.
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["status", "production"])
+        .env("XDG_STATE_HOME", &state)
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains("INTERRUPTED"), "{status}");
+    tmux.quit();
+}
