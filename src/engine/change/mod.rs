@@ -5,6 +5,7 @@ mod finishing;
 mod journal;
 mod publishing;
 mod reverting;
+mod rolling_back;
 mod starting;
 mod updating;
 
