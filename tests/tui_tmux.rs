@@ -176,6 +176,17 @@ fn host_line<'a>(screen: &'a str, host: &str) -> &'a str {
 
 /// `shipdeck demo` in tmux at 120×40, once v1 shows on every host; with the
 /// sandbox and the state folder its processes log to.
+/// `shipdeck` against the demo sandbox, with the console's state folder:
+/// what an operator runs headless beside the console.
+fn headless(sandbox: &Path, state: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shipdeck"));
+    c.arg("--config")
+        .arg(sandbox.join("shipdeck.toml"))
+        .args(args)
+        .env("XDG_STATE_HOME", state);
+    c
+}
+
 fn open_demo(dir: &Path) -> Option<(Tmux, std::path::PathBuf, std::path::PathBuf, String)> {
     let sandbox = dir.join("demo");
     let state = dir.join("state");
@@ -198,7 +209,6 @@ fn open_demo(dir: &Path) -> Option<(Tmux, std::path::PathBuf, std::path::PathBuf
 #[test]
 fn the_console_sees_a_headless_deploy_and_rolls_back_with_r() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_shipdeck");
     let Some((tmux, sandbox, state, s)) = open_demo(dir.path()) else {
         return;
     };
@@ -208,16 +218,7 @@ fn the_console_sees_a_headless_deploy_and_rolls_back_with_r() {
     );
 
     // Another terminal deploys v2 to staging with the headless CLI.
-    let config = sandbox.join("shipdeck.toml");
-    let out = Command::new(bin)
-        .args([
-            "--config",
-            &config.to_string_lossy(),
-            "deploy",
-            "staging",
-            "v2",
-        ])
-        .env("XDG_STATE_HOME", &state)
+    let out = headless(&sandbox, &state, &["deploy", "staging", "v2"])
         .output()
         .unwrap();
     assert!(
@@ -271,19 +272,11 @@ fn the_console_sees_a_headless_deploy_and_rolls_back_with_r() {
 #[test]
 fn the_console_steers_a_canary_and_shows_a_bad_release_rolling_itself_back() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_shipdeck");
     let Some((tmux, sandbox, state, _)) = open_demo(dir.path()) else {
         return;
     };
-    let config = sandbox.join("shipdeck.toml");
     let headless = |args: &[&str]| {
-        let out = Command::new(bin)
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .env("XDG_STATE_HOME", &state)
-            .output()
-            .unwrap();
+        let out = headless(&sandbox, &state, args).output().unwrap();
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -441,7 +434,6 @@ fn a_terminal_too_small_says_so_and_the_console_lives_on() {
 #[test]
 fn esc_never_cancels_c_asks_and_r_acts_on_the_selected_environment_only() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_shipdeck");
     let Some((tmux, sandbox, state, s)) = open_demo(dir.path()) else {
         return;
     };
@@ -452,12 +444,7 @@ fn esc_never_cancels_c_asks_and_r_acts_on_the_selected_environment_only() {
     tmux.wait_for("R on production-eu", Duration::from_secs(5), |s| {
         s.contains("production-eu not rolled back: no host of it has a release to go back to")
     });
-    let config = sandbox.join("shipdeck.toml");
-    let out = Command::new(bin)
-        .arg("--config")
-        .arg(&config)
-        .args(["deploy", "staging", "v2"])
-        .env("XDG_STATE_HOME", &state)
+    let out = headless(&sandbox, &state, &["deploy", "staging", "v2"])
         .output()
         .unwrap();
     assert!(
@@ -538,15 +525,10 @@ fn esc_never_cancels_c_asks_and_r_acts_on_the_selected_environment_only() {
 #[test]
 fn h_shows_the_history_enter_a_host_and_the_logs_page_back_and_follow_again() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_shipdeck");
     let Some((tmux, sandbox, state, _)) = open_demo(dir.path()) else {
         return;
     };
-    let out = Command::new(bin)
-        .arg("--config")
-        .arg(sandbox.join("shipdeck.toml"))
-        .args(["deploy", "staging", "v2"])
-        .env("XDG_STATE_HOME", &state)
+    let out = headless(&sandbox, &state, &["deploy", "staging", "v2"])
         .env("SHIPDECK_OPERATOR", "alice")
         .output()
         .unwrap();
@@ -644,16 +626,10 @@ fn h_shows_the_history_enter_a_host_and_the_logs_page_back_and_follow_again() {
 #[test]
 fn a_killed_headless_change_shows_interrupted_within_seconds() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_shipdeck");
     let Some((tmux, sandbox, state, _)) = open_demo(dir.path()) else {
         return;
     };
-    let config = sandbox.join("shipdeck.toml");
-    let out = Command::new(bin)
-        .arg("--config")
-        .arg(&config)
-        .args(["deploy", "staging", "v2"])
-        .env("XDG_STATE_HOME", &state)
+    let out = headless(&sandbox, &state, &["deploy", "staging", "v2"])
         .output()
         .unwrap();
     assert!(
@@ -661,11 +637,7 @@ fn a_killed_headless_change_shows_interrupted_within_seconds() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut promote = Command::new(bin)
-        .arg("--config")
-        .arg(&config)
-        .args(["promote", "v2", "--to", "production"])
-        .env("XDG_STATE_HOME", &state)
+    let mut promote = headless(&sandbox, &state, &["promote", "v2", "--to", "production"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -712,11 +684,7 @@ fn a_killed_headless_change_shows_interrupted_within_seconds() {
         took.as_secs_f64()
     );
     // The hosts say the same: status agrees with the screen.
-    let out = Command::new(bin)
-        .arg("--config")
-        .arg(&config)
-        .args(["status", "production"])
-        .env("XDG_STATE_HOME", &state)
+    let out = headless(&sandbox, &state, &["status", "production"])
         .output()
         .unwrap();
     let status = String::from_utf8_lossy(&out.stdout);
