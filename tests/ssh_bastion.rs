@@ -8,7 +8,6 @@
 mod support;
 
 use std::fs;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -412,25 +411,7 @@ fn deploy_logs_and_rollback_through_a_bastion() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            lines.push(line);
-            if lines.len() == 2 {
-                break;
-            }
-        }
-        lines
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !reader.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let lines = reader.join().unwrap();
+    let lines = first_lines(&mut child, 2, Duration::from_secs(20));
     for i in [1, 2] {
         assert!(
             lines

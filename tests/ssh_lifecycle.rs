@@ -553,26 +553,7 @@ fn logs_follow_every_host_prefixed() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut lines = Vec::new();
-        for line in std::io::BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            lines.push(line);
-            if lines.len() == 6 {
-                break;
-            }
-        }
-        lines
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !reader.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    let _ = child.wait();
-    let lines = reader.join().unwrap();
+    let lines = first_lines(&mut child, 6, Duration::from_secs(20));
     assert_eq!(lines.len(), 6, "{lines:?}");
     let parsed: Vec<serde_json::Value> = lines
         .iter()

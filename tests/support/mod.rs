@@ -738,6 +738,31 @@ pub fn shipdeck_in(dir: &Path) -> Command {
     cmd
 }
 
+/// The first `n` lines a running command (a `logs` follow) prints on
+/// stdout, or fewer if `within` runs out first; the command is killed after.
+pub fn first_lines(child: &mut Child, n: usize, within: Duration) -> Vec<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            lines.push(line);
+            if lines.len() == n {
+                break;
+            }
+        }
+        lines
+    });
+    let deadline = Instant::now() + within;
+    while !reader.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    reader.join().unwrap()
+}
+
 /// Run `cmd` with no stdin and [`RUN_TIMEOUT`]: (exit code, stdout, stderr).
 /// A signal-killed process reports 128 + the signal number.
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
