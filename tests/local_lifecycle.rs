@@ -61,11 +61,7 @@ fn build_deploy_promote_rollback() {
         );
     }
 
-    let r = sb.ok(&["status", "production", "--json"]);
-    let status: Vec<serde_json::Value> = serde_json::from_value(
-        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["hosts"].clone(),
-    )
-    .unwrap();
+    let status = sb.status_hosts("production");
     assert_eq!(status.len(), 3);
     for s in &status {
         assert_eq!(s["current"], "v2");
@@ -185,14 +181,7 @@ fn a_restart_failing_on_one_host_puts_every_host_back() {
         );
     }
     // The failed release did not pass production, and rollback still knows v1 is current.
-    let status: Vec<serde_json::Value> = serde_json::from_value(
-        serde_json::from_str::<serde_json::Value>(
-            &sb.ok(&["status", "production", "--json"]).stdout,
-        )
-        .unwrap()["hosts"]
-            .clone(),
-    )
-    .unwrap();
+    let status = sb.status_hosts("production");
     assert!(status.iter().all(|s| s["current"] == "v1"));
 }
 
@@ -545,12 +534,8 @@ fn a_torn_history_line_is_reported_and_never_glued_onto() {
 
     let r = sb.ok(&["status", "production"]);
     assert!(r.stdout.contains(says), "{}", r.stdout);
-    let r = sb.ok(&["status", "production", "--json"]);
-    let status: Vec<serde_json::Value> = serde_json::from_value(
-        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["hosts"].clone(),
-    )
-    .unwrap();
-    assert_eq!(status[0]["previous"], "v1", "{}", r.stdout);
+    let status = sb.status_hosts("production");
+    assert_eq!(status[0]["previous"], "v1", "{status:?}");
     assert!(
         status[0]["history_warnings"][0]
             .as_str()

@@ -214,14 +214,7 @@ fn a_rollback_whose_gate_fails_records_that_the_host_is_on_the_target() {
     );
     // The environment agrees with itself: nobody is behind, and web-2's own
     // history puts it on v1 like the others.
-    let status: Vec<serde_json::Value> = serde_json::from_value(
-        serde_json::from_str::<serde_json::Value>(
-            &sb.ok(&["status", "production", "--json"]).stdout,
-        )
-        .unwrap()["hosts"]
-            .clone(),
-    )
-    .unwrap();
+    let status = sb.status_hosts("production");
     assert!(
         status
             .iter()

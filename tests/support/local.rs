@@ -123,6 +123,15 @@ requires = "staging"
         self.run_as("alice", args)
     }
 
+    /// `status ENV --json`'s hosts, each as the JSON object scripts read.
+    pub fn status_hosts(&self, env: &str) -> Vec<serde_json::Value> {
+        let r = self.ok(&["status", env, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{}", r.stdout));
+        serde_json::from_value(v["hosts"].clone())
+            .unwrap_or_else(|e| panic!("status --json has no hosts list ({e}):\n{}", r.stdout))
+    }
+
     pub fn ok(&self, args: &[&str]) -> Run {
         let r = self.run(args);
         assert_eq!(
