@@ -550,7 +550,7 @@ impl Run<'_> {
 }
 
 /// How long a deploy waits before finishing by itself, if configured.
-pub fn finish_after(strategy: &Strategy) -> Option<Duration> {
+fn finish_after(strategy: &Strategy) -> Option<Duration> {
     match strategy {
         Strategy::BlueGreen(bg) => bg.finish_after,
         _ => None,
