@@ -20,16 +20,18 @@ use support::*;
 const H0: HostKey = HostKey { env: 0, host: 0 };
 const H1: HostKey = HostKey { env: 0, host: 1 };
 
-/// Every event seen so far, and the state reduced from them.
-struct Watch {
+/// Every event seen so far, and the state reduced from them; log lines are
+/// taken from the monitor's inbox when it says they wait, as the console does.
+struct Watch<'a> {
     rx: Receiver<MonitorEvent>,
+    monitor: &'a Monitor,
     seen: Vec<MonitorEvent>,
     state: MonitorState,
     /// `until` looks at events from this index on.
     mark: usize,
 }
 
-impl Watch {
+impl Watch<'_> {
     /// The first event since the mark that `pred` accepts, waiting up to
     /// `within` for it.
     fn until(
@@ -45,10 +47,14 @@ impl Watch {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
+                Ok(MonitorEvent::LogsWaiting { .. }) => {
+                    let lines = self.monitor.take_logs();
+                    if let Some(ev) = self.saw(lines, &pred) {
+                        return ev;
+                    }
+                }
                 Ok(ev) => {
-                    self.seen.push(ev.clone());
-                    self.state.apply(ev.clone());
-                    if pred(&ev) {
+                    if let Some(ev) = self.saw(vec![ev], &pred) {
                         return ev;
                     }
                 }
@@ -58,6 +64,23 @@ impl Watch {
                 ),
             }
         }
+    }
+
+    /// Keep `events`; the first that `pred` accepts.
+    fn saw(
+        &mut self,
+        events: Vec<MonitorEvent>,
+        pred: &impl Fn(&MonitorEvent) -> bool,
+    ) -> Option<MonitorEvent> {
+        let mut found = None;
+        for ev in events {
+            self.seen.push(ev.clone());
+            self.state.apply(ev.clone());
+            if found.is_none() && pred(&ev) {
+                found = Some(ev);
+            }
+        }
+        found
     }
 
     /// Events seen after index `from` that `pred` accepts.
@@ -211,6 +234,7 @@ hosts = {hosts}
     );
     let mut w = Watch {
         rx,
+        monitor: &monitor,
         seen: Vec::new(),
         state: MonitorState::new(&config),
         mark: 0,
@@ -417,6 +441,7 @@ hosts = {hosts}
     );
     eprintln!("dead change shown interrupted after {:?}", died.elapsed());
 
+    drop(w);
     let stopping = Instant::now();
     monitor.shutdown();
     eprintln!("monitor shut down in {:?}", stopping.elapsed());

@@ -740,6 +740,31 @@ fn the_log_filter_keeps_matching_lines_only() {
 }
 
 #[test]
+fn the_logs_say_which_host_dropped_lines_in_a_flood_and_how_many() {
+    let mut app = idle();
+    let dropped = |env, host, count| {
+        Msg::Monitor(MonitorEvent::LogsDropped {
+            key: HostKey { env, host },
+            count,
+        })
+    };
+    app.update(dropped(1, 2, 12_000));
+    app.update(dropped(1, 2, 408));
+    app.update(dropped(1, 0, 7));
+    let s = screen(&app, 120, 40);
+    let title = s
+        .lines()
+        .find(|l| l.contains("Logs"))
+        .expect("the logs pane");
+    assert!(
+        title.contains("web-3: 12,408 lines dropped, +1 host"),
+        "{s}"
+    );
+    // The lines that did come are still there.
+    assert!(s.contains("upstream timed out"), "{s}");
+}
+
+#[test]
 fn the_pause_counts_down_and_the_footer_shows_its_keys() {
     let mut app = canary_paused();
     let s = screen(&app, 80, 24);

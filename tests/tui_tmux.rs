@@ -2,6 +2,8 @@
 //! "terminal" deploys with the headless CLI, and the console must show it;
 //! then `R` rolls back, checked on screen and on the host's `current` link.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -689,5 +691,85 @@ fn a_killed_headless_change_shows_interrupted_within_seconds() {
         .unwrap();
     let status = String::from_utf8_lossy(&out.stdout);
     assert!(status.contains("INTERRUPTED"), "{status}");
+    tmux.quit();
+}
+
+/// Connections host `i`'s sshd has accepted so far.
+fn logins(fleet: &support::SshdFleet, i: usize) -> usize {
+    fleet.log(i).matches("Accepted publickey").count()
+}
+
+#[test]
+fn the_first_r_after_opening_runs_on_connections_opened_ahead() {
+    let Some(fleet) = support::SshdFleet::start(2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("dist")).unwrap();
+    let config = format!(
+        "[app]\nname = \"hello\"\nartifact = \"dist\"\ndeploy_to = \"/unused\"\n\n\
+         [logs]\nfiles = [\"shared/log/app.log\"]\n\n\
+         [environments.production]\nhosts = {}\n\n{}\n",
+        fleet.hosts_array(),
+        fleet.ssh_section()
+    );
+    std::fs::write(root.join("shipdeck.toml"), config).unwrap();
+    for id in ["v1", "v2"] {
+        std::fs::write(root.join("dist/version"), id).unwrap();
+        for args in [vec!["build", "--id", id], vec!["deploy", "production", id]] {
+            let (code, out, err) = support::run(support::shipdeck_in(root).args(&args));
+            assert_eq!(code, 0, "{args:?}:\n{out}\n{err}");
+        }
+    }
+    let before: Vec<usize> = (0..2).map(|i| logins(&fleet, i)).collect();
+    let home = root.join(".home");
+    let command = format!(
+        "cd '{}' && HOME='{}' XDG_STATE_HOME='{}' SHIPDECK_OPERATOR=alice '{}' -vv; sleep 1",
+        root.display(),
+        home.display(),
+        home.join(".local/state").display(),
+        env!("CARGO_BIN_EXE_shipdeck"),
+    );
+    let Some(tmux) = Tmux::start(&command, 120, 40) else {
+        return;
+    };
+    tmux.wait_for("R naming production", Duration::from_secs(30), |s| {
+        s.contains("R  roll back production → v1")
+    });
+    // Two connections a host are the monitor's (its poller and its log
+    // follow); the third is the engine's, opened before any key.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (0..2).any(|i| logins(&fleet, i) < before[i] + 3) {
+        assert!(
+            Instant::now() < deadline,
+            "the engine did not connect ahead: {:?} logins since the console opened\n{}",
+            (0..2)
+                .map(|i| logins(&fleet, i) - before[i])
+                .collect::<Vec<_>>(),
+            std::fs::read_to_string(home.join(".local/state/shipdeck/shipdeck.log"))
+                .unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let opened: Vec<usize> = (0..2).map(|i| logins(&fleet, i)).collect();
+
+    tmux.keys("R");
+    tmux.wait_for("the rollback to finish", Duration::from_secs(30), |s| {
+        s.contains("rolled production back from v2 to v1")
+    });
+    for (i, opened) in opened.into_iter().enumerate() {
+        assert_eq!(
+            std::fs::read_link(fleet.deploy_to(i).join("current")).unwrap(),
+            Path::new("releases/v1"),
+            "host {i}"
+        );
+        assert_eq!(
+            logins(&fleet, i),
+            opened,
+            "host {i}: the first R opened a connection of its own:\n{}",
+            fleet.log(i)
+        );
+    }
     tmux.quit();
 }

@@ -156,6 +156,11 @@ impl Controls {
     }
 }
 
+/// How often [`Engine::keep_connected`] checks the connections it keeps.
+const KEEP_READY_EVERY: Duration = Duration::from_secs(10);
+/// A liveness check that takes longer finds the connection dead.
+const KEEP_READY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// One engine per config: it owns a fleet per environment, so every command
 /// of a session (TUI) reuses the same connections.
 pub struct Engine {
@@ -220,6 +225,33 @@ impl Engine {
 
     pub fn events(&self) -> &EventSink {
         &self.events
+    }
+
+    /// Connect every host now and keep each connection ready until `stop`,
+    /// reopening in the background one that stopped answering: the console's
+    /// first `R` after it opens (the one that matters in an incident) runs
+    /// on open sessions, as every later one does.
+    pub fn keep_connected(&self, stop: &CancelToken) {
+        tracing::info!("connecting every host ahead of the first command");
+        loop {
+            std::thread::scope(|scope| {
+                for env in &self.config.environments {
+                    let Some(fleet) = self.fleets.get(&env.name) else {
+                        continue;
+                    };
+                    scope.spawn(move || {
+                        fleet.all(|_, h| {
+                            if let Err(e) = h.keep_ready(KEEP_READY_TIMEOUT) {
+                                tracing::debug!(host = %h.host.name, error = %e, "not connected ahead");
+                            }
+                        })
+                    });
+                }
+            });
+            if stop.wait(KEEP_READY_EVERY) {
+                return;
+            }
+        }
     }
 
     pub fn environment(&self, name: &str) -> Result<(&Environment, &Arc<Fleet>), EngineError> {

@@ -29,6 +29,19 @@ enum Cut {
 
 const ELLIPSIS: char = '…';
 
+/// A count for people: `12408` as `12,408`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Characters at which a shared prefix may be cut.
 fn is_separator(c: char) -> bool {
     matches!(c, '@' | '.' | ':' | '/' | '-' | '_' | ' ' | '+')
@@ -151,6 +164,14 @@ fn shorten(value: &str, width: usize, cut: Cut, prefix: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(
+            [0, 999, 1_000, 12_408, 1_234_567].map(grouped),
+            ["0", "999", "1,000", "12,408", "1,234,567"]
+        );
+    }
 
     fn fits(values: &[&str], width: usize) -> Vec<String> {
         let out = fit_all(values, width);

@@ -4,10 +4,13 @@
 //!
 //! [`Monitor`] runs two threads per host, each with its own connection: one
 //! follows the logs (a follow blocks its session), the other takes turns at
-//! the host's state, health, `/proc` and metrics page. Both send
-//! [`MonitorEvent`]s to one sink; [`MonitorState`] reduces them into the
+//! the host's state, health, `/proc` and metrics page. The poller sends
+//! [`MonitorEvent`]s to one sink; log lines wait in a bounded [`LogInbox`]
+//! that the console empties once a frame ([`Monitor::take_logs`]), so a
+//! flood of lines is never a queue. [`MonitorState`] reduces both into the
 //! bounded picture a console draws from.
 
+mod inbox;
 pub mod logs;
 mod poller;
 pub mod prom;
@@ -19,6 +22,7 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+pub use inbox::LogInbox;
 pub use logs::{LogLine, TailEvent};
 pub use state::{HostMonitor, LogEntry, MonitorState};
 pub use view::{HostView, VIEW_HISTORY};
@@ -42,6 +46,17 @@ pub enum MonitorEvent {
     Log {
         key: HostKey,
         line: LogLine,
+    },
+    /// Lines are waiting in the monitor's inbox ([`Monitor::take_logs`]);
+    /// sent once until they are taken, however many arrive.
+    LogsWaiting {
+        key: HostKey,
+    },
+    /// The inbox held the newest lines only: `count` older ones of this host
+    /// were never taken.
+    LogsDropped {
+        key: HostKey,
+        count: u64,
     },
     /// The log follow was lost; it is being retried.
     LogsDown {
@@ -80,6 +95,8 @@ impl MonitorEvent {
     pub fn key(&self) -> HostKey {
         match self {
             MonitorEvent::Log { key, .. }
+            | MonitorEvent::LogsWaiting { key }
+            | MonitorEvent::LogsDropped { key, .. }
             | MonitorEvent::LogsDown { key, .. }
             | MonitorEvent::Health { key, .. }
             | MonitorEvent::System { key, .. }
@@ -131,6 +148,7 @@ impl Gate {
 pub struct Monitor {
     stop: CancelToken,
     gate: Arc<Gate>,
+    inbox: Arc<LogInbox>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -147,6 +165,8 @@ impl Monitor {
             open: RwLock::new(true),
             sink,
         });
+        let shape: Vec<usize> = config.environments.iter().map(|e| e.hosts.len()).collect();
+        let inbox = Arc::new(LogInbox::new(&shape, config.logs.buffer_lines));
         let mut threads = Vec::new();
         for (e, env) in config.environments.iter().enumerate() {
             for (h, host) in env.hosts.iter().enumerate() {
@@ -158,6 +178,7 @@ impl Monitor {
                     config: config.clone(),
                     settings: settings.clone(),
                     stop: stop.clone(),
+                    inbox: inbox.clone(),
                 };
                 let g = gate.clone();
                 let send = move |ev: MonitorEvent| g.send(ev);
@@ -173,8 +194,16 @@ impl Monitor {
         Monitor {
             stop,
             gate,
+            inbox,
             threads,
         }
+    }
+
+    /// The log lines that arrived since the last call, oldest first, and
+    /// how many each host had to drop meanwhile; call it when told
+    /// [`MonitorEvent::LogsWaiting`] (at most once a frame is plenty).
+    pub fn take_logs(&self) -> Vec<MonitorEvent> {
+        self.inbox.take()
     }
 
     /// Stop and wait for every thread to end (a connect or command in flight

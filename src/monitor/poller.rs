@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::logs::{self, Resync, TailEvent, monitor_tail_script};
 use super::system::{self, CpuTimes, PROC_SCRIPT};
 use super::view::{HostView, fingerprint_script, this_machine};
-use super::{AppSample, HealthSample, HealthStatus, HostKey, MonitorEvent, SystemSample};
+use super::{AppSample, HealthSample, HealthStatus, HostKey, LogInbox, MonitorEvent, SystemSample};
 use crate::config::Config;
 use crate::host::health::probe_once;
 use crate::host::{HookEnv, Layout, parse_probe, probe_script};
@@ -51,6 +51,7 @@ pub(super) struct HostJob {
     pub config: Arc<Config>,
     pub settings: SshSettings,
     pub stop: CancelToken,
+    pub inbox: Arc<LogInbox>,
 }
 
 /// Follow the host's logs until stopped; nothing when `[logs]` names nothing.
@@ -61,6 +62,7 @@ pub(super) fn follow_logs(job: HostJob, send: impl Fn(MonitorEvent) -> bool) {
         return;
     };
     let key = job.key;
+    let inbox = job.inbox.clone();
     let resync = RefCell::new(Resync::new(marked, backlog));
     logs::follow(
         key.host,
@@ -75,10 +77,12 @@ pub(super) fn follow_logs(job: HostJob, send: impl Fn(MonitorEvent) -> bool) {
                 true
             }
             TailEvent::Line(line) => {
-                let fresh = resync.borrow_mut().line(line);
-                fresh
-                    .into_iter()
-                    .all(|line| send(MonitorEvent::Log { key, line }))
+                for line in resync.borrow_mut().line(line) {
+                    if inbox.put(key, line) && !send(MonitorEvent::LogsWaiting { key }) {
+                        return false;
+                    }
+                }
+                true
             }
             TailEvent::Down {
                 reason, retry_in, ..

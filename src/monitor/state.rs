@@ -43,6 +43,9 @@ pub struct HostMonitor {
     pub retry_in: Option<Duration>,
     /// Why the log follow stopped, until a line comes again.
     pub logs_down: Option<String>,
+    /// Lines that came faster than the console took them and were never
+    /// shown, since the console opened.
+    pub logs_dropped: u64,
     /// What the host runs, as last read.
     pub view: Option<HostView>,
     /// The newest health probe.
@@ -265,6 +268,10 @@ impl MonitorState {
                 self.last_seq = next_seq;
             }
             MonitorEvent::LogsDown { reason, .. } => h.logs_down = Some(reason),
+            MonitorEvent::LogsDropped { count, .. } => {
+                h.logs_dropped = h.logs_dropped.saturating_add(count);
+            }
+            MonitorEvent::LogsWaiting { .. } => {}
             MonitorEvent::Health { sample, .. } => {
                 if sample.status == HealthStatus::Healthy {
                     h.consecutive_failures = 0;

@@ -142,6 +142,12 @@ pub trait Transport: Send {
         path: &str,
         timeout: Duration,
     ) -> Result<HttpResponse, TransportError>;
+
+    /// One round trip that runs nothing on the host, to learn that a
+    /// kept-open connection still works before anyone needs it.
+    fn check_alive(&mut self, _timeout: Duration) -> Result<(), TransportError> {
+        Ok(())
+    }
 }
 
 /// Parse a whole HTTP/1.x response: status code and body.

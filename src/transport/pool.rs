@@ -49,6 +49,25 @@ impl HostHandle {
         self.with(|_| Ok::<(), TransportError>(()))
     }
 
+    /// Keep the connection ready for the next command: open it if it is not
+    /// open, or check that the open one still answers and reopen it if not.
+    /// A connection busy with a command is in use, so alive: it is left alone.
+    pub fn keep_ready(&self, timeout: std::time::Duration) -> Result<(), TransportError> {
+        let mut slot = match self.conn.try_lock() {
+            Ok(slot) => slot,
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        };
+        if let Some(conn) = slot.as_mut()
+            && conn.check_alive(timeout).is_ok()
+        {
+            return Ok(());
+        }
+        *slot = None;
+        *slot = Some(self.open()?);
+        Ok(())
+    }
+
     /// Forget the connection (the next call reconnects).
     pub fn disconnect(&self) {
         *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;

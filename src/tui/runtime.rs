@@ -11,7 +11,8 @@ use super::theme::Theme;
 use super::view;
 use crate::config::Config;
 use crate::engine::{ChangeReport, Done, Engine, EngineError, EventSink};
-use crate::monitor::Monitor;
+use crate::monitor::{Monitor, MonitorEvent};
+use crate::transport::CancelToken;
 
 /// At most one frame this often: bursts of log lines become one redraw.
 pub const FRAME: Duration = Duration::from_millis(16);
@@ -132,12 +133,53 @@ fn run_effect(effect: Effect, engine: &Arc<Engine>, tx: &UnboundedSender<Msg>) -
     true
 }
 
-async fn main_loop(
-    config: Arc<Config>,
-    readonly: bool,
+/// Stops the engine's connection keeper however the loop ends.
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// What the loop works with besides the `App`.
+struct Parts {
+    engine: Arc<Engine>,
+    monitor: Monitor,
+    tx: UnboundedSender<Msg>,
+    /// The monitor said log lines wait in its inbox: take them before the
+    /// next frame.
+    logs_waiting: bool,
+}
+
+impl Parts {
+    /// Apply one message; false when the console should end.
+    fn handle(&mut self, app: &mut App, msg: Msg) -> bool {
+        if matches!(msg, Msg::Monitor(MonitorEvent::LogsWaiting { .. })) {
+            self.logs_waiting = true;
+            return true;
+        }
+        handle(app, msg, &self.engine, &self.tx)
+    }
+
+    /// The log lines that came since the last frame, all at once: a flood
+    /// costs one batch a frame, and what the inbox dropped is counted.
+    fn take_logs(&mut self, app: &mut App) {
+        if std::mem::take(&mut self.logs_waiting) {
+            for ev in self.monitor.take_logs() {
+                app.update(Msg::Monitor(ev));
+            }
+        }
+    }
+}
+
+/// The engine, the monitor and the threads that feed the loop; the
+/// engine connects every host ahead of the first command.
+fn start_parts(
+    config: &Arc<Config>,
     accept_new_host_keys: bool,
-) -> Result<(), String> {
-    let (tx, mut rx): (UnboundedSender<Msg>, UnboundedReceiver<Msg>) = unbounded_channel();
+) -> (Parts, UnboundedReceiver<Msg>, CancelToken) {
+    let (tx, rx): (UnboundedSender<Msg>, UnboundedReceiver<Msg>) = unbounded_channel();
     let engine_tx = tx.clone();
     let engine = Arc::new(Engine::new(
         config.clone(),
@@ -147,7 +189,7 @@ async fn main_loop(
         }),
     ));
     let monitor_tx = tx.clone();
-    let _monitor = Monitor::start(
+    let monitor = Monitor::start(
         config.clone(),
         config.ssh.settings(accept_new_host_keys),
         Arc::new(move |e| {
@@ -155,12 +197,30 @@ async fn main_loop(
         }),
     );
     spawn_store_poll(engine.clone(), tx.clone());
+    let stop = CancelToken::new();
+    let (keeper, keep_stop) = (engine.clone(), stop.clone());
+    std::thread::spawn(move || keeper.keep_connected(&keep_stop));
+    let parts = Parts {
+        engine,
+        monitor,
+        tx,
+        logs_waiting: false,
+    };
+    (parts, rx, stop)
+}
 
+async fn main_loop(
+    config: Arc<Config>,
+    readonly: bool,
+    accept_new_host_keys: bool,
+) -> Result<(), String> {
+    let (mut parts, mut rx, stop) = start_parts(&config, accept_new_host_keys);
+    let _stop_keeping = CancelOnDrop(stop);
     // The console owns the terminal: a passphrase prompt would be drawn over.
     crate::transport::ssh::keys::forbid_prompt();
     let mut terminal = ratatui::try_init().map_err(|e| format!("cannot open the terminal: {e}"))?;
     let _guard = TerminalGuard;
-    spawn_input(tx.clone());
+    spawn_input(parts.tx.clone());
 
     let theme = Theme::from_env();
     let mut app = App::new(config, readonly);
@@ -178,6 +238,7 @@ async fn main_loop(
             let due = last_draw + p;
             let now = Instant::now();
             if now >= due {
+                parts.take_logs(&mut app);
                 app.now = SystemTime::now();
                 terminal
                     .draw(|f| view::draw(f, &app, &theme))
@@ -191,7 +252,7 @@ async fn main_loop(
                 msg = rx.recv() => {
                     let Some(msg) = msg else { break };
                     pace = Some(p.min(pace_for(&msg)));
-                    if !handle(&mut app, msg, &engine, &tx) { break; }
+                    if !parts.handle(&mut app, msg) { break; }
                 }
                 _ = tokio::time::sleep_until(due.into()) => {}
             }
@@ -205,22 +266,34 @@ async fn main_loop(
             _ = tick.tick(), if running => Some(Msg::Tick),
         };
         let Some(msg) = msg else { break };
-        let mut p = pace_for(&msg);
-        if !handle(&mut app, msg, &engine, &tx) {
-            break;
+        match drain(&mut parts, &mut app, &mut rx, msg) {
+            Some(p) => pace = Some(p),
+            None => break,
         }
-        let mut drained = 0;
-        while drained < DRAIN_MAX {
-            let Ok(msg) = rx.try_recv() else { break };
-            p = p.min(pace_for(&msg));
-            if !handle(&mut app, msg, &engine, &tx) {
-                return Ok(());
-            }
-            drained += 1;
-        }
-        pace = Some(p);
     }
     Ok(())
+}
+
+/// Handle `first` and whatever else waits (up to [`DRAIN_MAX`]); the pace
+/// of the frame they need, or `None` when the console should end.
+fn drain(
+    parts: &mut Parts,
+    app: &mut App,
+    rx: &mut UnboundedReceiver<Msg>,
+    first: Msg,
+) -> Option<Duration> {
+    let mut p = pace_for(&first);
+    if !parts.handle(app, first) {
+        return None;
+    }
+    for _ in 0..DRAIN_MAX {
+        let Ok(msg) = rx.try_recv() else { break };
+        p = p.min(pace_for(&msg));
+        if !parts.handle(app, msg) {
+            return None;
+        }
+    }
+    Some(p)
 }
 
 /// How soon a message needs to be on screen.

@@ -638,6 +638,20 @@ impl Transport for SshTransport {
         tracing::debug!(host = %self.name, what = %op.what, ok = result.is_ok(), elapsed = ?started.elapsed(), "ssh http_get");
         result
     }
+
+    /// Opens a session channel and closes it: sshd answers without starting
+    /// a process, and a keepalive alone would not notice a dead peer until
+    /// its next write.
+    fn check_alive(&mut self, timeout: Duration) -> Result<(), TransportError> {
+        let op = Op::new("a liveness check".to_owned(), timeout);
+        self.arm(&op)?;
+        let mut channel = self
+            .session
+            .channel_session()
+            .map_err(|e| self.ssh_error(&op, &e))?;
+        self.arm(&op)?;
+        channel.close().map_err(|e| self.ssh_error(&op, &e))
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,20 @@ impl App {
         self.logs.one_host.then(|| self.selected_host())
     }
 
+    /// Hosts in the logs' scope whose lines came faster than the console
+    /// took them, with how many were dropped; the most first.
+    pub fn logs_dropped(&self) -> Vec<(HostKey, u64)> {
+        let only = self.log_host();
+        let mut dropped: Vec<(HostKey, u64)> = self
+            .monitor
+            .hosts()
+            .filter(|(key, h)| h.logs_dropped > 0 && only.is_none_or(|o| o == *key))
+            .map(|(key, h)| (key, h.logs_dropped))
+            .collect();
+        dropped.sort_by_key(|(key, n)| (std::cmp::Reverse(*n), *key));
+        dropped
+    }
+
     /// The lines the logs pane shows in `rows` rows, oldest first.
     pub fn log_lines(&self, rows: usize) -> Vec<LogEntry<'_>> {
         let lines = self.monitor.logs_before(

@@ -175,6 +175,13 @@ fn hold(app: &App, key: HostKey, cells: &HostCells, theme: &Theme) -> Vec<Fact> 
     if let Some(down) = m.and_then(|m| m.logs_down.as_ref()) {
         out.push(("logs", format!("not followed: {down}"), theme.warn()));
     }
+    if let Some(n) = m.map(|m| m.logs_dropped).filter(|n| *n > 0) {
+        let said = format!(
+            "{} lines dropped: they came faster than the screen took them",
+            crate::model::fit::grouped(n)
+        );
+        out.push(("logs", said, theme.warn()));
+    }
     if let Some(v) = view {
         let on_disk: Vec<String> = v.releases.iter().map(ToString::to_string).collect();
         let text = if on_disk.is_empty() {

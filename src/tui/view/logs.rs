@@ -71,6 +71,24 @@ fn empty(app: &App) -> String {
     }
 }
 
+/// `web-3: 12,408 lines dropped, +2 hosts`: a flood
+/// came faster than the screen could take it, and these were never shown.
+fn dropped(app: &App) -> Option<String> {
+    let dropped = app.logs_dropped();
+    let (key, count) = *dropped.first()?;
+    let mut said = format!(
+        "{}: {} lines dropped",
+        app.host_name(key),
+        crate::model::fit::grouped(count)
+    );
+    match dropped.len() - 1 {
+        0 => {}
+        1 => said.push_str(", +1 host"),
+        n => said.push_str(&format!(", +{n} hosts")),
+    }
+    Some(said)
+}
+
 /// ` Logs all hosts · following /error `, or `PAUSED · 37 newer below · G follows`.
 fn title<'a>(app: &App, theme: &Theme) -> Line<'a> {
     let scope = match app.log_host() {
@@ -89,6 +107,9 @@ fn title<'a>(app: &App, theme: &Theme) -> Line<'a> {
         Span::styled(" Logs ", theme.title()),
         Span::styled(format!("{scope} · {state} "), theme.dim()),
     ];
+    if let Some(dropped) = dropped(app) {
+        title.push(Span::styled(format!("{dropped} "), theme.warn()));
+    }
     let typing = matches!(app.overlay, Overlay::Filter(_));
     if let Some(f) = app.log_filter() {
         let what = if typing { "filtering" } else { "filter" };
