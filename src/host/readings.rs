@@ -120,6 +120,30 @@ pub fn fingerprint_script(layout: &Layout) -> String {
     )
 }
 
+/// Between the two halves of [`monitor_tick_script`]'s output.
+pub const STATE_MARK: &str = "@@shipdeck-state";
+
+/// The monitor's regular look at a host in one command: the `/proc` sample
+/// (builtins only), then [`STATE_MARK`], then the state fingerprint. One
+/// session channel and one `sh` every two seconds instead of two.
+pub fn monitor_tick_script(layout: &Layout) -> String {
+    format!(
+        "{PROC_SCRIPT}echo {STATE_MARK}\n{}",
+        fingerprint_script(layout)
+    )
+}
+
+/// [`monitor_tick_script`]'s output as (`/proc` sample, fingerprint); the
+/// fingerprint is `None` when the marker never came (the script was cut
+/// short).
+pub fn split_monitor_tick(out: &str) -> (&str, Option<&str>) {
+    let mark = format!("{STATE_MARK}\n");
+    match out.find(&mark) {
+        Some(at) => (&out[..at], Some(&out[at + mark.len()..])),
+        None => (out, None),
+    }
+}
+
 /// Log bytes the canary reads per file and tick; a log growing faster than
 /// this is read behind, catching up over the next ticks.
 pub const MAX_LOG_READ: u64 = 1 << 20;

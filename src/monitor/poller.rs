@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::logs::{self, Resync, TailEvent, monitor_tail_script};
-use super::system::{self, CpuTimes, PROC_SCRIPT};
-use super::view::{HostView, fingerprint_script, this_machine};
+use super::system::{self, CpuTimes};
+use super::view::{HostView, this_machine};
 use super::{AppSample, HealthSample, HealthStatus, HostKey, LogInbox, MonitorEvent, SystemSample};
 use crate::config::Config;
 use crate::host::health::probe_once;
+use crate::host::readings::{monitor_tick_script, split_monitor_tick};
 use crate::host::{HookEnv, Layout, parse_probe, probe_script};
 use crate::model::Host;
 use crate::model::prometheus::{self, Absent};
@@ -23,12 +24,11 @@ use crate::transport::ssh::SshSettings;
 use crate::transport::{BreaksSession, HostHandle, Transport};
 
 /// How often the host's state is looked at (a cheap fingerprint; the full
-/// read only when it changed).
-const STATE_INTERVAL: Duration = Duration::from_secs(2);
+/// read only when it changed) and its `/proc` sampled, in one command.
+const TICK_INTERVAL: Duration = Duration::from_secs(2);
 /// Read the full state this often even when the fingerprint says nothing
 /// changed, in case a change slipped past it (same size, same second).
 const FULL_STATE_REFRESH: Duration = Duration::from_secs(60);
-const SYSTEM_INTERVAL: Duration = Duration::from_secs(2);
 /// No task runs more often than this, whatever the config says.
 const MIN_INTERVAL: Duration = Duration::from_millis(250);
 /// A state read or `/proc` sample that takes longer means the host is in
@@ -96,11 +96,10 @@ pub(super) fn follow_logs(job: HostJob, send: impl Fn(MonitorEvent) -> bool) {
 
 /// Poll the host until stopped.
 pub(super) fn watch(job: HostJob, send: impl Fn(MonitorEvent) -> bool) {
-    let mut tasks = vec![(Task::State, STATE_INTERVAL)];
+    let mut tasks = vec![(Task::Tick, TICK_INTERVAL)];
     if let Some(h) = &job.config.health {
         tasks.push((Task::Health, h.interval));
     }
-    tasks.push((Task::System, SYSTEM_INTERVAL));
     if job.host.metrics.is_some() {
         tasks.push((Task::App, job.config.metrics.interval));
     }
@@ -119,9 +118,9 @@ pub(super) fn watch(job: HostJob, send: impl Fn(MonitorEvent) -> bool) {
 
 #[derive(Debug, Clone, Copy)]
 enum Task {
-    State,
+    /// The state fingerprint and the `/proc` sample, in one command.
+    Tick,
     Health,
-    System,
     App,
 }
 
@@ -230,9 +229,8 @@ impl<S: Fn(MonitorEvent) -> bool> Poller<S> {
 
     fn run_task(&mut self, task: Task) -> Flow {
         match task {
-            Task::State => self.read_state(),
+            Task::Tick => self.tick(),
             Task::Health => self.probe_health(),
-            Task::System => self.sample_system(),
             Task::App => self.sample_app(),
         }
     }
@@ -247,14 +245,27 @@ impl<S: Fn(MonitorEvent) -> bool> Poller<S> {
         }
     }
 
-    fn read_state(&mut self) -> Flow {
-        let fingerprint = match self
+    /// The host's `/proc` sample and state fingerprint in one round trip;
+    /// the full state only when the fingerprint moved.
+    fn tick(&mut self) -> Flow {
+        let out = match self
             .handle
-            .with(|t| t.exec(&fingerprint_script(&self.layout), SAMPLE_TIMEOUT))
+            .with(|t| t.exec(&monitor_tick_script(&self.layout), SAMPLE_TIMEOUT))
         {
-            Ok(out) => out.stdout,
-            Err(e) => return self.failed("state fingerprint", &e),
+            Ok(out) => out,
+            Err(e) => return self.failed("state fingerprint and /proc sample", &e),
         };
+        let (proc, fingerprint) = split_monitor_tick(&out.stdout);
+        if let Flow::Stop = self.system_sample(proc, &out.stderr) {
+            return Flow::Stop;
+        }
+        match fingerprint {
+            Some(f) => self.read_state(f.to_owned()),
+            None => Flow::Go,
+        }
+    }
+
+    fn read_state(&mut self, fingerprint: String) -> Flow {
         let fresh = self
             .full_read_at
             .is_some_and(|t| t.elapsed() < FULL_STATE_REFRESH);
@@ -370,15 +381,11 @@ impl<S: Fn(MonitorEvent) -> bool> Poller<S> {
         }
     }
 
-    fn sample_system(&mut self) -> Flow {
-        let out = match self.handle.with(|t| t.exec(PROC_SCRIPT, SAMPLE_TIMEOUT)) {
-            Ok(out) => out,
-            Err(e) => return self.failed("/proc sample", &e),
-        };
-        let sample = match system::parse_proc(&out.stdout) {
+    fn system_sample(&mut self, proc: &str, stderr: &str) -> Flow {
+        let sample = match system::parse_proc(proc) {
             Ok(s) => s,
             Err(e) => {
-                tracing::debug!(host = %self.job.host.name, error = %e, stderr = %out.stderr, "no host metrics");
+                tracing::debug!(host = %self.job.host.name, error = %e, %stderr, "no host metrics");
                 return Flow::Go;
             }
         };

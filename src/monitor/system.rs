@@ -1,7 +1,5 @@
 //! Host metrics from `/proc`: one command per sample, parsed without I/O.
 
-pub use crate::host::readings::PROC_SCRIPT;
-
 /// The aggregate `cpu` line of `/proc/stat`, in clock ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuTimes {
@@ -26,7 +24,7 @@ pub struct ProcSample {
 #[error("unreadable /proc sample: {0}")]
 pub struct ProcError(&'static str);
 
-/// Parse the output of [`PROC_SCRIPT`]; whole files under the same `==name`
+/// Parse the output of `host::readings::PROC_SCRIPT`; whole files under the same `==name`
 /// headers (as `cat` would print them) parse the same way.
 pub fn parse_proc(text: &str) -> Result<ProcSample, ProcError> {
     let mut section = "";
@@ -209,14 +207,19 @@ Inactive:          68792 kB
     }
 
     #[test]
-    fn the_real_script_reads_this_machine() {
+    fn the_monitor_tick_reads_this_machine() {
+        use crate::host::Layout;
+        use crate::host::readings::{monitor_tick_script, split_monitor_tick};
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(PROC_SCRIPT)
+            .arg(monitor_tick_script(&Layout::new("/nonexistent/app")))
             .output()
             .unwrap();
         assert!(out.status.success());
-        let s = parse_proc(&String::from_utf8(out.stdout).unwrap()).unwrap();
+        let out = String::from_utf8(out.stdout).unwrap();
+        let (proc, fingerprint) = split_monitor_tick(&out);
+        assert_eq!(fingerprint, Some("absent\n"), "{out}");
+        let s = parse_proc(proc).unwrap();
         assert!(s.mem_total > 0 && s.mem_used <= s.mem_total);
         assert!(s.cpu.is_some_and(|c| c.total > c.idle));
         assert!(s.load1 >= 0.0);

@@ -4,7 +4,6 @@
 use std::sync::OnceLock;
 
 use crate::host::HostState;
-pub use crate::host::readings::fingerprint_script;
 use crate::model::journal::ChangeInfo;
 use crate::model::pending::PendingFinish;
 use crate::model::{HistoryRecord, Operator, ReleaseId, Slot};
@@ -69,6 +68,7 @@ mod tests {
     use super::*;
     use crate::host::Layout;
     use crate::host::parse_probe;
+    use crate::host::readings::{monitor_tick_script, split_monitor_tick};
 
     fn record(action: &str, release: &str) -> String {
         format!(
@@ -169,13 +169,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("app");
         let layout = Layout::new(&root.to_string_lossy());
+        // The fingerprint half of the monitor's tick, as the poller reads it.
         let print = || {
             let out = std::process::Command::new("sh")
                 .arg("-c")
-                .arg(fingerprint_script(&layout))
+                .arg(monitor_tick_script(&layout))
                 .output()
                 .unwrap();
-            String::from_utf8(out.stdout).unwrap()
+            let out = String::from_utf8(out.stdout).unwrap();
+            split_monitor_tick(&out).1.expect("the marker").to_owned()
         };
         assert_eq!(print(), "absent\n");
         std::fs::create_dir_all(root.join("releases/v1")).unwrap();
