@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 
 pub use inbox::LogInbox;
 pub use logs::{LogLine, TailEvent};
-pub use state::{HostMonitor, LogEntry, MonitorState};
+pub use state::{HostMonitor, LogEntry, MAX_HELD_LINES, MonitorState, log_lines_per_host};
 pub use view::{HostView, VIEW_HISTORY};
 
 pub use crate::model::sample::{AppSample, HealthSample, HealthStatus};
@@ -166,7 +166,7 @@ impl Monitor {
             sink,
         });
         let shape: Vec<usize> = config.environments.iter().map(|e| e.hosts.len()).collect();
-        let inbox = Arc::new(LogInbox::new(&shape, config.logs.buffer_lines));
+        let inbox = Arc::new(LogInbox::new(&shape, state::log_lines_per_host(&config)));
         let mut threads = Vec::new();
         for (e, env) in config.environments.iter().enumerate() {
             for (h, host) in env.hosts.iter().enumerate() {

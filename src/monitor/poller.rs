@@ -56,7 +56,7 @@ pub(super) struct HostJob {
 
 /// Follow the host's logs until stopped; nothing when `[logs]` names nothing.
 pub(super) fn follow_logs(job: HostJob, send: impl Fn(MonitorEvent) -> bool) {
-    let backlog = BACKLOG_LINES.min(job.config.logs.buffer_lines);
+    let backlog = BACKLOG_LINES.min(super::log_lines_per_host(&job.config));
     let Some((script, marked)) = monitor_tail_script(&job.config, &job.host.deploy_to, backlog)
     else {
         return;

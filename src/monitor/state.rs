@@ -23,6 +23,20 @@ pub const RATE_SPAN: Duration = Duration::from_secs(60);
 /// Error lines per minute count this far back.
 const ERROR_SPAN_SECS: u64 = 60;
 
+/// The most log lines a console holds, all hosts together (about 50 MiB):
+/// a fleet of 1,000 hosts must not hold `buffer_lines` of each.
+pub const MAX_HELD_LINES: usize = 250_000;
+/// However many hosts share [`MAX_HELD_LINES`], each keeps at least this many.
+const MIN_LINES_PER_HOST: usize = 100;
+
+/// Lines kept of each host: `logs.buffer_lines`, unless the fleet is so
+/// large that they would add up to more than [`MAX_HELD_LINES`].
+pub fn log_lines_per_host(config: &Config) -> usize {
+    let hosts: usize = config.environments.iter().map(|e| e.hosts.len()).sum();
+    let share = (MAX_HELD_LINES / hosts.max(1)).max(MIN_LINES_PER_HOST);
+    config.logs.buffer_lines.min(share).max(1)
+}
+
 /// One stored log line, with its place in the arrival order of all hosts.
 #[derive(Debug, Clone, Copy)]
 pub struct LogEntry<'a> {
@@ -203,10 +217,10 @@ pub struct MonitorState {
 }
 
 impl MonitorState {
-    /// Log rings of `logs.buffer_lines`, sample windows of [`SAMPLE_WINDOW`].
+    /// Log rings of [`log_lines_per_host`], sample windows of [`SAMPLE_WINDOW`].
     pub fn new(config: &Config) -> Self {
         let shape: Vec<usize> = config.environments.iter().map(|e| e.hosts.len()).collect();
-        Self::with_shape(&shape, config.logs.buffer_lines, SAMPLE_WINDOW)
+        Self::with_shape(&shape, log_lines_per_host(config), SAMPLE_WINDOW)
     }
 
     /// `hosts_per_env[e]` hosts in environment `e` (for tests and fixtures).

@@ -323,3 +323,31 @@ fn a_paused_view_counts_the_lines_that_came_since() {
     assert_eq!(s.count_logs_since(None, Some("error"), pause), 1);
     assert_eq!(s.count_logs_since(None, None, 1), 8);
 }
+
+#[test]
+fn a_large_fleet_shares_the_held_lines_and_a_small_one_keeps_buffer_lines() {
+    let config = |hosts: usize, buffer_lines: usize| {
+        let list: Vec<String> = (0..hosts).map(|i| format!("\"local:h/{i}\"")).collect();
+        let toml = format!(
+            "[app]\nname = \"a\"\nartifact = \"d\"\ndeploy_to = \"/srv/a\"\n\n[logs]\nfiles = [\"log\"]\nbuffer_lines = {buffer_lines}\n\n[environments.production]\nhosts = [{}]\n",
+            list.join(", ")
+        );
+        crate::config::Config::parse(std::path::Path::new("/x/shipdeck.toml"), &toml).unwrap()
+    };
+    assert_eq!(super::log_lines_per_host(&config(50, 5_000)), 5_000);
+    assert_eq!(super::log_lines_per_host(&config(1_000, 5_000)), 250);
+    assert_eq!(super::log_lines_per_host(&config(1_000, 50)), 50);
+    assert_eq!(
+        super::log_lines_per_host(&config(10_000, 5_000)),
+        100,
+        "each host keeps a screenful however large the fleet"
+    );
+    // The rings hold that many, no more.
+    let cfg = config(1_000, 5_000);
+    let mut s = MonitorState::new(&cfg);
+    let key = HostKey { env: 0, host: 7 };
+    for i in 0..1_000 {
+        s.apply(log(key, &format!("line {i}"), false, t(i)));
+    }
+    assert_eq!(s.host(key).unwrap().log_len(), 250);
+}
