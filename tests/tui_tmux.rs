@@ -694,7 +694,8 @@ fn a_killed_headless_change_shows_interrupted_within_seconds() {
     tmux.quit();
 }
 
-/// Connections host `i`'s sshd has accepted so far.
+/// Connections host `i`'s sshd has accepted so far (its log outlives a
+/// restart).
 fn logins(fleet: &support::SshdFleet, i: usize) -> usize {
     fleet.log(i).matches("Accepted publickey").count()
 }
@@ -749,6 +750,22 @@ fn the_first_r_after_opening_runs_on_connections_opened_ahead() {
                 .collect::<Vec<_>>(),
             std::fs::read_to_string(home.join(".local/state/shipdeck/shipdeck.log"))
                 .unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Host 0's sshd dies with every session and comes back: its sessions
+    // are opened again in the background, the engine's included, before
+    // anyone presses a key.
+    let mut fleet = fleet;
+    let before_restart = logins(&fleet, 0);
+    fleet.restart(0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while logins(&fleet, 0) < before_restart + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "host 0's sessions were not all opened again: {} logins since its restart",
+            logins(&fleet, 0) - before_restart
         );
         std::thread::sleep(Duration::from_millis(100));
     }
