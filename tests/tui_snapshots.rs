@@ -764,6 +764,63 @@ fn the_logs_say_which_host_dropped_lines_in_a_flood_and_how_many() {
     assert!(s.contains("upstream timed out"), "{s}");
 }
 
+/// The environments pane of a 120-column screen: its rows, up to its border.
+fn environments_pane(s: &str) -> String {
+    s.lines()
+        .take_while(|l| !l.starts_with('└'))
+        .map(|l| l.chars().take(74).collect::<String>() + "\n")
+        .collect()
+}
+
+#[test]
+fn s_shows_only_the_hosts_that_match_and_the_selection_stays_among_them() {
+    let mut app = idle();
+    key(&mut app, KeyCode::Char('s'));
+    for c in "web-".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("show hosts: web-"),
+        "the prompt says what it filters:\n{s}"
+    );
+    key(&mut app, KeyCode::Enter);
+    let s = environments_pane(&screen(&app, 120, 40));
+    assert!(s.contains("Environments hosts /web-"), "{s}");
+    assert!(!s.contains(" stage-1 "), "stage-1 is hidden:\n{s}");
+    assert!(s.contains("1 of 1 hosts hidden by the filter"), "{s}");
+    for h in ["web-1", "web-2", "web-3"] {
+        assert!(s.contains(&format!(" {h} ")), "{h}:\n{s}");
+    }
+    // The selection walks the shown hosts only, and stops at the ends.
+    assert_eq!(app.host_name(app.selected_host()), "web-1");
+    key(&mut app, KeyCode::Char('k'));
+    assert_eq!(
+        app.host_name(app.selected_host()),
+        "web-1",
+        "no hidden host above"
+    );
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.host_name(app.selected_host()), "web-3");
+    // A filter that hides the selected host moves it to one shown; R still
+    // names the whole environment.
+    key(&mut app, KeyCode::Char('s'));
+    key(&mut app, KeyCode::Char('1'));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.host_name(app.selected_host()), "web-1");
+    let s = environments_pane(&screen(&app, 120, 40));
+    assert!(!s.contains(" web-2 ") && !s.contains(" web-3 "), "{s}");
+    assert!(s.contains("2 of 3 hosts hidden by the filter"), "{s}");
+    // Esc in the prompt shows every host again.
+    key(&mut app, KeyCode::Char('s'));
+    key(&mut app, KeyCode::Esc);
+    let s = environments_pane(&screen(&app, 120, 40));
+    assert!(s.contains(" stage-1 ") && s.contains(" web-3 "), "{s}");
+    assert!(!s.contains("hidden by the filter"), "{s}");
+}
+
 #[test]
 fn the_pause_counts_down_and_the_footer_shows_its_keys() {
     let mut app = canary_paused();

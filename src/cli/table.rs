@@ -40,41 +40,7 @@ fn or_dash(v: Option<impl ToString>) -> String {
 }
 
 pub fn status(status: &[HostStatus]) {
-    let rows: Vec<Vec<String>> = status
-        .iter()
-        .map(|s| {
-            if !s.reachable {
-                return vec![
-                    s.env.clone(),
-                    s.host.clone(),
-                    "?".into(),
-                    "?".into(),
-                    "?".into(),
-                    "unreachable".into(),
-                    or_dash(s.error.as_ref()),
-                ];
-            }
-            vec![
-                s.env.clone(),
-                s.host.clone(),
-                match &s.behind {
-                    Some(env_on) => format!("{} BEHIND ({env_on})", or_dash(s.current.as_ref())),
-                    None => or_dash(s.current.as_ref()),
-                },
-                or_dash(s.previous.as_ref()),
-                match (&s.previous, s.rollback_ready) {
-                    (None, _) => "-".into(),
-                    (Some(p), true) => format!("ready ({p})"),
-                    (Some(_), false) => "NO (previous not on disk)".into(),
-                },
-                match &s.health_detail {
-                    Some(d) => format!("{} ({d})", s.health),
-                    None => s.health.clone(),
-                },
-                or_dash(s.lock.as_ref()),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = status.iter().map(status_row).collect();
     print_table(
         &[
             "ENV", "HOST", "CURRENT", "PREVIOUS", "ROLLBACK", "HEALTH", "LOCK",
@@ -119,6 +85,40 @@ pub fn status(status: &[HostStatus]) {
             );
         }
     }
+}
+
+/// One host's row of the `status` table.
+fn status_row(s: &HostStatus) -> Vec<String> {
+    if !s.reachable {
+        return vec![
+            s.env.clone(),
+            s.host.clone(),
+            "?".into(),
+            "?".into(),
+            "?".into(),
+            "unreachable".into(),
+            or_dash(s.error.as_ref()),
+        ];
+    }
+    vec![
+        s.env.clone(),
+        s.host.clone(),
+        match &s.behind {
+            Some(env_on) => format!("{} BEHIND ({env_on})", or_dash(s.current.as_ref())),
+            None => or_dash(s.current.as_ref()),
+        },
+        or_dash(s.previous.as_ref()),
+        match (&s.previous, s.rollback_ready) {
+            (None, _) => "-".into(),
+            (Some(p), true) => format!("ready ({p})"),
+            (Some(_), false) => "NO (previous not on disk)".into(),
+        },
+        match &s.health_detail {
+            Some(d) => format!("{} ({d})", s.health),
+            None => s.health.clone(),
+        },
+        or_dash(s.lock.as_ref()),
+    ]
 }
 
 pub fn check(report: &CheckReport) {

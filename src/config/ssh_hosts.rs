@@ -90,16 +90,7 @@ fn resolve_hop(
         user: own_user.as_ref().map(|(u, _)| u.as_str()),
         local_user: &local,
     })?;
-    if let Some((args, place)) = found.get("proxycommand")
-        && !args[0].eq_ignore_ascii_case("none")
-    {
-        return Err(config
-            .error_at(
-                place,
-                format!("ProxyCommand is not supported (for {alias}): reach the host through a bastion with ProxyJump user@bastion:port, or [ssh] jump in shipdeck.toml"),
-            )
-            .into());
-    }
+    refuse_proxy_command(config, &found, alias)?;
     let mut pick = Picker {
         config,
         found: &found,
@@ -129,38 +120,8 @@ fn resolve_hop(
         user: &user,
         local_user: &local,
     };
-    let identities = pick.identities(layers, &tokens)?;
     let mut target = SshTarget::new(user.clone(), host.clone(), port);
-    target.identities = identities;
-    target.identities_only = pick
-        .value(
-            "IdentitiesOnly",
-            first_own(layers, |l| l.identities_only),
-            "identitiesonly",
-            |v, place| yes_no(config, place, "IdentitiesOnly", v),
-        )?
-        .unwrap_or(false);
-    // shipdeck's own known_hosts and timeout go unnamed: `check` shows the file's.
-    let own_known = first_own(layers, |l| l.known_hosts.clone()).map(|(p, _)| (p, ""));
-    target.known_hosts = pick.value(
-        "UserKnownHostsFile",
-        own_known,
-        "userknownhostsfile",
-        |v, place| expand_path(config, place, v, &tokens),
-    )?;
-    let own_timeout = first_own(layers, |l| l.connect_timeout).map(|(d, _)| (d, ""));
-    target.connect_timeout = pick.value(
-        "ConnectTimeout",
-        own_timeout,
-        "connecttimeout",
-        |v, place| seconds(config, place, "ConnectTimeout", v),
-    )?;
-    target.keepalive = pick.value(
-        "ServerAliveInterval",
-        None,
-        "serveraliveinterval",
-        |v, place| seconds(config, place, "ServerAliveInterval", v),
-    )?;
+    pick.session_settings(layers, &tokens, &mut target)?;
     let spec = pick.value(
         "ProxyJump",
         first_own(layers, |l| l.jump.clone()),
@@ -174,6 +135,20 @@ fn resolve_hop(
     Ok(target)
 }
 
+/// ProxyCommand runs a program of the user's to carry the session, which
+/// shipdeck does not: refused at its line, pointing at what works.
+fn refuse_proxy_command(config: &SshConfig, found: &Found, alias: &str) -> Result<(), Failure> {
+    match found.get("proxycommand") {
+        Some((args, place)) if !args[0].eq_ignore_ascii_case("none") => Err(config
+            .error_at(
+                place,
+                format!("ProxyCommand is not supported (for {alias}): reach the host through a bastion with ProxyJump user@bastion:port, or [ssh] jump in shipdeck.toml"),
+            )
+            .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Takes each setting from shipdeck's layers, else from ssh_config, and
 /// notes where it came from.
 struct Picker<'a> {
@@ -183,6 +158,48 @@ struct Picker<'a> {
 }
 
 impl Picker<'_> {
+    /// How the session to this hop is opened and kept: keys, known_hosts,
+    /// timeouts and keepalives.
+    fn session_settings(
+        &mut self,
+        layers: &[Own],
+        tokens: &Tokens<'_>,
+        target: &mut SshTarget,
+    ) -> Result<(), Failure> {
+        let config = self.config;
+        target.identities = self.identities(layers, tokens)?;
+        target.identities_only = self
+            .value(
+                "IdentitiesOnly",
+                first_own(layers, |l| l.identities_only),
+                "identitiesonly",
+                |v, place| yes_no(config, place, "IdentitiesOnly", v),
+            )?
+            .unwrap_or(false);
+        // shipdeck's own known_hosts and timeout go unnamed: `check` shows the file's.
+        let own_known = first_own(layers, |l| l.known_hosts.clone()).map(|(p, _)| (p, ""));
+        target.known_hosts = self.value(
+            "UserKnownHostsFile",
+            own_known,
+            "userknownhostsfile",
+            |v, place| expand_path(config, place, v, tokens),
+        )?;
+        let own_timeout = first_own(layers, |l| l.connect_timeout).map(|(d, _)| (d, ""));
+        target.connect_timeout = self.value(
+            "ConnectTimeout",
+            own_timeout,
+            "connecttimeout",
+            |v, place| seconds(config, place, "ConnectTimeout", v),
+        )?;
+        target.keepalive = self.value(
+            "ServerAliveInterval",
+            None,
+            "serveraliveinterval",
+            |v, place| seconds(config, place, "ServerAliveInterval", v),
+        )?;
+        Ok(())
+    }
+
     /// `own` (with the layer that set it; an empty name is not noted), else
     /// the first value of `keyword` read by `parse`.
     fn value<T>(

@@ -47,19 +47,16 @@ impl Run<'_> {
         let cfg = &self.engine.config;
         let thresholds = self.env.strategy.thresholds();
         let (canary, baseline) = groups(progress);
+        // The verdict names a host as the operator reads it (its configured
+        // `name`, else its address).
         let watched: Vec<(usize, String)> = canary
             .iter()
             .chain(&baseline)
-            // The verdict names a host as the operator reads it (its
-            // configured `name`, else its address).
             .map(|&i| (i, self.env.hosts[i].shown().to_owned()))
             .collect();
         let tick = cfg.health.as_ref().map_or(DEFAULT_TICK, |h| h.interval);
         let started = Instant::now();
-        let deadline = match kind {
-            PauseKind::Timed(d) => Some(started + d),
-            PauseKind::Operator => None,
-        };
+        let deadline = kind.deadline(started);
         let of = plan.batches.len();
         let mut waiting = deadline.is_none();
         let journalled = self.journalled();
@@ -87,18 +84,8 @@ impl Run<'_> {
         // The first tick only sets where each log starts.
         let mut word = tick_all(cfg, self.fleet, &mut watch, env_for);
         loop {
-            if let Some(end) = self.take_word(word.take(), batch) {
+            if let Some(end) = self.told(word.take(), batch, tick) {
                 return end;
-            }
-            if let Some(c) = self.engine.controls.wait(tick) {
-                return self.continued(c, "the console".to_owned());
-            }
-            if self.cancel.is_cancelled() {
-                self.end_pause();
-                return PauseEnd::Stop(
-                    ChangeOutcome::Cancelled,
-                    "cancelled by the operator".into(),
-                );
             }
             if heartbeat.elapsed() >= HEARTBEAT {
                 heartbeat = Instant::now();
@@ -127,6 +114,25 @@ impl Run<'_> {
                 _ => {}
             }
         }
+    }
+
+    /// What ends the pause from outside, waiting up to `tick` for it: a
+    /// word left on a host, the console's word, or a cancel.
+    fn told(&self, word: Option<String>, batch: usize, tick: Duration) -> Option<PauseEnd> {
+        if let Some(end) = self.take_word(word, batch) {
+            return Some(end);
+        }
+        if let Some(c) = self.engine.controls.wait(tick) {
+            return Some(self.continued(c, "the console".to_owned()));
+        }
+        if self.cancel.is_cancelled() {
+            self.end_pause();
+            return Some(PauseEnd::Stop(
+                ChangeOutcome::Cancelled,
+                "cancelled by the operator".into(),
+            ));
+        }
+        None
     }
 
     /// Tell this process's console, and every machine through the hosts'

@@ -52,6 +52,8 @@ pub enum Action {
     OpenHost,
     ShowOutput,
     Filter,
+    /// Show only the hosts whose name holds what is typed.
+    FilterHosts,
     ToggleFollow,
     ToggleHostLogs,
     Help,
@@ -502,6 +504,16 @@ pub const BINDINGS: &[Binding] = &[
             Action::Filter,
             "filter",
             "filter the logs as you type (Enter keeps it, Esc clears it)",
+        ),
+        Where::Console,
+    ),
+    on(
+        key(
+            &[KeyCode::Char('s')],
+            "s",
+            Action::FilterHosts,
+            "",
+            "show only the hosts whose name holds what you type (Enter keeps it, Esc shows all)",
         ),
         Where::Console,
     ),

@@ -17,6 +17,16 @@ pub enum PauseKind {
     Operator,
 }
 
+impl PauseKind {
+    /// When a pause that started at `started` goes on by itself, if it does.
+    pub fn deadline(self, started: std::time::Instant) -> Option<std::time::Instant> {
+        match self {
+            PauseKind::Timed(d) => Some(started + d),
+            PauseKind::Operator => None,
+        }
+    }
+}
+
 /// One step as written in `strategy.steps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CanaryStep {

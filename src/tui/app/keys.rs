@@ -86,6 +86,23 @@ impl App {
                 self.refilter_logs();
                 Some(Vec::new())
             }
+            Overlay::HostFilter(text) => {
+                match key.code {
+                    KeyCode::Enter => {
+                        let t = std::mem::take(text);
+                        self.host_filter = (!t.is_empty()).then_some(t);
+                        self.overlay = Overlay::None;
+                    }
+                    KeyCode::Esc => {
+                        self.host_filter = None;
+                        self.overlay = Overlay::None;
+                        self.say("every host shown again", Tone::Info);
+                    }
+                    code => type_into(text, code),
+                }
+                self.select_shown_host();
+                Some(Vec::new())
+            }
             Overlay::Reason(text) => {
                 match key.code {
                     KeyCode::Enter if !text.trim().is_empty() => {
@@ -229,6 +246,9 @@ impl App {
             Action::Filter => {
                 self.overlay = Overlay::Filter(self.logs.filter.clone().unwrap_or_default());
             }
+            Action::FilterHosts => {
+                self.overlay = Overlay::HostFilter(self.host_filter.clone().unwrap_or_default());
+            }
             Action::ToggleFollow => {
                 if self.logs.follow {
                     self.pause_logs();
@@ -322,8 +342,42 @@ impl App {
         }
     }
 
-    /// Walk hosts, crossing into the next environment at the ends.
+    /// Walk the hosts the environments pane shows, crossing into the next
+    /// environment at the ends; stays put when no other host is shown.
     fn move_host(&mut self, delta: isize) {
+        let from = (self.env_cursor, self.host_cursor);
+        loop {
+            let before = (self.env_cursor, self.host_cursor);
+            self.move_host_once(delta);
+            if (self.env_cursor, self.host_cursor) == before {
+                (self.env_cursor, self.host_cursor) = from;
+                return;
+            }
+            if self.host_shown(self.selected_host()) {
+                return;
+            }
+        }
+    }
+
+    /// While the host filter hides the selected host: the first one shown,
+    /// in this environment if it has one, else anywhere.
+    fn select_shown_host(&mut self) {
+        if self.host_shown(self.selected_host()) {
+            return;
+        }
+        let here = self.env_cursor;
+        let envs = std::iter::once(here).chain((0..self.envs.len()).filter(|e| *e != here));
+        for env in envs {
+            let first = (0..self.envs[env].hosts.len())
+                .find(|&host| self.host_shown(HostKey { env, host }));
+            if let Some(host) = first {
+                (self.env_cursor, self.host_cursor) = (env, host);
+                return;
+            }
+        }
+    }
+
+    fn move_host_once(&mut self, delta: isize) {
         let hosts = self.envs[self.env_cursor].hosts.len();
         if delta > 0 && self.host_cursor + 1 < hosts {
             self.host_cursor += 1;

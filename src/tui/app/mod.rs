@@ -160,6 +160,8 @@ pub enum Overlay {
     ConfirmCancel,
     /// Typing a log filter: the logs follow it as it is typed.
     Filter(String),
+    /// Typing a host filter: the environments pane follows it as it is typed.
+    HostFilter(String),
     /// Typing the reason for overriding the deploy window.
     Reason(String),
 }
@@ -261,6 +263,10 @@ pub struct App {
     pub overlay: Overlay,
     pub change: Option<ChangeView>,
     pub logs: LogView,
+    /// The hosts the environments pane shows: those whose name holds this
+    /// (ignoring case unless it has a capital). A view only: a command still
+    /// acts on its whole environment.
+    pub host_filter: Option<String>,
     pub status: Option<(String, Tone)>,
     /// A rollback refused for a schema migration, waiting for the second `R`.
     pub armed: Option<Armed>,
@@ -317,6 +323,7 @@ impl App {
             page_scroll: 0,
             help_scroll: 0,
             overlay: Overlay::None,
+            host_filter: None,
             change: None,
             logs: LogView::default(),
             status: None,

@@ -27,6 +27,27 @@ pub struct HistoryRow {
 }
 
 impl App {
+    /// The host filter being typed, else the kept one.
+    pub fn host_filter(&self) -> Option<&str> {
+        match &self.overlay {
+            Overlay::HostFilter(text) => Some(text.as_str()).filter(|t| !t.is_empty()),
+            _ => self.host_filter.as_deref(),
+        }
+    }
+
+    /// Whether the environments pane shows this host under the host filter.
+    pub fn host_shown(&self, key: HostKey) -> bool {
+        let Some(filter) = self.host_filter() else {
+            return true;
+        };
+        let name = self.host_name(key);
+        if filter.chars().any(char::is_uppercase) {
+            name.contains(filter)
+        } else {
+            name.to_lowercase().contains(filter)
+        }
+    }
+
     /// The environment the hosts say was changed last (their newest history
     /// record or journal); on a tie the later one; none: the last one.
     pub fn latest_env(&self) -> usize {

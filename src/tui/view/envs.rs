@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::super::app::parse_time;
-use super::super::app::{App, Pane};
+use super::super::app::{App, Overlay, Pane};
 use super::super::theme::Theme;
 use super::health::{dot, host_cells};
 use super::{fit, focused, host_names, pad, pane, release_names, short, widest_host};
@@ -21,7 +21,11 @@ pub fn rows(app: &App) -> u16 {
     (0..app.envs.len())
         .map(|e| {
             let notices = notices(app, e, 80, &Theme { color: false }).len();
-            1 + app.envs[e].hosts.len() as u16 + notices as u16
+            let shown = (0..app.envs[e].hosts.len())
+                .filter(|&host| app.host_shown(HostKey { env: e, host }))
+                .count();
+            let hidden = usize::from(shown < app.envs[e].hosts.len());
+            1 + (shown + hidden + notices) as u16
         })
         .sum()
 }
@@ -195,7 +199,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         lines.push(Line::from(header));
         lines.extend(notices(app, e, width, theme));
         let env_on = environment_release(app, e);
+        let mut hidden = 0;
         for h in 0..env.hosts.len() {
+            if !app.host_shown(HostKey { env: e, host: h }) {
+                hidden += 1;
+                continue;
+            }
             let mut line = host_row(app, HostKey { env: e, host: h }, &rows, env_on.as_ref());
             if e == app.env_cursor && h == app.host_cursor {
                 selected_line = lines.len();
@@ -205,10 +214,26 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             }
             lines.push(line);
         }
+        if hidden > 0 {
+            let text = format!(
+                "   {hidden} of {} hosts hidden by the filter",
+                env.hosts.len()
+            );
+            lines.push(Line::from(Span::styled(fit(&text, width), theme.dim())));
+        }
     }
     let visible = area.height.saturating_sub(2) as usize;
     let scroll = selected_line.saturating_sub(visible.saturating_sub(1));
-    let title = Line::from(Span::styled(" Environments ", theme.title()));
+    let mut title = vec![Span::styled(" Environments ", theme.title())];
+    if let Some(f) = app.host_filter() {
+        let what = if matches!(app.overlay, Overlay::HostFilter(_)) {
+            "hosts matching"
+        } else {
+            "hosts"
+        };
+        title.push(Span::styled(format!("{what} /{f} "), theme.warn()));
+    }
+    let title = Line::from(title);
     frame.render_widget(
         Paragraph::new(lines).scroll((scroll as u16, 0)).block(pane(
             title,

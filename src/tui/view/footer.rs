@@ -83,6 +83,11 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::raw(format!("{text}▏")),
             Span::styled("  as you type · Enter keep · Esc clear", theme.dim()),
         ]),
+        (Overlay::HostFilter(text), _) => Line::from(vec![
+            Span::styled(" show hosts: ", theme.title()),
+            Span::raw(format!("{text}▏")),
+            Span::styled("  as you type · Enter keep · Esc show all", theme.dim()),
+        ]),
         (_, Some((text, tone))) => {
             let style = match tone {
                 Tone::Info => ratatui::style::Style::new(),

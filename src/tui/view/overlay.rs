@@ -30,6 +30,7 @@ pub fn question(app: &App) -> Option<String> {
         )),
         Overlay::Reason(text) => Some(format!("reason: {text}▏ Enter: override · Esc: leave")),
         Overlay::Filter(text) => Some(format!("filter: {text}▏")),
+        Overlay::HostFilter(text) => Some(format!("hosts: {text}▏")),
         Overlay::None | Overlay::Help | Overlay::Output => None,
     }
 }
@@ -47,7 +48,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let (title, lines): (&str, Vec<Line>) = match &app.overlay {
-        Overlay::None | Overlay::Filter(_) => return,
+        Overlay::None | Overlay::Filter(_) | Overlay::HostFilter(_) => return,
         Overlay::Help => return super::help::draw(frame, area, app, theme),
         Overlay::Output => (" What failed ", failures(app, theme)),
         Overlay::Reason(text) => (
