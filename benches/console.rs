@@ -1,8 +1,8 @@
 //! Console benchmarks (`cargo bench --bench console`): one frame with 50 hosts
 //! and 5,000 log lines each; log lines from many host threads through the
 //! console's channel and reducer onto the screen; memory of that state.
-//! A fleet of 1,000 hosts: one frame, scrolling the host list, typing a log
-//! filter. Figures are printed, never asserted (they go in the README).
+//! A fleet of 1,000 hosts: one frame, scrolling the host list, typing a host
+//! filter and a log filter. Figures are printed, never asserted (they go in the README).
 //! `cargo bench --bench console -- fleet` runs the 1,000-host part alone.
 
 use std::path::Path;
@@ -106,6 +106,12 @@ fn fleet() {
     report("j through all 1,000 hosts, key + frame", &down);
     let pages: Vec<Duration> = (0..40).map(|_| press(&mut app, KeyCode::PageUp)).collect();
     report("PgUp, key + frame", &pages);
+    let mut hosts = vec![press(&mut app, KeyCode::Char('s'))];
+    hosts.extend("web-9".chars().map(|c| press(&mut app, KeyCode::Char(c))));
+    hosts.push(press(&mut app, KeyCode::Enter));
+    report("host filter 'web-9' typed over 1,000 hosts, key + frame", &hosts);
+    let shown: Vec<Duration> = (0..110).map(|_| press(&mut app, KeyCode::Down)).collect();
+    report("j through the 111 hosts shown, key + frame", &shown);
     let mut typed = vec![press(&mut app, KeyCode::Char('/'))];
     typed.extend("orders/42 ".chars().map(|c| press(&mut app, KeyCode::Char(c))));
     typed.push(press(&mut app, KeyCode::Enter));
@@ -117,7 +123,7 @@ fn fleet() {
             t.elapsed()
         })
         .collect();
-    report("1,000 hosts, filtered, 120x40", &filtered);
+    report("1,000 hosts, hosts and logs filtered, 120x40", &filtered);
     println!(
         "fleet: selected host {} after scrolling; RSS {:.1} MiB -> {:.1} MiB",
         app.host_name(app.selected_host()),
