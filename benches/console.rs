@@ -102,18 +102,27 @@ fn fleet() {
         })
         .collect();
     report("1,000 hosts listed, 120x40", &frames);
-    let down: Vec<Duration> = (0..FLEET - 1).map(|_| press(&mut app, KeyCode::Down)).collect();
+    let down: Vec<Duration> = (0..FLEET - 1)
+        .map(|_| press(&mut app, KeyCode::Down))
+        .collect();
     report("j through all 1,000 hosts, key + frame", &down);
     let pages: Vec<Duration> = (0..40).map(|_| press(&mut app, KeyCode::PageUp)).collect();
     report("PgUp, key + frame", &pages);
     let mut hosts = vec![press(&mut app, KeyCode::Char('s'))];
     hosts.extend("web-9".chars().map(|c| press(&mut app, KeyCode::Char(c))));
     hosts.push(press(&mut app, KeyCode::Enter));
-    report("host filter 'web-9' typed over 1,000 hosts, key + frame", &hosts);
+    report(
+        "host filter 'web-9' typed over 1,000 hosts, key + frame",
+        &hosts,
+    );
     let shown: Vec<Duration> = (0..110).map(|_| press(&mut app, KeyCode::Down)).collect();
     report("j through the 111 hosts shown, key + frame", &shown);
     let mut typed = vec![press(&mut app, KeyCode::Char('/'))];
-    typed.extend("orders/42 ".chars().map(|c| press(&mut app, KeyCode::Char(c))));
+    typed.extend(
+        "orders/42 "
+            .chars()
+            .map(|c| press(&mut app, KeyCode::Char(c))),
+    );
     typed.push(press(&mut app, KeyCode::Enter));
     report("log filter typed over 100,000 lines, key + frame", &typed);
     let filtered: Vec<Duration> = (0..100)

@@ -21,18 +21,29 @@ struct Job {
     dir: String,
 }
 
-fn run_one(identity: &Path, known_hosts: &Path, user: &str, command: &str, job: &Job) -> Result<(), String> {
+fn run_one(
+    identity: &Path,
+    known_hosts: &Path,
+    user: &str,
+    command: &str,
+    job: &Job,
+) -> Result<(), String> {
     let tcp = TcpStream::connect(("127.0.0.1", job.port)).map_err(|e| format!("connect: {e}"))?;
     // libssh2 leaves Nagle on; with it every round trip waits for a delayed ACK.
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut session = Session::new().map_err(|e| e.to_string())?;
     for (method, prefs) in [
-        (MethodType::Kex, "curve25519-sha256,curve25519-sha256@libssh.org"),
+        (
+            MethodType::Kex,
+            "curve25519-sha256,curve25519-sha256@libssh.org",
+        ),
         (MethodType::CryptCs, "aes128-gcm@openssh.com,aes128-ctr"),
         (MethodType::CryptSc, "aes128-gcm@openssh.com,aes128-ctr"),
         (MethodType::HostKey, "ssh-ed25519"),
     ] {
-        session.method_pref(method, prefs).map_err(|e| e.to_string())?;
+        session
+            .method_pref(method, prefs)
+            .map_err(|e| e.to_string())?;
     }
     session.set_tcp_stream(tcp);
     session.handshake().map_err(|e| format!("handshake: {e}"))?;
@@ -72,7 +83,10 @@ fn main() -> ExitCode {
         .map(|a| {
             let (port, dir) = a.split_once(':').ok_or(format!("not PORT:DIR: {a}"))?;
             let port = port.parse().map_err(|_| format!("bad port in {a}"))?;
-            Ok(Job { port, dir: dir.to_owned() })
+            Ok(Job {
+                port,
+                dir: dir.to_owned(),
+            })
         })
         .collect();
     let jobs = match jobs {
@@ -101,5 +115,9 @@ fn main() -> ExitCode {
         }
         failed
     });
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
