@@ -231,7 +231,9 @@ def cmd_watch(args):
 def cmd_median(args):
     """median FILE KEY: the median of KEY over the JSON lines in FILE."""
     with open(args[0]) as f:
-        vals = [json.loads(line).get(args[1]) for line in f if line.strip()]
+        runs = [json.loads(line) for line in f if line.strip()]
+    # a failed run has no time worth a median; the report counts failures
+    vals = [r.get(args[1]) for r in runs if r.get("rc") == 0]
     vals = sorted(v for v in vals if v is not None)
     if not vals:
         print("nan")

@@ -106,11 +106,14 @@ report_scale() {
         out+=" $(awk -v a="${CELL[scale-rb-rss,$n]:-0}" -v b="${CELL[scale-st-rss,$n]:-0}" 'BEGIN { printf "%.0f / %.0f MiB", a / 1024, b / 1024 }') |"
     done
     echo "$out"
+    out="| runs that failed (rc ≠ 0; left out of the medians) |"
+    for n in "${SCALE_N[@]}"; do out+=" ${CELL[scale-fail,$n]:-–} |"; done
+    echo "$out"
     echo
     local a=${SCALE_N[0]} b=${SCALE_N[-1]}
     echo "Marginal cost per host from N=$a to N=$b: rollback $(awk -v x="${CELL[scale-rb,$a]:-0}" -v y="${CELL[scale-rb,$b]:-0}" -v a="$a" -v b="$b" 'BEGIN { printf "%.1f ms", 1000 * (y - x) / (b - a) }'),"
     echo "status $(awk -v x="${CELL[scale-st,$a]:-0}" -v y="${CELL[scale-st,$b]:-0}" -v a="$a" -v b="$b" 'BEGIN { printf "%.1f ms", 1000 * (y - x) / (b - a) }')."
-    echo "Setup (not timed above): deploy of a 1 KiB release to ${CELL[setup,n]} hosts took $(fmt_s "${CELL[setup,v1]}") (v1, first), $(fmt_s "${CELL[setup,v2]}") (v2)."
+    echo "Setup (not timed above): deploy of a 1 KiB release to ${CELL[setup,n]} hosts, 200 at a time, took $(fmt_s "${CELL[setup,v1]}") in all (v1, first), $(fmt_s "${CELL[setup,v2]}") (v2)."
     echo
 }
 
