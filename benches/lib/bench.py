@@ -229,11 +229,13 @@ def cmd_watch(args):
 
 
 def cmd_median(args):
-    """median FILE KEY: the median of KEY over the JSON lines in FILE."""
+    """median FILE [KEY]: the median of KEY (default wall) over the JSON
+    lines in FILE, the runs that exited 0 only."""
+    key = args[1] if len(args) > 1 else "wall"
     with open(args[0]) as f:
         runs = [json.loads(line) for line in f if line.strip()]
     # a failed run has no time worth a median; the report counts failures
-    vals = [r.get(args[1]) for r in runs if r.get("rc") == 0]
+    vals = [r.get(key) for r in runs if r.get("rc") == 0]
     vals = sorted(v for v in vals if v is not None)
     if not vals:
         print("nan")

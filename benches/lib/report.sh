@@ -10,6 +10,10 @@ print("nan" if v is None else v)' "$1" "$2"; }
 f1() { awk -v v="$1" -v d="${2:-1}" 'BEGIN { if (v == "nan" || v == "") print "–"; else printf "%.*f", d, v }'; }
 per_host() { awk -v v="$1" -v n="$2" 'BEGIN { if (v == "nan" || v == "") print "–"; else printf "%.1f ms", 1000 * v / n }'; }
 
+marginal() { # T_A T_B N_A N_B: seconds per host between two fleet sizes
+    awk -v x="$1" -v y="$2" -v a="$3" -v b="$4" 'BEGIN { if (x == "nan" || y == "nan") print "– (failed)"; else printf "%.1f ms", 1000 * (y - x) / (b - a) }'
+}
+
 row() { # LABEL KEY SIZES...: one table row of medians
     local label=$1 key=$2 n out
     shift 2
@@ -103,7 +107,7 @@ report_scale() {
     echo "$out"
     out="| peak RSS, rollback / status |"
     for n in "${SCALE_N[@]}"; do
-        out+=" $(awk -v a="${CELL[scale-rb-rss,$n]:-0}" -v b="${CELL[scale-st-rss,$n]:-0}" 'BEGIN { printf "%.0f / %.0f MiB", a / 1024, b / 1024 }') |"
+        out+=" $(awk -v a="${CELL[scale-rb-rss,$n]:-nan}" -v b="${CELL[scale-st-rss,$n]:-nan}" 'function m(v) { return v == "nan" ? "–" : sprintf("%.0f", v / 1024) } BEGIN { printf "%s / %s MiB", m(a), m(b) }') |"
     done
     echo "$out"
     out="| runs that failed (rc ≠ 0; left out of the medians) |"
@@ -111,8 +115,8 @@ report_scale() {
     echo "$out"
     echo
     local a=${SCALE_N[0]} b=${SCALE_N[-1]}
-    echo "Marginal cost per host from N=$a to N=$b: rollback $(awk -v x="${CELL[scale-rb,$a]:-0}" -v y="${CELL[scale-rb,$b]:-0}" -v a="$a" -v b="$b" 'BEGIN { printf "%.1f ms", 1000 * (y - x) / (b - a) }'),"
-    echo "status $(awk -v x="${CELL[scale-st,$a]:-0}" -v y="${CELL[scale-st,$b]:-0}" -v a="$a" -v b="$b" 'BEGIN { printf "%.1f ms", 1000 * (y - x) / (b - a) }')."
+    echo "Marginal cost per host from N=$a to N=$b: rollback $(marginal "${CELL[scale-rb,$a]:-nan}" "${CELL[scale-rb,$b]:-nan}" "$a" "$b"),"
+    echo "status $(marginal "${CELL[scale-st,$a]:-nan}" "${CELL[scale-st,$b]:-nan}" "$a" "$b")."
     echo "Setup (not timed above): deploy of a 1 KiB release to ${CELL[setup,n]} hosts, 200 at a time, took $(fmt_s "${CELL[setup,v1]}") in all (v1, first), $(fmt_s "${CELL[setup,v2]}") (v2)."
     echo
 }
