@@ -1,12 +1,15 @@
 //! Console benchmarks (`cargo bench --bench console`): one frame with 50 hosts
 //! and 5,000 log lines each; log lines from many host threads through the
 //! console's channel and reducer onto the screen; memory of that state.
-//! Figures are printed, never asserted (they go in the README).
+//! A fleet of 1,000 hosts: one frame, scrolling the host list, typing a host
+//! filter and a log filter. Figures are printed, never asserted (they go in the README).
+//! `cargo bench --bench console -- fleet` runs the 1,000-host part alone.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use shipdeck::config::Config;
 use shipdeck::monitor::{HostKey, LogLine, MonitorEvent};
 use shipdeck::tui::{App, Msg, render_to_buffer};
@@ -15,11 +18,15 @@ const HOSTS: usize = 50;
 const LINES: usize = 5_000;
 
 fn config() -> Arc<Config> {
-    let hosts: Vec<String> = (0..HOSTS)
+    config_of(HOSTS, LINES)
+}
+
+fn config_of(hosts: usize, lines: usize) -> Arc<Config> {
+    let hosts: Vec<String> = (0..hosts)
         .map(|i| format!("\"local:hosts/web-{i:02}\""))
         .collect();
     let src = format!(
-        "[app]\nname = \"bench\"\nartifact = \"dist\"\ndeploy_to = \"/srv/bench\"\n\n[logs]\nfiles = [\"log\"]\nbuffer_lines = {LINES}\n\n[environments.production]\nhosts = [{}]\n",
+        "[app]\nname = \"bench\"\nartifact = \"dist\"\ndeploy_to = \"/srv/bench\"\n\n[logs]\nfiles = [\"log\"]\nbuffer_lines = {lines}\n\n[environments.production]\nhosts = [{}]\n",
         hosts.join(", ")
     );
     Arc::new(Config::parse(Path::new("/bench/shipdeck.toml"), &src).expect("bench config"))
@@ -54,7 +61,91 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// `key` pressed, then the frame drawn: what an operator waits for.
+fn press(app: &mut App, code: KeyCode) -> Duration {
+    let t = Instant::now();
+    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    std::hint::black_box(render_to_buffer(app, 120, 40));
+    t.elapsed()
+}
+
+fn report(what: &str, times: &[Duration]) {
+    println!(
+        "fleet {what}: median {:.3} ms, max {:.3} ms ({} frames)",
+        ms(median(times.to_vec())),
+        ms(times.iter().max().copied().unwrap_or_default()),
+        times.len()
+    );
+}
+
+/// 1,000 hosts, 100 log lines each: the console lists, scrolls and filters.
+fn fleet() {
+    const FLEET: usize = 1_000;
+    const FLEET_LINES: usize = 100;
+    let rss_before = rss_mib();
+    let mut app = App::new(config_of(FLEET, FLEET_LINES), false);
+    app.update(Msg::Resize(120, 40));
+    for n in 0..FLEET_LINES {
+        for h in 0..FLEET {
+            app.update(Msg::Monitor(line(h, n)));
+        }
+    }
+    let frames: Vec<Duration> = (0..100)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(render_to_buffer(&app, 120, 40));
+            t.elapsed()
+        })
+        .collect();
+    report("1,000 hosts listed, 120x40", &frames);
+    let down: Vec<Duration> = (0..FLEET - 1)
+        .map(|_| press(&mut app, KeyCode::Down))
+        .collect();
+    report("j through all 1,000 hosts, key + frame", &down);
+    let pages: Vec<Duration> = (0..40).map(|_| press(&mut app, KeyCode::PageUp)).collect();
+    report("PgUp, key + frame", &pages);
+    let mut hosts = vec![press(&mut app, KeyCode::Char('s'))];
+    hosts.extend("web-9".chars().map(|c| press(&mut app, KeyCode::Char(c))));
+    hosts.push(press(&mut app, KeyCode::Enter));
+    report(
+        "host filter 'web-9' typed over 1,000 hosts, key + frame",
+        &hosts,
+    );
+    let shown: Vec<Duration> = (0..110).map(|_| press(&mut app, KeyCode::Down)).collect();
+    report("j through the 111 hosts shown, key + frame", &shown);
+    let mut typed = vec![press(&mut app, KeyCode::Char('/'))];
+    typed.extend(
+        "orders/42 "
+            .chars()
+            .map(|c| press(&mut app, KeyCode::Char(c))),
+    );
+    typed.push(press(&mut app, KeyCode::Enter));
+    report("log filter typed over 100,000 lines, key + frame", &typed);
+    let filtered: Vec<Duration> = (0..100)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(render_to_buffer(&app, 120, 40));
+            t.elapsed()
+        })
+        .collect();
+    report("1,000 hosts, hosts and logs filtered, 120x40", &filtered);
+    println!(
+        "fleet: selected host {} after scrolling; RSS {:.1} MiB -> {:.1} MiB",
+        app.host_name(app.selected_host()),
+        rss_before,
+        rss_mib()
+    );
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "fleet") {
+        fleet();
+        return;
+    }
     let rss_before = rss_mib();
     let mut app = App::new(config(), false);
     let fill = Instant::now();
@@ -165,4 +256,5 @@ fn main() {
         screen.contains(&format!("/api/orders/{} ", total_per_host - 1))
     );
     println!("RSS after the pipeline: {:.1} MiB", rss_mib());
+    fleet();
 }
